@@ -8,8 +8,10 @@
 CC        ?= cc
 BUILD     ?= build
 FUZZ_SECONDS ?= 20
-# Where the shared vectors live; tests also read every folder in KEYWARD_VECTORS.
-SHARED_VECTORS ?= $(abspath ../shared/vectors)
+# Where the shared vectors live: ../shared/vectors when this checkout sits
+# beside it, else the copy kept in tests/vectors/data. Tests also read every
+# folder listed in KEYWARD_VECTORS (colon-separated).
+SHARED_VECTORS ?= $(abspath $(if $(wildcard ../shared/vectors/README.md),../shared/vectors,tests/vectors/data))
 
 PKGS      := libsodium jansson cmocka
 WARN      := -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \

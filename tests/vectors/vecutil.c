@@ -36,6 +36,10 @@ static unsigned walk_dir(const char *dir, int depth, vec_visit_fn visit, void *c
             if (len > 5 && strcmp(name + len - 5, ".json") == 0) {
                 json_error_t err;
                 json_t *doc = json_load_file(path, 0, &err);
+                if (doc == NULL)
+                    /* Integers beyond int64 (e.g. 2^64-1 in the Merkle cases)
+                     * are read as reals; vec_u64 maps them back. */
+                    doc = json_load_file(path, JSON_DECODE_INT_AS_REAL, &err);
                 if (doc == NULL) {
                     fprintf(stderr, "vectors: cannot parse %s: %s\n", path, err.text);
                     (*parse_failures)++;
@@ -161,4 +165,26 @@ void vec_mismatch(const char *path, const char *what, const uint8_t *got, size_t
     for (size_t i = 0; i < want_len; i++)
         fprintf(stderr, "%02x", want[i]);
     fprintf(stderr, "\n");
+}
+
+int vec_u64(json_t *obj, const char *name, uint64_t *out)
+{
+    json_t *v = json_object_get(obj, name);
+    *out = 0;
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        if (i < 0)
+            return -1;
+        *out = (uint64_t)i;
+        return 0;
+    }
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (d < 0 || d != d)
+            return -1;
+        /* 2^64 and above (2^64-1 rounds up to 2^64 as a double) saturate. */
+        *out = d >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)d;
+        return 0;
+    }
+    return -1;
 }

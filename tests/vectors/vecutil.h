@@ -37,6 +37,11 @@ int vec_hex(json_t *obj, const char *name, uint8_t **out, size_t *len);
  * or "" give len 0. */
 int vec_b64(json_t *obj, const char *name, uint8_t **out, size_t *len);
 
+/* Unsigned integer field. Files holding integers beyond int64 are parsed
+ * with integers as reals; values at or above 2^64-1 saturate to UINT64_MAX.
+ * Returns 0, or -1 when missing, negative or not a number. */
+int vec_u64(json_t *obj, const char *name, uint64_t *out);
+
 /* String field or NULL. */
 const char *vec_str(json_t *obj, const char *name);
 
