@@ -20,15 +20,33 @@ HARDEN    := -fPIC -fstack-protector-strong -D_FORTIFY_SOURCE=2
 OPT       ?= -O2 -g
 CFLAGS    += -std=c17 -D_DEFAULT_SOURCE $(OPT) $(WARN) -Iinclude -Ilib
 CFLAGS_HARDEN ?= $(HARDEN)
-LDLIBS_LIB := $(shell pkg-config --libs libsodium 2>/dev/null || echo -lsodium)
+LDLIBS_LIB := $(shell pkg-config --libs libsodium 2>/dev/null || echo -lsodium) -lcrypto
 LDLIBS_TEST := $(LDLIBS_LIB) -ljansson -lcmocka
 
 LIB_SRC   := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_A     := $(BUILD)/libkeyward.a
 
-UNIT_SRC  := $(sort $(wildcard tests/unit/*/test_*.c))
+# keywardd: everything under server/ but main.c forms an internal archive so
+# the server's unit tests can link it.
+SRV_SRC   := $(sort $(filter-out server/main.c,$(wildcard server/*.c server/*/*.c)))
+SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/%.o)
+SRV_A     := $(BUILD)/libkeywardd.a
+LDLIBS_SRV := -lsqlite3 -lmicrohttpd -ljansson -lcrypto -lpthread
+KEYWARDD  := $(BUILD)/bin/keywardd
+
+# keyward, the CLI: uses only the public library API.
+CLI_SRC   := $(sort $(wildcard cli/*.c))
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
+LDLIBS_CLI := -lcurl -ljansson
+KEYWARD   := $(BUILD)/bin/keyward
+
+UNIT_SRC  := $(sort $(wildcard tests/unit/core/test_*.c tests/unit/crypto/test_*.c tests/unit/kt/test_*.c tests/unit/wire/test_*.c tests/unit/client/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:%.c=$(BUILD)/%)
+SRV_TEST_SRC := $(sort $(wildcard tests/unit/server/test_*.c))
+SRV_TEST_BIN := $(SRV_TEST_SRC:%.c=$(BUILD)/%)
+INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c))
+INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
 VEC_SRC   := $(sort $(wildcard tests/vectors/test_*.c))
 VEC_BIN   := $(VEC_SRC:%.c=$(BUILD)/%)
 VEC_UTIL  := $(BUILD)/tests/vectors/vecutil.o
@@ -36,9 +54,11 @@ VEC_UTIL  := $(BUILD)/tests/vectors/vecutil.o
 FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all lib tests deps run test asan fuzz bench clean check-tests
+.PHONY: all lib programs tests deps run test asan fuzz bench clean check-tests
 
-all: lib tests $(BUILD)/bench/bench
+all: lib programs tests $(BUILD)/bench/bench
+
+programs: $(if $(wildcard server/main.c),$(KEYWARDD)) $(if $(CLI_SRC),$(KEYWARD))
 
 deps:
 	@./scripts/deps
@@ -53,7 +73,31 @@ $(LIB_A): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-tests: $(UNIT_BIN) $(VEC_BIN)
+tests: programs $(UNIT_BIN) $(VEC_BIN) $(SRV_TEST_BIN) $(INTEG_BIN)
+
+$(BUILD)/server/%.o: server/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iserver $(CFLAGS_HARDEN) -MMD -MP -c $< -o $@
+
+$(SRV_A): $(SRV_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(KEYWARDD): server/main.c $(SRV_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iserver $(CFLAGS_HARDEN) $< $(SRV_A) $(LIB_A) $(LDFLAGS) $(LDLIBS_SRV) $(LDLIBS_LIB) -o $@
+
+$(KEYWARD): $(CLI_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CLI_OBJ) $(LIB_A) $(LDFLAGS) $(LDLIBS_CLI) $(LDLIBS_LIB) -o $@
+
+$(BUILD)/tests/unit/server/%: tests/unit/server/%.c $(SRV_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iserver $(CFLAGS_HARDEN) $< $(SRV_A) $(LIB_A) $(LDFLAGS) $(LDLIBS_SRV) $(LDLIBS_TEST) -o $@
+
+$(BUILD)/tests/integration/%: tests/integration/%.c $(LIB_A) programs
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/integration $(CFLAGS_HARDEN) $< $(wildcard tests/integration/util/*.c) $(LIB_A) $(LDFLAGS) -lcurl $(LDLIBS_TEST) -o $@
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -68,7 +112,7 @@ $(BUILD)/bench/bench: $(wildcard bench/*.c) $(LIB_A)
 	$(CC) $(CFLAGS) $(CFLAGS_HARDEN) -O3 $(wildcard bench/*.c) $(LIB_A) $(LDFLAGS) $(LDLIBS_LIB) -lpthread -o $@
 
 check-tests: tests
-	@KEYWARD_SHARED_VECTORS="$(SHARED_VECTORS)" ./scripts/run-tests $(BUILD) $(UNIT_BIN) $(VEC_BIN)
+	@KEYWARD_SHARED_VECTORS="$(SHARED_VECTORS)" KEYWARD_BIN_DIR="$(abspath $(BUILD)/bin)" ./scripts/run-tests $(BUILD) $(UNIT_BIN) $(VEC_BIN) $(SRV_TEST_BIN) $(INTEG_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory check-tests
@@ -102,4 +146,4 @@ run: deps
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

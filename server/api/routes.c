@@ -1,0 +1,37 @@
+/* Gathers the route tables of every API area into one table. Each area file
+ * defines `kw_api_<area>_routes[]` and `kw_api_<area>_nroutes`. */
+#include <pthread.h>
+#include <string.h>
+
+#include "api/api.h"
+
+#define ROUTES_MAX 64
+
+/* Area tables are added here as areas land. */
+static const struct {
+    const kw_http_route *routes;
+    const size_t *count;
+} areas[] = {
+    {NULL, NULL},
+};
+
+static kw_http_route all_routes[ROUTES_MAX];
+static size_t all_count;
+static pthread_once_t routes_once = PTHREAD_ONCE_INIT;
+
+static void routes_gather(void)
+{
+    for (size_t a = 0; a < sizeof(areas) / sizeof(areas[0]); a++) {
+        if (areas[a].routes == NULL)
+            continue;
+        for (size_t i = 0; i < *areas[a].count && all_count < ROUTES_MAX; i++)
+            all_routes[all_count++] = areas[a].routes[i];
+    }
+}
+
+const kw_http_route *kw_api_routes(size_t *count)
+{
+    pthread_once(&routes_once, routes_gather);
+    *count = all_count;
+    return all_routes;
+}

@@ -1,0 +1,176 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keyward/err.h"
+
+#define CONFIG_LINE_MAX 2048
+
+void kw_config_defaults(kw_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->listen_addr, sizeof(c->listen_addr), "127.0.0.1");
+    c->port = 8443;
+    snprintf(c->data_dir, sizeof(c->data_dir), "./keyward-data");
+    c->threads = 4;
+    c->session_ttl = 30 * 24 * 3600;
+}
+
+static int set_path(char *dst, const char *value)
+{
+    size_t n = strlen(value);
+    if (n == 0 || n >= KW_CONFIG_PATH_MAX)
+        return KW_ERR_FORMAT;
+    memcpy(dst, value, n + 1);
+    return KW_OK;
+}
+
+static int parse_uint(const char *value, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    if (value[0] < '0' || value[0] > '9')
+        return KW_ERR_FORMAT;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (errno != 0 || *end != '\0' || v > max)
+        return KW_ERR_FORMAT;
+    *out = v;
+    return KW_OK;
+}
+
+static int parse_bool(const char *value, bool *out)
+{
+    if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
+        *out = true;
+    else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 || strcmp(value, "0") == 0)
+        *out = false;
+    else
+        return KW_ERR_FORMAT;
+    return KW_OK;
+}
+
+int kw_config_set(kw_config *c, const char *key, const char *value)
+{
+    unsigned long long v;
+    int r;
+    if (strcmp(key, "listen") == 0) {
+        /* ADDR:PORT */
+        const char *colon = strrchr(value, ':');
+        if (colon == NULL || (size_t)(colon - value) >= sizeof(c->listen_addr) || colon == value)
+            return KW_ERR_FORMAT;
+        if ((r = parse_uint(colon + 1, 65535, &v)) != KW_OK)
+            return r;
+        memcpy(c->listen_addr, value, (size_t)(colon - value));
+        c->listen_addr[colon - value] = '\0';
+        c->port = (uint16_t)v;
+        return KW_OK;
+    }
+    if (strcmp(key, "data_dir") == 0)
+        return set_path(c->data_dir, value);
+    if (strcmp(key, "store") == 0)
+        return set_path(c->store, value);
+    if (strcmp(key, "key_file") == 0)
+        return set_path(c->key_file, value);
+    if (strcmp(key, "tls_cert") == 0)
+        return set_path(c->tls_cert, value);
+    if (strcmp(key, "tls_key") == 0)
+        return set_path(c->tls_key, value);
+    if (strcmp(key, "port_file") == 0)
+        return set_path(c->port_file, value);
+    if (strcmp(key, "threads") == 0) {
+        if ((r = parse_uint(value, 256, &v)) != KW_OK || v == 0)
+            return KW_ERR_FORMAT;
+        c->threads = (unsigned)v;
+        return KW_OK;
+    }
+    if (strcmp(key, "session_ttl") == 0) {
+        if ((r = parse_uint(value, 365ULL * 24 * 3600, &v)) != KW_OK || v < 60)
+            return KW_ERR_FORMAT;
+        c->session_ttl = (int64_t)v;
+        return KW_OK;
+    }
+    if (strcmp(key, "quiet") == 0)
+        return parse_bool(value, &c->quiet);
+    if (strcmp(key, "test_faults") == 0)
+        return parse_bool(value, &c->test_faults);
+    return KW_ERR_NOT_FOUND;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    return s;
+}
+
+int kw_config_load_file(kw_config *c, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "keywardd: cannot open config %s: %s\n", path, strerror(errno));
+        return KW_ERR_SYSTEM;
+    }
+    char line[CONFIG_LINE_MAX];
+    unsigned lineno = 0;
+    int r = KW_OK;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        lineno++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            fprintf(stderr, "keywardd: %s:%u: line too long\n", path, lineno);
+            r = KW_ERR_TOO_LARGE;
+            break;
+        }
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (eq == NULL) {
+            fprintf(stderr, "keywardd: %s:%u: expected key = value\n", path, lineno);
+            r = KW_ERR_FORMAT;
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+        int e = kw_config_set(c, key, value);
+        if (e != KW_OK) {
+            fprintf(stderr, "keywardd: %s:%u: %s '%s'\n", path, lineno,
+                    e == KW_ERR_NOT_FOUND ? "unknown key" : "bad value for", key);
+            r = e == KW_ERR_NOT_FOUND ? KW_ERR_FORMAT : e;
+            break;
+        }
+    }
+    fclose(f);
+    return r;
+}
+
+int kw_config_finish(kw_config *c)
+{
+    if (c->store[0] == '\0' &&
+        snprintf(c->store, sizeof(c->store), "sqlite:%s/keyward.db", c->data_dir) >= (int)sizeof(c->store))
+        return KW_ERR_TOO_LARGE;
+    if (c->key_file[0] == '\0' &&
+        snprintf(c->key_file, sizeof(c->key_file), "%s/server.key", c->data_dir) >= (int)sizeof(c->key_file))
+        return KW_ERR_TOO_LARGE;
+    if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {
+        fprintf(stderr, "keywardd: tls_cert and tls_key go together\n");
+        return KW_ERR_FORMAT;
+    }
+    if (c->tls_cert[0] == '\0' && strncmp(c->listen_addr, "127.", 4) != 0) {
+        fprintf(stderr, "keywardd: plain HTTP is allowed on loopback only; set tls_cert and tls_key\n");
+        return KW_ERR_FORMAT;
+    }
+    if (c->test_faults) {
+        const char *env = getenv("KEYWARD_TEST_FAULTS");
+        if (env == NULL || strcmp(env, "1") != 0) {
+            fprintf(stderr, "keywardd: test_faults needs KEYWARD_TEST_FAULTS=1 in the environment\n");
+            return KW_ERR_FORMAT;
+        }
+    }
+    return KW_OK;
+}

@@ -1,0 +1,44 @@
+/*
+ * server/config.h — keywardd's configuration: defaults, then the config file
+ * (`key = value` lines, `#` comments), then command-line flags, later ones
+ * winning. Unknown keys and malformed values are errors naming the line.
+ */
+#ifndef KEYWARD_SERVER_CONFIG_H
+#define KEYWARD_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define KW_CONFIG_PATH_MAX 1024
+
+typedef struct {
+    char listen_addr[64];            /* default 127.0.0.1 */
+    uint16_t port;                   /* default 8443 (0 = any free port) */
+    char data_dir[KW_CONFIG_PATH_MAX];  /* default ./keyward-data */
+    char store[KW_CONFIG_PATH_MAX];     /* default sqlite:<data_dir>/keyward.db */
+    char key_file[KW_CONFIG_PATH_MAX];  /* default <data_dir>/server.key */
+    char tls_cert[KW_CONFIG_PATH_MAX];  /* PEM; empty = plain HTTP (loopback only) */
+    char tls_key[KW_CONFIG_PATH_MAX];
+    char port_file[KW_CONFIG_PATH_MAX]; /* write the bound port here once listening */
+    unsigned threads;                /* default 4 */
+    int64_t session_ttl;             /* seconds, default 30 days */
+    bool quiet;                      /* no request log lines */
+    bool test_faults;                /* test-only fault hooks; refused unless KEYWARD_TEST_FAULTS=1 */
+} kw_config;
+
+/* Fills defaults. */
+void kw_config_defaults(kw_config *c);
+
+/* Reads a config file over the current values. KW_ERR_FORMAT with a
+ * message on stderr naming file and line. */
+int kw_config_load_file(kw_config *c, const char *path);
+
+/* Sets one key (as in the file) to a value. */
+int kw_config_set(kw_config *c, const char *key, const char *value);
+
+/* Derives dependent defaults (store, key file) from data_dir when unset and
+ * checks the combination (TLS cert and key both or neither; plain HTTP only
+ * on a loopback address). */
+int kw_config_finish(kw_config *c);
+
+#endif
