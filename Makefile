@@ -18,7 +18,10 @@ WARN      := -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
 	         -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 HARDEN    := -fPIC -fstack-protector-strong -D_FORTIFY_SOURCE=2
 OPT       ?= -O2 -g
-CFLAGS    += -std=c17 -D_DEFAULT_SOURCE $(OPT) $(WARN) -Iinclude -Ilib
+# SAN carries sanitizer/fuzzer flags for `make asan` / `make fuzz`; CFLAGS
+# from the command line is added on top, never replacing the base flags.
+SAN       ?=
+override CFLAGS += -std=c17 -D_DEFAULT_SOURCE $(OPT) $(WARN) -Iinclude -Ilib $(SAN)
 CFLAGS_HARDEN ?= $(HARDEN)
 LDLIBS_LIB := $(shell pkg-config --libs libsodium 2>/dev/null || echo -lsodium) -lcrypto
 LDLIBS_TEST := $(LDLIBS_LIB) -ljansson -lcmocka
@@ -121,11 +124,11 @@ asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan CC=clang OPT="-O1 -g -fno-omit-frame-pointer" \
 	    CFLAGS_HARDEN="-fPIC" \
 	    LDFLAGS="-fsanitize=address,undefined" \
-	    CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" check-tests
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" check-tests
 
 fuzz: deps
 	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang OPT="-O1 -g" CFLAGS_HARDEN="-fPIC" \
-	    CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" fuzz-run
+	    SAN="-fsanitize=fuzzer-no-link,address,undefined" fuzz-run
 
 .PHONY: fuzz-run
 fuzz-run: $(FUZZ_BIN)

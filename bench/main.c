@@ -58,7 +58,7 @@ void bench_report(const char *label, double value, const char *unit, const char 
 
 static int bench_cmp(const void *a, const void *b)
 {
-    return strcmp(((const typeof(benches[0]) *)a)->name, ((const typeof(benches[0]) *)b)->name);
+    return strcmp(((const __typeof__(benches[0]) *)a)->name, ((const __typeof__(benches[0]) *)b)->name);
 }
 
 int main(int argc, char **argv)

@@ -139,12 +139,14 @@ int kw_hpke_ctx_export(const kw_hpke_ctx *ctx, uint8_t *out, size_t out_len,
                        const uint8_t *exporter_context, size_t exporter_context_len);
 
 /* Single-shot seal: sender setup plus one seal. Writes enc ‖ ct
- * (pt_len + KW_HPKE_SEALBYTES bytes) to out and sets *out_len. */
+ * (pt_len + KW_HPKE_SEALBYTES bytes) to out and sets *out_len. out must
+ * not overlap pt. */
 int kw_hpke_seal(uint8_t *out, size_t out_cap, size_t *out_len,
                  const uint8_t pkR[static KW_HPKE_PUBLICKEYBYTES], const kw_hpke_params *p,
                  const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len);
 
-/* Single-shot open of enc ‖ ct as made by kw_hpke_seal. Writes
+/* Single-shot open of enc ‖ ct as made by kw_hpke_seal (pt must not
+ * overlap in). Writes
  * in_len - KW_HPKE_SEALBYTES bytes to pt and sets *pt_len. pkR as in
  * kw_hpke_receiver_setup. On KW_ERR_VERIFY the plaintext region is zeroed. */
 __attribute__((warn_unused_result))

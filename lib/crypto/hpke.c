@@ -11,6 +11,7 @@
  */
 #include "keyward/hpke.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <string.h>
@@ -98,6 +99,29 @@ static void labeled_expand(uint8_t *out, size_t out_len, const hmac_state *keyed
     sodium_memzero(&st, sizeof(st));
 }
 
+/* Public constants of the suite, computed on first use. */
+static struct {
+    hmac_state zero_keyed;
+    uint8_t empty_psk_id_hash[KW_HPKE_SECRETBYTES];
+    uint8_t empty_info_hash[KW_HPKE_SECRETBYTES];
+} consts;
+static pthread_once_t consts_once = PTHREAD_ONCE_INIT;
+
+static void consts_init(void)
+{
+    hmac_zero_key(&consts.zero_keyed);
+    labeled_extract(consts.empty_psk_id_hash, &consts.zero_keyed, suite_hpke, sizeof(suite_hpke),
+                    "psk_id_hash", NULL, 0);
+    labeled_extract(consts.empty_info_hash, &consts.zero_keyed, suite_hpke, sizeof(suite_hpke),
+                    "info_hash", NULL, 0);
+}
+
+static const hmac_state *zero_keyed_state(void)
+{
+    (void)pthread_once(&consts_once, consts_init);
+    return &consts.zero_keyed;
+}
+
 /* X25519 that refuses an all-zero output (a low-order public key). */
 static int dh_x25519(uint8_t out[static 32], const uint8_t sk[static 32],
                      const uint8_t pk[static 32])
@@ -179,20 +203,27 @@ static void extract_and_expand(uint8_t shared_secret[static KW_HPKE_SECRETBYTES]
     sodium_memzero(&st, sizeof(st));
 }
 
-/* KeySchedule(mode, shared_secret, info, psk, psk_id) into ctx. */
+/* KeySchedule(mode, shared_secret, info, psk, psk_id) into ctx; the
+ * exporter secret only when `exporter` (else it stays zero). */
 static void key_schedule(struct kw_hpke_ctx *ctx, int role, const kw_hpke_params *p,
                          const uint8_t shared_secret[static KW_HPKE_SECRETBYTES],
-                         const hmac_state *zero_keyed, hpke_trace *trace)
+                         const hmac_state *zero_keyed, bool exporter, hpke_trace *trace)
 {
     uint8_t ksc[HPKE_KSC_BYTES];
     uint8_t secret[KW_HPKE_SECRETBYTES];
     hmac_state st;
 
     ksc[0] = (uint8_t)p->mode;
-    labeled_extract(ksc + 1, zero_keyed, suite_hpke, sizeof(suite_hpke), "psk_id_hash",
-                    p->psk_id, p->psk_id_len);
-    labeled_extract(ksc + 1 + KW_HPKE_SECRETBYTES, zero_keyed, suite_hpke, sizeof(suite_hpke),
-                    "info_hash", p->info, p->info_len);
+    if (p->psk_id_len == 0)
+        memcpy(ksc + 1, consts.empty_psk_id_hash, KW_HPKE_SECRETBYTES);
+    else
+        labeled_extract(ksc + 1, zero_keyed, suite_hpke, sizeof(suite_hpke), "psk_id_hash",
+                        p->psk_id, p->psk_id_len);
+    if (p->info_len == 0)
+        memcpy(ksc + 1 + KW_HPKE_SECRETBYTES, consts.empty_info_hash, KW_HPKE_SECRETBYTES);
+    else
+        labeled_extract(ksc + 1 + KW_HPKE_SECRETBYTES, zero_keyed, suite_hpke,
+                        sizeof(suite_hpke), "info_hash", p->info, p->info_len);
     crypto_auth_hmacsha256_init(&st, shared_secret, KW_HPKE_SECRETBYTES);
     labeled_extract(secret, &st, suite_hpke, sizeof(suite_hpke), "secret", p->psk, p->psk_len);
     crypto_auth_hmacsha256_init(&st, secret, sizeof(secret));
@@ -200,8 +231,9 @@ static void key_schedule(struct kw_hpke_ctx *ctx, int role, const kw_hpke_params
                    sizeof(ksc));
     labeled_expand(ctx->base_nonce, sizeof(ctx->base_nonce), &st, suite_hpke, sizeof(suite_hpke),
                    "base_nonce", ksc, sizeof(ksc));
-    labeled_expand(ctx->exporter_secret, sizeof(ctx->exporter_secret), &st, suite_hpke,
-                   sizeof(suite_hpke), "exp", ksc, sizeof(ksc));
+    if (exporter)
+        labeled_expand(ctx->exporter_secret, sizeof(ctx->exporter_secret), &st, suite_hpke,
+                       sizeof(suite_hpke), "exp", ksc, sizeof(ksc));
     ctx->seq = 0;
     ctx->role = role;
     if (trace != NULL) {
@@ -214,22 +246,21 @@ static void key_schedule(struct kw_hpke_ctx *ctx, int role, const kw_hpke_params
     sodium_memzero(&st, sizeof(st));
 }
 
-int hpke_setup_sender_derand(struct kw_hpke_ctx *ctx, uint8_t enc[static KW_HPKE_ENCBYTES],
-                             const uint8_t pkR[static KW_HPKE_PUBLICKEYBYTES],
-                             const kw_hpke_params *p,
-                             const uint8_t skE[static KW_HPKE_SECRETKEYBYTES],
-                             const uint8_t pkE[static KW_HPKE_PUBLICKEYBYTES], hpke_trace *trace)
+static int setup_sender(struct kw_hpke_ctx *ctx, uint8_t enc[static KW_HPKE_ENCBYTES],
+                        const uint8_t pkR[static KW_HPKE_PUBLICKEYBYTES],
+                        const kw_hpke_params *p, const uint8_t skE[static KW_HPKE_SECRETKEYBYTES],
+                        const uint8_t pkE[static KW_HPKE_PUBLICKEYBYTES], bool exporter,
+                        hpke_trace *trace)
 {
     int r = KW_ERR_INTERNAL;
     uint8_t dh[2 * 32];
     uint8_t kem_context[3 * 32];
     uint8_t shared[KW_HPKE_SECRETBYTES];
     uint8_t pkS[KW_HPKE_PUBLICKEYBYTES];
-    hmac_state zero_keyed;
+    const hmac_state *zero_keyed = zero_keyed_state();
     size_t dh_len = 32, kem_context_len = 64;
 
     sodium_memzero(ctx, sizeof(*ctx));
-    sodium_memzero(&zero_keyed, sizeof(zero_keyed));
     if ((r = check_params(p, HPKE_ROLE_SENDER)) != KW_OK)
         goto out;
     /* Encap / AuthEncap */
@@ -248,15 +279,13 @@ int hpke_setup_sender_derand(struct kw_hpke_ctx *ctx, uint8_t enc[static KW_HPKE
         dh_len = 64;
         kem_context_len = 96;
     }
-    hmac_zero_key(&zero_keyed);
-    extract_and_expand(shared, &zero_keyed, dh, dh_len, kem_context, kem_context_len);
-    key_schedule(ctx, HPKE_ROLE_SENDER, p, shared, &zero_keyed, trace);
+    extract_and_expand(shared, zero_keyed, dh, dh_len, kem_context, kem_context_len);
+    key_schedule(ctx, HPKE_ROLE_SENDER, p, shared, zero_keyed, exporter, trace);
     memcpy(enc, pkE, KW_HPKE_ENCBYTES);
     r = KW_OK;
 out:
     sodium_memzero(dh, sizeof(dh));
     sodium_memzero(shared, sizeof(shared));
-    sodium_memzero(&zero_keyed, sizeof(zero_keyed));
     if (r != KW_OK) {
         sodium_memzero(ctx, sizeof(*ctx));
         if (trace != NULL)
@@ -265,19 +294,18 @@ out:
     return r;
 }
 
-int hpke_setup_receiver_into(struct kw_hpke_ctx *ctx, const uint8_t enc[static KW_HPKE_ENCBYTES],
-                             const uint8_t skR[static KW_HPKE_SECRETKEYBYTES],
-                             const uint8_t *pkR, const kw_hpke_params *p, hpke_trace *trace)
+static int setup_receiver(struct kw_hpke_ctx *ctx, const uint8_t enc[static KW_HPKE_ENCBYTES],
+                          const uint8_t skR[static KW_HPKE_SECRETKEYBYTES], const uint8_t *pkR,
+                          const kw_hpke_params *p, bool exporter, hpke_trace *trace)
 {
     int r = KW_ERR_INTERNAL;
     uint8_t dh[2 * 32];
     uint8_t kem_context[3 * 32];
     uint8_t shared[KW_HPKE_SECRETBYTES];
-    hmac_state zero_keyed;
+    const hmac_state *zero_keyed = zero_keyed_state();
     size_t dh_len = 32, kem_context_len = 64;
 
     sodium_memzero(ctx, sizeof(*ctx));
-    sodium_memzero(&zero_keyed, sizeof(zero_keyed));
     if ((r = check_params(p, HPKE_ROLE_RECEIVER)) != KW_OK)
         goto out;
     /* Decap / AuthDecap */
@@ -295,20 +323,34 @@ int hpke_setup_receiver_into(struct kw_hpke_ctx *ctx, const uint8_t enc[static K
         dh_len = 64;
         kem_context_len = 96;
     }
-    hmac_zero_key(&zero_keyed);
-    extract_and_expand(shared, &zero_keyed, dh, dh_len, kem_context, kem_context_len);
-    key_schedule(ctx, HPKE_ROLE_RECEIVER, p, shared, &zero_keyed, trace);
+    extract_and_expand(shared, zero_keyed, dh, dh_len, kem_context, kem_context_len);
+    key_schedule(ctx, HPKE_ROLE_RECEIVER, p, shared, zero_keyed, exporter, trace);
     r = KW_OK;
 out:
     sodium_memzero(dh, sizeof(dh));
     sodium_memzero(shared, sizeof(shared));
-    sodium_memzero(&zero_keyed, sizeof(zero_keyed));
     if (r != KW_OK) {
         sodium_memzero(ctx, sizeof(*ctx));
         if (trace != NULL)
             sodium_memzero(trace, sizeof(*trace));
     }
     return r;
+}
+
+int hpke_setup_sender_derand(struct kw_hpke_ctx *ctx, uint8_t enc[static KW_HPKE_ENCBYTES],
+                             const uint8_t pkR[static KW_HPKE_PUBLICKEYBYTES],
+                             const kw_hpke_params *p,
+                             const uint8_t skE[static KW_HPKE_SECRETKEYBYTES],
+                             const uint8_t pkE[static KW_HPKE_PUBLICKEYBYTES], hpke_trace *trace)
+{
+    return setup_sender(ctx, enc, pkR, p, skE, pkE, true, trace);
+}
+
+int hpke_setup_receiver_into(struct kw_hpke_ctx *ctx, const uint8_t enc[static KW_HPKE_ENCBYTES],
+                             const uint8_t skR[static KW_HPKE_SECRETKEYBYTES],
+                             const uint8_t *pkR, const kw_hpke_params *p, hpke_trace *trace)
+{
+    return setup_receiver(ctx, enc, skR, pkR, p, true, trace);
 }
 
 void hpke_ctx_nonce(const struct kw_hpke_ctx *ctx, uint8_t nonce[static KW_HPKE_NONCEBYTES])
@@ -358,8 +400,8 @@ int kw_hpke_derive_keypair(uint8_t pk[static KW_HPKE_PUBLICKEYBYTES],
         r = KW_ERR_INVALID_ARG;
         goto out;
     }
-    hmac_zero_key(&st);
-    labeled_extract(dkp_prk, &st, suite_kem, sizeof(suite_kem), "dkp_prk", ikm, ikm_len);
+    labeled_extract(dkp_prk, zero_keyed_state(), suite_kem, sizeof(suite_kem), "dkp_prk", ikm,
+                    ikm_len);
     crypto_auth_hmacsha256_init(&st, dkp_prk, sizeof(dkp_prk));
     labeled_expand(sk, KW_HPKE_SECRETKEYBYTES, &st, suite_kem, sizeof(suite_kem), "sk", NULL, 0);
     r = pk_from_sk(pk, sk);
@@ -565,7 +607,7 @@ int kw_hpke_seal(uint8_t *out, size_t out_cap, size_t *out_len,
         goto out;
     if ((r = kw_hpke_keypair(pkE, skE)) != KW_OK)
         goto out;
-    if ((r = hpke_setup_sender_derand(&ctx, out, pkR, p, skE, pkE, NULL)) != KW_OK)
+    if ((r = setup_sender(&ctx, out, pkR, p, skE, pkE, false, NULL)) != KW_OK)
         goto out;
     if ((r = kw_hpke_ctx_seal(&ctx, out + KW_HPKE_ENCBYTES, out_cap - KW_HPKE_ENCBYTES, &clen,
                               aad, aad_len, pt, pt_len)) != KW_OK)
@@ -603,7 +645,7 @@ int kw_hpke_open(uint8_t *pt, size_t pt_cap, size_t *pt_len,
         r = KW_ERR_TOO_LARGE;
         goto out;
     }
-    if ((r = hpke_setup_receiver_into(&ctx, in, skR, pkR, p, NULL)) != KW_OK)
+    if ((r = setup_receiver(&ctx, in, skR, pkR, p, false, NULL)) != KW_OK)
         goto out;
     r = kw_hpke_ctx_open(&ctx, pt, pt_cap, pt_len, aad, aad_len, in + KW_HPKE_ENCBYTES,
                          in_len - KW_HPKE_ENCBYTES);
