@@ -89,8 +89,8 @@ int kw_chunk_seal(uint8_t *out, size_t out_cap, size_t *out_len,
 
 /* One-shot open of a sealed stream into out (which must not overlap ct).
  * Succeeds only when every chunk authenticates under key and ctx and the
- * last one is final; on any failure out[0..min(out_cap, plaintext length))
- * is zeroed and *out_len is 0. Errors as in the header comment. */
+ * last one is final; on any failure *out_len is 0 and out holds no
+ * plaintext (chunks that authenticated before the failure are zeroed). Errors as in the header comment. */
 __attribute__((warn_unused_result))
 int kw_chunk_open(uint8_t *out, size_t out_cap, size_t *out_len,
                   const uint8_t *ct, size_t ct_len,
@@ -142,7 +142,7 @@ size_t kw_chunk_dec_piece_len(const kw_chunk_dec *dec);
  * may be a middle or the final chunk; a shorter one must be final.
  * KW_ERR_TOO_LARGE for a longer piece or a short out_cap, KW_ERR_TRUNCATED for
  * a piece shorter than a tag, KW_ERR_VERIFY when it does not authenticate,
- * KW_ERR_FORMAT for a piece after the final chunk. Nothing is written to out
+ * KW_ERR_FORMAT for a piece after the final chunk. out holds no plaintext
  * on failure, and any failure is sticky: every later push and finish returns
  * the same code. */
 __attribute__((warn_unused_result))

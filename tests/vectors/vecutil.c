@@ -61,7 +61,11 @@ unsigned vec_walk(vec_visit_fn visit, void *ctx, unsigned *parse_failures)
     unsigned count = 0;
     *parse_failures = 0;
     const char *shared = getenv("KEYWARD_SHARED_VECTORS");
-    if (shared != NULL && *shared != '\0') {
+    struct stat probe;
+    if (shared == NULL || *shared == '\0')
+        /* Run by hand from the repository root: the same choice as the Makefile. */
+        shared = stat("../shared/vectors/README.md", &probe) == 0 ? "../shared/vectors" : "tests/vectors/data";
+    {
         struct stat st;
         if (stat(shared, &st) != 0) {
             fprintf(stderr, "vectors: shared folder %s is missing\n", shared);
