@@ -287,4 +287,19 @@ KW_OPAQUE_WUR int kw_opaque_server_finish(kw_opaque_server_login *login,
 /* Wipes and frees *login, setting it to NULL; NULL is a no-op. */
 void kw_opaque_server_login_free(kw_opaque_server_login **login);
 
+/* Bytes of an exported pending login (version, fake flag, expected client
+ * MAC, session key). */
+#define KW_OPAQUE_SERVER_LOGIN_STATEBYTES (2 + KW_OPAQUE_MACBYTES + KW_OPAQUE_HASHBYTES)
+
+/* Exports a pending login so a server can finish it in another request or
+ * on another node. The state is SECRET (whoever holds it can complete the
+ * login without the password): encrypt it before storing it. KW_ERR_INVALID_ARG
+ * when the login is already finished. */
+int kw_opaque_server_login_export(uint8_t out[static KW_OPAQUE_SERVER_LOGIN_STATEBYTES],
+                                  const kw_opaque_server_login *login);
+
+/* Rebuilds a pending login from an exported state; KW_ERR_FORMAT for a
+ * state of the wrong version or length. */
+int kw_opaque_server_login_import(kw_opaque_server_login **login, const uint8_t *state, size_t len);
+
 #endif

@@ -938,6 +938,34 @@ out:
     return r;
 }
 
+int kw_opaque_server_login_export(uint8_t out[static KW_OPAQUE_SERVER_LOGIN_STATEBYTES],
+                                  const kw_opaque_server_login *login)
+{
+    if (!login->pending)
+        return KW_ERR_INVALID_ARG;
+    out[0] = 1; /* state format version */
+    out[1] = (uint8_t)(login->fake != 0);
+    memcpy(out + 2, login->expected_client_mac, NM);
+    memcpy(out + 2 + NM, login->session_key, NH);
+    return KW_OK;
+}
+
+int kw_opaque_server_login_import(kw_opaque_server_login **login, const uint8_t *state, size_t len)
+{
+    *login = NULL;
+    if (len != KW_OPAQUE_SERVER_LOGIN_STATEBYTES || state[0] != 1 || state[1] > 1)
+        return KW_ERR_FORMAT;
+    kw_opaque_server_login *lg = calloc(1, sizeof(*lg));
+    if (lg == NULL)
+        return KW_ERR_NOMEM;
+    lg->pending = 1;
+    lg->fake = state[1];
+    memcpy(lg->expected_client_mac, state + 2, NM);
+    memcpy(lg->session_key, state + 2 + NM, NH);
+    *login = lg;
+    return KW_OK;
+}
+
 void kw_opaque_server_login_free(kw_opaque_server_login **login)
 {
     if (login == NULL || *login == NULL)

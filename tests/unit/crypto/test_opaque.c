@@ -96,6 +96,41 @@ static void full_flow(int group, int ksf)
     fixture_free(&f);
 }
 
+/* A pending login exported and imported (as a server does between KE2 and
+ * KE3 requests) finishes like the original, once; a wrong KE3 still fails;
+ * damaged states are refused. */
+static void test_login_export_import(void **state)
+{
+    (void)state;
+    fixture f;
+    kw_opaque_server_login *lg = NULL, *back = NULL;
+    uint8_t ke2[KW_OPAQUE_KE2BYTES], ke3[64], sk_c[64], sk_s[64], exp_c[64];
+    uint8_t st[KW_OPAQUE_SERVER_LOGIN_STATEBYTES];
+    fixture_init(&f, KW_OPAQUE_GROUP_RISTRETTO255, KW_OPAQUE_KSF_IDENTITY);
+    do_register(&f, pw, sizeof(pw), NULL);
+    login_to_ke2(&f, pw, sizeof(pw), NULL, NULL, ke2, &lg);
+    assert_int_equal(kw_opaque_server_login_export(st, lg), KW_OK);
+    kw_opaque_server_login_free(&lg);
+    assert_int_equal(kw_opaque_client_login_finish(f.c, ke3, sk_c, exp_c, ke2, sizeof(ke2), NULL), KW_OK);
+    assert_int_equal(kw_opaque_server_login_import(&back, st, sizeof(st) - 1), KW_ERR_FORMAT);
+    assert_null(back);
+    st[0] ^= 0xff;
+    assert_int_equal(kw_opaque_server_login_import(&back, st, sizeof(st)), KW_ERR_FORMAT);
+    st[0] ^= 0xff;
+    /* a flipped KE3 bit fails against the imported state */
+    assert_int_equal(kw_opaque_server_login_import(&back, st, sizeof(st)), KW_OK);
+    ke3[5] ^= 1;
+    assert_int_equal(kw_opaque_server_finish(back, sk_s, ke3, sizeof(ke3)), KW_ERR_VERIFY);
+    kw_opaque_server_login_free(&back);
+    ke3[5] ^= 1;
+    assert_int_equal(kw_opaque_server_login_import(&back, st, sizeof(st)), KW_OK);
+    assert_int_equal(kw_opaque_server_finish(back, sk_s, ke3, sizeof(ke3)), KW_OK);
+    assert_memory_equal(sk_c, sk_s, 64);
+    assert_int_equal(kw_opaque_server_login_export(st, back), KW_ERR_INVALID_ARG);
+    kw_opaque_server_login_free(&back);
+    fixture_free(&f);
+}
+
 static void test_flow_ristretto255(void **state)
 {
     (void)state;
@@ -523,6 +558,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flow_ristretto255),
+        cmocka_unit_test(test_login_export_import),
         cmocka_unit_test(test_flow_curve25519),
         cmocka_unit_test(test_flow_argon2id),
         cmocka_unit_test(test_argon2_params_mismatch),
