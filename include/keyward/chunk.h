@@ -142,7 +142,8 @@ size_t kw_chunk_dec_piece_len(const kw_chunk_dec *dec);
  * may be a middle or the final chunk; a shorter one must be final.
  * KW_ERR_TOO_LARGE for a longer piece or a short out_cap, KW_ERR_TRUNCATED for
  * a piece shorter than a tag, KW_ERR_VERIFY when it does not authenticate,
- * KW_ERR_FORMAT for a piece after the final chunk. out holds no plaintext
+ * KW_ERR_FORMAT for a piece after the final chunk, KW_ERR_LIMIT when the
+ * chunk counter is exhausted. out holds no plaintext
  * on failure, and any failure is sticky: every later push and finish returns
  * the same code. */
 __attribute__((warn_unused_result))
