@@ -150,3 +150,4 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+.SECONDARY:
