@@ -30,6 +30,15 @@ typedef struct kw_store kw_store;
 #define KW_STORE_BLOB_MAX (1 << 20) /* any single stored blob */
 #define KW_STORE_HASH_BYTES 32      /* token and code hashes */
 #define KW_STORE_ID_BYTES 16        /* random public ids (devices, logins, joins) */
+#define KW_STORE_CHANGE_MAX 1024    /* entries in each list of one roster change */
+
+/* Argument rules shared by every function (checked before the backend is
+ * touched): a blob longer than KW_STORE_BLOB_MAX or a name longer than
+ * KW_STORE_NAME_MAX gives KW_ERR_TOO_LARGE; a required pointer that is NULL,
+ * a required blob that is empty, an empty name or a device name not
+ * terminated inside its array gives KW_ERR_INVALID_ARG. A reference to an
+ * account or device that does not exist gives KW_ERR_NOT_FOUND.
+ * Expiry: a login, approval code or session is live while now < expires_at. */
 
 /* Opens (creating if needed) the store named by uri — "sqlite:/path/file.db"
  * or a plain path for SQLite — and applies pending schema migrations. */
@@ -95,7 +104,10 @@ typedef struct {
 
 /* Creates the account, its first device, roster v1, keychain v1, the
  * device's KK wrap (generation 1) and a session. KW_ERR_CONFLICT when the
- * name is taken. Returns the new account id. */
+ * name is taken (or the device id, identity key or session hash exists).
+ * The device is stored TRUSTED whatever its state field says, under the new
+ * account (its account_id field is ignored); the account's created_at is the
+ * device's. Returns the new account id. */
 int kw_store_account_create(kw_store *st, const kw_store_new_account *na, int64_t *account_id);
 
 int kw_store_account_get_by_name(kw_store *st, const char *name, kw_store_account *out);
@@ -113,12 +125,17 @@ int kw_store_account_use_totp_step(kw_store *st, int64_t account_id, int64_t ste
 
 /* ---- devices ---- */
 
-/* Adds a PENDING device. KW_ERR_CONFLICT on a duplicate id or identity key. */
+/* Adds a PENDING device (its state field is ignored). KW_ERR_CONFLICT on a
+ * duplicate id or identity key; KW_ERR_NOT_FOUND when the account does not
+ * exist. */
 int kw_store_device_add(kw_store *st, const kw_store_device *d);
 int kw_store_device_get(kw_store *st, const uint8_t id[KW_STORE_ID_BYTES], kw_store_device *out);
 
-/* Lists the account's devices (all states), oldest first; *out is malloc'd. */
+/* Lists the account's devices (all states), oldest first; *out is malloc'd
+ * (NULL when there are none). */
 int kw_store_device_list(kw_store *st, int64_t account_id, kw_store_device **out, size_t *count);
+/* Records that the device was seen at `now` (never moves it backwards);
+ * best effort: a failure is logged, not returned. */
 void kw_store_device_touch(kw_store *st, const uint8_t id[KW_STORE_ID_BYTES], int64_t now);
 
 /* ---- rosters, keychain, KK wraps ---- */
@@ -139,7 +156,19 @@ typedef struct {
  *   generation for newly trusted devices;
  * - keychain (optional, NULL to keep) replaces the keychain if its version
  *   is exactly current+1;
- * - recovery_wrap (optional) replaces the recovery wrap of KK. */
+ * - recovery_wrap (optional) replaces the recovery wrap of KK.
+ * Checked inside the transaction (nothing is stored when one fails):
+ * KW_ERR_NOT_FOUND for an unknown account or a listed device that is not the
+ * account's; KW_ERR_CONFLICT for a stale roster/keychain version, a
+ * kk_generation other than current or current+1, trusting a device that is
+ * not PENDING, removing one already REMOVED, or a wrap that already exists;
+ * KW_ERR_INVALID_ARG for a rotation without kk_chain (or kk_chain without a
+ * rotation), a wrap for a device that is not TRUSTED after the change, a
+ * TRUSTED device left without a wrap of the current generation, or a
+ * recovery_wrap without recovery_auth when none is stored yet (a NULL
+ * recovery_auth keeps the stored one). A removed device also loses every KK
+ * wrap it had, so kk_wrap_get refuses it at once. The recovery wrap is
+ * recorded as wrapping the generation current after the change. */
 typedef struct {
     int64_t account_id;
     int64_t roster_version;
@@ -159,7 +188,7 @@ typedef struct {
     size_t keychain_len;
     const uint8_t *recovery_wrap;
     size_t recovery_wrap_len;
-    const uint8_t *recovery_auth; /* 32-byte verifier key for recovery sign-in */
+    const uint8_t *recovery_auth; /* 32-byte verifier key for recovery sign-in; NULL: keep */
 } kw_store_roster_change;
 
 int kw_store_roster_apply(kw_store *st, const kw_store_roster_change *ch);
@@ -201,21 +230,30 @@ typedef struct {
     bool revoked;
 } kw_store_session;
 
+/* Stores a session. KW_ERR_CONFLICT when the hash exists; KW_ERR_NOT_FOUND
+ * when the device does not exist or belongs to another account. */
 int kw_store_session_add(kw_store *st, const kw_store_session *s);
+/* Any stored session, revoked and expired ones included (the caller checks
+ * revoked and expires_at). */
 int kw_store_session_get(kw_store *st, const uint8_t hash[KW_STORE_HASH_BYTES], kw_store_session *out);
+/* The account's sessions (all of them), oldest first; *out is malloc'd. */
 int kw_store_session_list(kw_store *st, int64_t account_id, kw_store_session **out, size_t *count);
 
 /* Revokes one session of the account (KW_ERR_NOT_FOUND when it is not theirs). */
 int kw_store_session_revoke(kw_store *st, int64_t account_id, const uint8_t hash[KW_STORE_HASH_BYTES]);
 
-/* Revokes every session of a device. */
+/* Revokes every session of a device (KW_ERR_NOT_FOUND for an unknown device). */
 int kw_store_session_revoke_device(kw_store *st, const uint8_t device_id[KW_STORE_ID_BYTES]);
 
 /* ---- short-lived login and approval state ---- */
 
 /* Pending OPAQUE logins between KE2 and KE3 (state is the server's
  * expected-MAC and session-key material, which the store keeps only until
- * finish or expiry). take() deletes as it reads, so a login finishes once. */
+ * finish or expiry). put() gives KW_ERR_CONFLICT on a duplicate id; the
+ * account_id is not checked (a fake login for an unknown name may park its
+ * state too). take() deletes as it reads, so a login finishes once; an
+ * expired entry is deleted and refused with KW_ERR_NOT_FOUND. *state is
+ * malloc'd secret material: wipe it (sodium_memzero) before free. */
 int kw_store_login_put(kw_store *st, const uint8_t id[KW_STORE_ID_BYTES], int64_t account_id,
                        const uint8_t *state, size_t len, int64_t expires_at);
 int kw_store_login_take(kw_store *st, const uint8_t id[KW_STORE_ID_BYTES], int64_t now,
@@ -225,13 +263,14 @@ int kw_store_login_take(kw_store *st, const uint8_t id[KW_STORE_ID_BYTES], int64
  * budget. put() replaces the account's previous code. use() checks a
  * candidate hash: KW_OK and deletes it on a match; KW_ERR_VERIFY on a
  * mismatch (spending one attempt; the code is deleted when the budget runs
- * out); KW_ERR_NOT_FOUND when there is no live code. */
+ * out); KW_ERR_NOT_FOUND when there is no live code (an expired one is
+ * deleted). attempts must be >= 1. The hash is compared in constant time. */
 int kw_store_approval_put(kw_store *st, int64_t account_id, const uint8_t hash[KW_STORE_HASH_BYTES],
                           int64_t expires_at, int attempts);
 int kw_store_approval_use(kw_store *st, int64_t account_id, const uint8_t hash[KW_STORE_HASH_BYTES],
                           int64_t now);
 
-/* Removes expired logins and approval codes; returns how many went. */
+/* Removes expired logins and approval codes; *removed says how many went. */
 int kw_store_expire(kw_store *st, int64_t now, size_t *removed);
 
 #endif
