@@ -23,7 +23,7 @@ OPT       ?= -O2 -g
 SAN       ?=
 override CFLAGS += -std=c17 -D_DEFAULT_SOURCE $(OPT) $(WARN) -Iinclude -Ilib $(SAN)
 CFLAGS_HARDEN ?= $(HARDEN)
-LDLIBS_LIB := $(shell pkg-config --libs libsodium 2>/dev/null || echo -lsodium) -lcrypto
+LDLIBS_LIB := $(shell pkg-config --libs libsodium 2>/dev/null || echo -lsodium) -lcrypto -lfido2 -lcbor -ljansson
 LDLIBS_TEST := $(LDLIBS_LIB) -ljansson -lcmocka
 
 LIB_SRC   := $(sort $(wildcard lib/*/*.c))
@@ -35,7 +35,7 @@ LIB_A     := $(BUILD)/libkeyward.a
 SRV_SRC   := $(sort $(filter-out server/main.c,$(wildcard server/*.c server/*/*.c)))
 SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/%.o)
 SRV_A     := $(BUILD)/libkeywardd.a
-LDLIBS_SRV := -lsqlite3 -lmicrohttpd -ljansson -lcrypto -lpthread
+LDLIBS_SRV := -lsqlite3 -lmicrohttpd -ljansson -lcrypto -lpthread -lcurl
 KEYWARDD  := $(BUILD)/bin/keywardd
 
 # keyward, the CLI: uses only the public library API.
@@ -44,7 +44,7 @@ CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
 LDLIBS_CLI := -lcurl -ljansson
 KEYWARD   := $(BUILD)/bin/keyward
 
-UNIT_SRC  := $(sort $(wildcard tests/unit/core/test_*.c tests/unit/crypto/test_*.c tests/unit/kt/test_*.c tests/unit/wire/test_*.c tests/unit/client/test_*.c))
+UNIT_SRC  := $(sort $(wildcard tests/unit/core/test_*.c tests/unit/crypto/test_*.c tests/unit/kt/test_*.c tests/unit/wire/test_*.c tests/unit/client/test_*.c tests/unit/webauthn/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:%.c=$(BUILD)/%)
 SRV_TEST_SRC := $(sort $(wildcard tests/unit/server/test_*.c))
 SRV_TEST_BIN := $(SRV_TEST_SRC:%.c=$(BUILD)/%)
