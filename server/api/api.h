@@ -42,6 +42,7 @@ typedef struct {
     kw_server_keys *keys;         /* sodium_malloc'd, read-only after start */
     int64_t session_ttl;
     bool test_faults;             /* test-only fault hooks enabled (never in production) */
+    struct kw_api_state *state;   /* OPAQUE server, login key, rate limits (areas.h) */
 } kw_server;
 
 /* The authenticated caller of a request. */

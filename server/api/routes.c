@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/areas.h"
 
 #define ROUTES_MAX 64
 
@@ -12,7 +13,14 @@ static const struct {
     const kw_http_route *routes;
     const size_t *count;
 } areas[] = {
-    {NULL, NULL},
+    {kw_api_accounts_routes, &kw_api_accounts_nroutes},
+    {kw_api_login_routes, &kw_api_login_nroutes},
+    {kw_api_sessions_routes, &kw_api_sessions_nroutes},
+    {kw_api_approvals_routes, &kw_api_approvals_nroutes},
+    {kw_api_totp_routes, &kw_api_totp_nroutes},
+    {kw_api_devices_routes, &kw_api_devices_nroutes},
+    {kw_api_keychain_routes, &kw_api_keychain_nroutes},
+    {kw_api_recovery_routes, &kw_api_recovery_nroutes},
 };
 
 static kw_http_route all_routes[ROUTES_MAX];

@@ -514,9 +514,11 @@ void kw_http_stop(kw_http **hp)
     if (hp == NULL || *hp == NULL)
         return;
     kw_http *h = *hp;
+    /* MHD owns a socket given with MHD_OPTION_LISTEN_SOCKET and closes it
+     * here; closing it again could close a descriptor another thread has
+     * opened meanwhile. */
     MHD_stop_daemon(h->daemon);
-    if (h->listen_fd >= 0)
-        close(h->listen_fd);
+    h->listen_fd = -1;
     pthread_mutex_destroy(&h->stats_lock);
     free(h->stats);
     free(h);

@@ -1,5 +1,6 @@
 /* keywardd — the keyward server: HTTP/JSON API over a storage backend. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/areas.h"
 #include "config.h"
 #include "http/http.h"
 #include "keys.h"
@@ -169,6 +171,11 @@ int main(int argc, char **argv)
     kw_server srv = {.store = store, .keys = keys, .session_ttl = cfg.session_ttl,
                      .test_faults = cfg.test_faults};
     char *cert = NULL, *key = NULL;
+    r = kw_api_server_init(&srv);
+    if (r != KW_OK) {
+        fprintf(stderr, "keywardd: cannot set up the API state: %s\n", kw_strerror(r));
+        goto out;
+    }
     if (cfg.tls_cert[0] != '\0') {
         cert = read_pem(cfg.tls_cert);
         key = read_pem(cfg.tls_key);
@@ -215,6 +222,7 @@ out:
         free(key);
     }
     free(cert);
+    kw_api_server_fini(&srv);
     kw_server_keys_free(&keys);
     kw_store_close(&store);
     return r == KW_OK ? 0 : 2;

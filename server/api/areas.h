@@ -1,0 +1,146 @@
+/*
+ * server/api/areas.h — the route tables of the /v1 API areas and the few
+ * helpers the area files share.
+ *
+ * Each area file (accounts.c, login.c, sessions.c, approvals.c, totp_api.c,
+ * devices.c, keychain.c, recovery.c) defines one route table; routes.c
+ * gathers them. The helpers here read the request objects several areas
+ * share (a device, a device id), verify rosters against the account key,
+ * and keep the in-memory rate limits.
+ *
+ * kw_api_server_init builds the per-server state (the OPAQUE server object,
+ * the key that encrypts pending logins, the rate-limit table); it must run
+ * before kw_http_start and kw_api_server_fini after kw_http_stop.
+ * Thread safety: everything here may be called from the HTTP worker threads
+ * at once (the rate-limit table has its own lock).
+ * Secrets: the state holds the OPAQUE server keys and the login-state key in
+ * sodium_malloc'd memory, wiped by kw_api_server_fini.
+ */
+#ifndef KEYWARD_SERVER_API_AREAS_H
+#define KEYWARD_SERVER_API_AREAS_H
+
+#include "api/api.h"
+#include "keyward/opaque.h"
+
+#define KW_API_AREA(area)                                                                          \
+    extern const kw_http_route kw_api_##area##_routes[];                                           \
+    extern const size_t kw_api_##area##_nroutes
+
+KW_API_AREA(accounts);
+KW_API_AREA(login);
+KW_API_AREA(sessions);
+KW_API_AREA(approvals);
+KW_API_AREA(totp);
+KW_API_AREA(devices);
+KW_API_AREA(keychain);
+KW_API_AREA(recovery);
+
+/* The OPAQUE configuration every party uses (docs/api.md). */
+#define KW_API_OPAQUE_CONTEXT "keyward-opaque-v1"
+void kw_api_opaque_config(kw_opaque_config *cfg);
+
+/* Signature context of the device's proof of possession in login/finish. */
+#define KW_API_LOGIN_SIG_CONTEXT "login"
+
+/* Larger body limit for requests carrying a keychain. */
+#define KW_API_KEYCHAIN_BODY_LIMIT (2u * 1024 * 1024)
+#define KW_API_KEYCHAIN_MAX (1u << 20)
+#define KW_API_ROSTER_MAX (256u * 1024)
+#define KW_API_WRAP_MAX 4096
+#define KW_API_DEVICES_MAX 256
+
+/* Builds srv->state from srv->keys; KW_ERR_NOMEM or an OPAQUE key error. */
+int kw_api_server_init(kw_server *srv);
+/* Wipes and frees srv->state; NULL-safe. */
+void kw_api_server_fini(kw_server *srv);
+
+/* The OPAQUE server object of srv (read-only, shared by all threads). */
+const kw_opaque_server *kw_api_opaque(const kw_server *srv);
+
+/* Seals / opens a pending login's exported state under the server's login
+ * key, bound to the login id (AD). sealed holds len + KW_API_SEAL_OVERHEAD. */
+#define KW_API_SEAL_OVERHEAD 40 /* 24-byte nonce + 16-byte tag */
+int kw_api_login_seal(const kw_server *srv, uint8_t *sealed, const uint8_t *state, size_t len,
+                      const uint8_t id[KW_STORE_ID_BYTES]);
+__attribute__((warn_unused_result)) int kw_api_login_open(const kw_server *srv, uint8_t *state,
+                                                          const uint8_t *sealed, size_t sealed_len,
+                                                          const uint8_t id[KW_STORE_ID_BYTES]);
+
+/* ---- rate limits (in memory, fixed windows) ---- */
+
+typedef enum {
+    KW_RL_LOGIN_REMOTE = 0, /* failed login/finish per remote address */
+    KW_RL_LOGIN_ACCOUNT,    /* failed login/finish per account */
+    KW_RL_APPROVAL_FAIL,    /* wrong approval codes per account */
+    KW_RL_TOTP_FAIL,        /* wrong TOTP codes per account */
+    KW_RL_APPROVAL_CREATE,  /* approval codes created per account */
+    KW_RL_KINDS
+} kw_rl_kind;
+
+/* KW_ERR_LIMIT (with a message in resp) when the key's count in its current
+ * window has reached the kind's limit; KW_OK otherwise. Does not count. */
+int kw_api_rl_check(kw_server *srv, kw_http_resp *resp, kw_rl_kind kind, const char *key);
+/* Counts one event for the key. */
+void kw_api_rl_hit(kw_server *srv, kw_rl_kind kind, const char *key);
+/* Formats an account id as a rate-limit key. */
+void kw_api_rl_account_key(char out[24], int64_t account_id);
+
+/* ---- shared request readers ---- */
+
+/* Reads field (an object {id, name, identity_pk, hpke_pk}) into d; refuses
+ * unknown fields, bad names, invalid identity keys and all-zero HPKE keys. */
+int kw_api_get_device(kw_http_resp *resp, json_t *obj, const char *field, kw_store_device *d);
+
+/* Reads a base64url device id, from a JSON field or a path segment. */
+int kw_api_get_id(kw_http_resp *resp, json_t *obj, const char *field, uint8_t id[KW_STORE_ID_BYTES]);
+int kw_api_parse_id(kw_http_resp *resp, const char *s, uint8_t id[KW_STORE_ID_BYTES]);
+
+/* Reads an empty or absent body ({} is fine, any field is refused). */
+int kw_api_no_fields(kw_http_req *req, kw_http_resp *resp);
+
+/* "pending" / "trusted" / "removed". */
+const char *kw_api_device_state_name(int state);
+
+/* Checks that roster is a roster of account `name` signed under account_pk,
+ * of exactly `version`, listing exactly the devices of expect[] (ids and both
+ * keys, in any order). KW_ERR_VERIFY for a bad signature, KW_ERR_CONFLICT for
+ * a wrong version, KW_ERR_FORMAT for a malformed roster or the wrong device
+ * set or name. */
+int kw_api_roster_check(kw_http_resp *resp, const uint8_t account_pk[32], const char *name,
+                        const uint8_t *roster, size_t roster_len, int64_t version,
+                        const kw_store_device *expect, size_t nexpect);
+
+/* Moves the pending device `target` of the caller's account into the
+ * roster: reads `roster` (current+1, the trusted devices plus target) and
+ * `wrap` (current KK generation wrapped to target) from the body. Shared by
+ * devices/approve and devices/join-recovery. */
+int kw_api_roster_add_device(kw_http_req *req, kw_http_resp *resp, const kw_api_caller *caller,
+                             const uint8_t target[KW_STORE_ID_BYTES]);
+
+/* The account's current KK generation (from any trusted device's wrap). */
+int kw_api_kk_generation(kw_server *srv, int64_t account_id, int64_t *generation);
+
+/* ---- second-factor helpers ---- */
+
+#define KW_API_CODE_DIGITS 6
+/* Reads a code field: a string of exactly 6 ASCII digits. */
+int kw_api_get_code(kw_http_resp *resp, json_t *obj, const char *field,
+                    char code[KW_API_CODE_DIGITS + 1]);
+/* The keyed hash (HMAC-SHA256 under keys->code_key) of an approval code,
+ * bound to the account. */
+void kw_api_approval_hash(const kw_server *srv, int64_t account_id, const char *code,
+                          uint8_t hash[KW_STORE_HASH_BYTES]);
+
+/* TOTP secrets at rest: XChaCha20-Poly1305 under keys->totp_key, bound to
+ * the account id; sealed = nonce ‖ ciphertext ‖ tag. */
+#define KW_API_TOTP_SEALED_MAX (24 + 64 + 16)
+int kw_api_totp_seal(const kw_server *srv, int64_t account_id, uint8_t *sealed, size_t *sealed_len,
+                     const uint8_t *secret, size_t len);
+__attribute__((warn_unused_result)) int kw_api_totp_open(const kw_server *srv, int64_t account_id,
+                                                         uint8_t *secret, size_t *len,
+                                                         const uint8_t *sealed, size_t sealed_len);
+
+/* Maps a store error to a response, naming `what` (no secrets). */
+int kw_api_store_fail(kw_http_resp *resp, int err, const char *what);
+
+#endif
