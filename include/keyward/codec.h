@@ -7,8 +7,9 @@
  * padding, non-zero trailing bits), truncated input (KW_ERR_TRUNCATED: an
  * odd hex length, a base64url length of 1 mod 4) and oversized input
  * (KW_ERR_TOO_LARGE: the decoded bytes do not fit out_cap) apart. On error
- * the output is wiped. Decoding runs in time independent of the byte values,
- * so a decoder may handle secrets. Thread-safe.
+ * the output is wiped. Encoding and decoding run in time independent of the
+ * byte values (no branches or table look-ups on the data), so both may
+ * handle secrets. Thread-safe.
  */
 #ifndef KEYWARD_CODEC_H
 #define KEYWARD_CODEC_H

@@ -263,9 +263,12 @@ typedef struct {
 } kw_opaque_ke2_randomness;
 
 /* GenerateKE2: answers KE1 for the stored record, or — when record is NULL
- * because the credential identifier is unknown — for a fresh fake record,
- * so the reply looks the same. *login receives the state ServerFinish
- * needs (free with kw_opaque_server_login_free). */
+ * because the credential identifier is unknown — for a fake record, so the
+ * reply, the error codes and the work done look the same: the fake record
+ * has a fresh random masking key, a zero envelope and a client public key
+ * made once by kw_opaque_server_new (no key generation per request), and it
+ * goes through the same record parser. *login receives the state
+ * ServerFinish needs (free with kw_opaque_server_login_free). */
 int kw_opaque_server_ke2(const kw_opaque_server *s, kw_opaque_server_login **login,
                          uint8_t ke2[static KW_OPAQUE_KE2BYTES], const uint8_t *record,
                          size_t record_len, const uint8_t *credential_id,

@@ -55,7 +55,8 @@
 
 /* HashToGroup(input) for the given mode's contextString: expand_message_xmd
  * to 64 bytes under "HashToGroup-" || contextString, then ristretto255's
- * one-way map. KW_ERR_CRYPTO if the result is the identity. */
+ * one-way map. KW_ERR_CRYPTO if the result is the identity, KW_ERR_TOO_LARGE
+ * for an input over KW_OPRF_INPUT_MAXBYTES. */
 int kw_oprf_hash_to_group(uint8_t out[static KW_OPRF_ELEMENTBYTES], int mode,
                           const uint8_t *input, size_t input_len);
 
@@ -138,7 +139,8 @@ int kw_oprf_evaluate(uint8_t out[static KW_OPRF_OUTPUTBYTES], const uint8_t sk[s
 
 /* VOPRF BlindEvaluate over a batch of n blinded elements (n*32 bytes) with
  * one proof; pk must be sk*G. The _det variant takes the proof randomness r
- * (a reduced scalar). */
+ * (a reduced, non-zero scalar: r = 0 would reveal sk through the proof, so it
+ * is refused with KW_ERR_INVALID_ARG; r must never repeat for one key). */
 int kw_voprf_blind_evaluate(uint8_t *evaluated, uint8_t proof[static KW_OPRF_PROOFBYTES],
                             const uint8_t sk[static KW_OPRF_SKBYTES],
                             const uint8_t pk[static KW_OPRF_PKBYTES], const uint8_t *blinded,

@@ -11,11 +11,16 @@
  *   u64_be memlimit (bytes) ‖ salt[16]
  *
  * Bounds, enforced when encoding, decoding and deriving: opslimit in
- * [libsodium's Argon2id minimum (1), KW_PWKEY_OPSLIMIT_MAX], memlimit in
- * [libsodium's minimum (8 KiB), KW_PWKEY_MEMLIMIT_MAX]; below the minimum,
- * an unknown version or algorithm → KW_ERR_FORMAT; above a maximum →
- * KW_ERR_LIMIT (a stored record cannot make us burn unbounded memory or
- * time). Records of the wrong length: KW_ERR_TRUNCATED / KW_ERR_TOO_LARGE.
+ * [KW_PWKEY_OPSLIMIT_MIN, KW_PWKEY_OPSLIMIT_MAX], memlimit in
+ * [KW_PWKEY_MEMLIMIT_MIN, KW_PWKEY_MEMLIMIT_MAX]; below a minimum, an
+ * unknown version or algorithm → KW_ERR_FORMAT; above a maximum →
+ * KW_ERR_LIMIT. The maxima keep a stored record from making us burn
+ * unbounded memory or time; the minima (t = 2, m = 19 MiB, OWASP's floor for
+ * Argon2id) keep a record written by someone else — a tampered store, a
+ * malicious server — from downgrading the derivation to libsodium's bare
+ * minimum (t = 1, m = 8 KiB), under which a key derived and then used to
+ * protect new data would be cheap to brute-force. Records of the wrong
+ * length: KW_ERR_TRUNCATED / KW_ERR_TOO_LARGE.
  *
  * Secrets: the password and the derived key (wiped on failure). The salt
  * and parameters are public. Thread-safe; derivation allocates memlimit
@@ -32,7 +37,9 @@
 #define KW_PWKEY_RECORDBYTES 30
 #define KW_PWKEY_RECORD_VERSION 1
 #define KW_PWKEY_ALG_ARGON2ID13 1
+#define KW_PWKEY_OPSLIMIT_MIN 2u
 #define KW_PWKEY_OPSLIMIT_MAX 16u
+#define KW_PWKEY_MEMLIMIT_MIN ((uint64_t)19 << 20) /* 19 MiB */
 #define KW_PWKEY_MEMLIMIT_MAX ((uint64_t)1 << 30) /* 1 GiB */
 #define KW_PWKEY_PASSWORD_MAXBYTES 4096
 

@@ -30,10 +30,14 @@ int kw_hotp(uint32_t *code, kw_totp_alg alg, const uint8_t *secret, size_t secre
 int kw_totp(uint32_t *code, uint64_t *step, kw_totp_alg alg, const uint8_t *secret,
             size_t secret_len, uint64_t t, unsigned period, unsigned digits);
 
-/* Checks a candidate code against the steps t/period - window .. + window,
- * in constant time per step. On a match returns 0 and the matching step in
- * *step (callers refuse steps already used to stop replays); KW_ERR_VERIFY
- * otherwise. */
+/* Checks a candidate code against the steps t/period - window .. + window
+ * (window at most 10), in constant time per step. On a match returns 0 and
+ * the earliest matching step in *step; KW_ERR_VERIFY otherwise (*step is 0
+ * on every error). This function keeps no state, so it does not stop
+ * replays by itself: the caller must accept a code only when *step is
+ * strictly after the last step it accepted for this secret, and record it
+ * atomically (refusing only the very same step would let the code of an
+ * earlier step in the window be used after a later one). */
 int kw_totp_verify(uint64_t *step, kw_totp_alg alg, const uint8_t *secret, size_t secret_len,
                    uint32_t candidate, uint64_t t, unsigned period, unsigned digits, unsigned window)
     __attribute__((warn_unused_result));

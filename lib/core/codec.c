@@ -14,14 +14,20 @@ size_t kw_b64url_encoded_len(size_t n)
     return (n / 3) * 4 + ((n % 3) == 0 ? 0 : (n % 3) + 1);
 }
 
+/* Branch-free lower-case hex digit of a nibble: no table indexed by
+ * (possibly secret) data. 39 = 'a' - '0' - 10, added when v > 9. */
+static char hex_char(unsigned v)
+{
+    return (char)('0' + v + (((9u - v) >> 8) & 39u));
+}
+
 int kw_hex_encode(char *out, size_t out_cap, const uint8_t *in, size_t n)
 {
-    static const char digits[] = "0123456789abcdef";
     if (n > (SIZE_MAX - 1) / 2 || out_cap < kw_hex_encoded_len(n) + 1)
         return KW_ERR_TOO_LARGE;
     for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
+        out[2 * i] = hex_char((unsigned)in[i] >> 4);
+        out[2 * i + 1] = hex_char(in[i] & 15u);
     }
     out[2 * n] = '\0';
     return KW_OK;
@@ -63,11 +69,18 @@ int kw_hex_decode(uint8_t *out, size_t out_cap, size_t *out_len,
     return KW_OK;
 }
 
+/* Branch-free base64url character of a 6-bit value, without a table
+ * indexed by (possibly secret) data: start from 'A' + v and shift at each
+ * range boundary (a..z +6, 0..9 -75, '-' -13, '_' +49). */
 static char b64url_char(unsigned v)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    return alphabet[v & 63];
+    v &= 63u;
+    unsigned d = 'A';
+    d += ((25u - v) >> 8) & 6u;
+    d -= ((51u - v) >> 8) & 75u;
+    d -= ((61u - v) >> 8) & 13u;
+    d += ((62u - v) >> 8) & 49u;
+    return (char)((v + d) & 0xffu);
 }
 
 int kw_b64url_encode(char *out, size_t out_cap, const uint8_t *in, size_t n)

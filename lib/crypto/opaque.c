@@ -856,6 +856,11 @@ struct kw_opaque_server {
     uint8_t sk[NSK];
     uint8_t pk[NPK];
     uint8_t oprf_seed[KW_OPAQUE_OPRF_SEEDBYTES];
+    /* The client public key of every fake record: made once, its private
+     * half thrown away, so answering an unknown credential identifier costs
+     * no key generation the real path does not do (a timing tell). It never
+     * leaves the server: KE2 carries only DH results under it. */
+    uint8_t fake_client_pk[NPK];
 };
 
 struct kw_opaque_server_login {
@@ -870,7 +875,7 @@ int kw_opaque_server_new(kw_opaque_server **out, const kw_opaque_config *cfg,
                          const uint8_t pk[static KW_OPAQUE_PKBYTES],
                          const uint8_t oprf_seed[static KW_OPAQUE_OPRF_SEEDBYTES])
 {
-    uint8_t check[NPK];
+    uint8_t check[NPK], fake_sk[NSK] = {0};
     int r;
     *out = NULL;
     kw_opaque_server *s = sodium_malloc(sizeof(*s));
@@ -889,10 +894,13 @@ int kw_opaque_server_new(kw_opaque_server **out, const kw_opaque_config *cfg,
     memcpy(s->sk, sk, NSK);
     memcpy(s->pk, pk, NPK);
     memcpy(s->oprf_seed, oprf_seed, sizeof(s->oprf_seed));
+    if ((r = kw_opaque_keygen(s->cfg.group, fake_sk, s->fake_client_pk)) != KW_OK)
+        goto out;
     *out = s;
     s = NULL;
     r = KW_OK;
 out:
+    sodium_memzero(fake_sk, sizeof(fake_sk));
     if (s != NULL) {
         cfg_free(&s->cfg);
         sodium_free(s);
@@ -989,6 +997,7 @@ int kw_opaque_server_ke2_det(const kw_opaque_server *s, kw_opaque_server_login *
     crypto_hash_sha512_state st;
     kw_opaque_server_login *lg = NULL;
     uint8_t oprf_key[32], pad[MASKED_BYTES], keyshare_sk[NSK], ikm[96];
+    uint8_t fake_rec[KW_OPAQUE_REGISTRATION_RECORDBYTES];
     int r = KW_ERR_INTERNAL, fake = record == NULL;
 
     memset(ke2, 0, KW_OPAQUE_KE2BYTES);
@@ -1013,13 +1022,17 @@ int kw_opaque_server_ke2_det(const kw_opaque_server *s, kw_opaque_server_login *
     if ((r = kw_opaque_ke1_parse(&k1, s->cfg.group, ke1, ke1_len)) != KW_OK)
         goto out;
     if (fake) {
-        /* CreateFakeRegistrationRecord: random key and masking key, a zero
-         * envelope. */
+        /* CreateFakeRegistrationRecord: a client key, a random masking key
+         * and a zero envelope, serialised and parsed like a stored record so
+         * both paths do the same work. */
         memcpy(rec.client_public_key, rnd->fake_client_public_key, NPK);
         memcpy(rec.masking_key, rnd->fake_masking_key, NH);
-    } else if ((r = kw_opaque_registration_record_parse(&rec, s->cfg.group, record, record_len)) != KW_OK) {
-        goto out;
+        kw_opaque_registration_record_serialize(fake_rec, &rec);
+        record = fake_rec;
+        record_len = sizeof(fake_rec);
     }
+    if ((r = kw_opaque_registration_record_parse(&rec, s->cfg.group, record, record_len)) != KW_OK)
+        goto out;
     if ((r = ids_resolve(&rids, ids, rec.client_public_key, s->pk)) != KW_OK)
         goto out;
 
@@ -1068,6 +1081,7 @@ out:
         memset(ke2, 0, KW_OPAQUE_KE2BYTES);
     kw_opaque_server_login_free(&lg);
     sodium_memzero(&rec, sizeof(rec));
+    sodium_memzero(fake_rec, sizeof(fake_rec));
     sodium_memzero(&ak, sizeof(ak));
     sodium_memzero(&st, sizeof(st));
     sodium_memzero(oprf_key, sizeof(oprf_key));
@@ -1084,23 +1098,16 @@ int kw_opaque_server_ke2(const kw_opaque_server *s, kw_opaque_server_login **log
                          const kw_opaque_ids *ids)
 {
     kw_opaque_ke2_randomness rnd;
-    uint8_t fake_sk[NSK];
-    int r = KW_OK;
     randombytes_buf(rnd.masking_nonce, NN);
     randombytes_buf(rnd.server_nonce, NN);
     randombytes_buf(rnd.server_keyshare_seed, sizeof(rnd.server_keyshare_seed));
-    memset(rnd.fake_client_public_key, 0, NPK);
-    memset(rnd.fake_masking_key, 0, sizeof(rnd.fake_masking_key));
-    if (record == NULL && s != NULL) {
-        uint8_t seed[KW_OPAQUE_SEEDBYTES];
-        randombytes_buf(seed, sizeof(seed));
-        r = kw_opaque_derive_keypair(s->cfg.group, fake_sk, rnd.fake_client_public_key, seed);
-        randombytes_buf(rnd.fake_masking_key, sizeof(rnd.fake_masking_key));
-        sodium_memzero(seed, sizeof(seed));
-        sodium_memzero(fake_sk, sizeof(fake_sk));
-    }
-    if (r == KW_OK)
-        r = kw_opaque_server_ke2_det(s, login, ke2, record, record_len, credential_id,
+    /* Drawn on both paths so the fake one does nothing extra. */
+    randombytes_buf(rnd.fake_masking_key, sizeof(rnd.fake_masking_key));
+    if (s != NULL)
+        memcpy(rnd.fake_client_public_key, s->fake_client_pk, NPK);
+    else
+        memset(rnd.fake_client_public_key, 0, NPK);
+    int r = kw_opaque_server_ke2_det(s, login, ke2, record, record_len, credential_id,
                                      credential_id_len, ke1, ke1_len, ids, &rnd);
     sodium_memzero(&rnd, sizeof(rnd));
     return r;

@@ -117,6 +117,12 @@ int kw_oprf_hash_to_group(uint8_t out[static KW_OPRF_ELEMENTBYTES], int mode,
         memset(out, 0, KW_OPRF_ELEMENTBYTES);
         return KW_ERR_INVALID_ARG;
     }
+    /* The same bound as Blind and Finalize: an input the protocol cannot
+     * frame (I2OSP(len, 2)) is refused at every entry point. */
+    if (input_len > KW_OPRF_INPUT_MAXBYTES) {
+        memset(out, 0, KW_OPRF_ELEMENTBYTES);
+        return KW_ERR_TOO_LARGE;
+    }
     const kw_h2c_part p = {input, input_len};
     int r = hash_to_group_parts(out, mode, &p, 1);
     if (r != KW_OK)
@@ -533,6 +539,15 @@ int kw_poprf_finalize(uint8_t *out, const uint8_t *const *inputs, const size_t *
 
 /* --- server -------------------------------------------------------------- */
 
+/* The proof randomness r must be reduced and non-zero: with r = 0 the
+ * proof's s = -c*k hands out the key (k = -s/c). */
+static int proof_random_check(const uint8_t r_scalar[static 32])
+{
+    if (scalar_check(r_scalar) != KW_OK || kw_ct_is_zero(r_scalar, 32))
+        return KW_ERR_INVALID_ARG;
+    return KW_OK;
+}
+
 static int sk_check(const uint8_t sk[static 32])
 {
     int r = scalar_check(sk);
@@ -591,7 +606,7 @@ int kw_voprf_blind_evaluate_det(uint8_t *evaluated, uint8_t proof[static KW_OPRF
     if ((r = sk_check(sk)) != KW_OK || (r = element_check(pk)) != KW_OK ||
         (r = elements_check(blinded, n)) != KW_OK)
         return r;
-    if (scalar_check(r_scalar) != KW_OK)
+    if (proof_random_check(r_scalar) != KW_OK)
         return KW_ERR_INVALID_ARG;
     for (size_t i = 0; i < n; i++)
         smul(evaluated + 32 * i, sk, blinded + 32 * i);
@@ -628,7 +643,7 @@ int kw_poprf_blind_evaluate_det(uint8_t *evaluated, uint8_t proof[static KW_OPRF
     memset(evaluated, 0, 32 * n);
     if ((r = sk_check(sk)) != KW_OK || (r = elements_check(blinded, n)) != KW_OK)
         return r;
-    if (scalar_check(r_scalar) != KW_OK)
+    if (proof_random_check(r_scalar) != KW_OK)
         return KW_ERR_INVALID_ARG;
     if ((r = poprf_info_scalar(m, info, info_len)) != KW_OK)
         goto out;

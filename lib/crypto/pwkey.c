@@ -7,6 +7,11 @@
 
 _Static_assert(KW_PWKEY_SALTBYTES == crypto_pwhash_argon2id_SALTBYTES, "salt size");
 _Static_assert(KW_PWKEY_KEYBYTES >= crypto_pwhash_argon2id_BYTES_MIN, "key size");
+_Static_assert(KW_PWKEY_OPSLIMIT_MIN >= crypto_pwhash_argon2id_OPSLIMIT_MIN, "ops floor");
+_Static_assert(KW_PWKEY_MEMLIMIT_MIN >= crypto_pwhash_argon2id_MEMLIMIT_MIN, "mem floor");
+_Static_assert(crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE >= KW_PWKEY_OPSLIMIT_MIN &&
+                   crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE >= KW_PWKEY_MEMLIMIT_MIN,
+               "defaults above the floor");
 
 int kw_pwkey_params_default(kw_pwkey_params *p, int level)
 {
@@ -32,8 +37,7 @@ int kw_pwkey_params_check(const kw_pwkey_params *p)
 {
     if (p->alg != KW_PWKEY_ALG_ARGON2ID13)
         return KW_ERR_FORMAT;
-    if (p->opslimit < crypto_pwhash_argon2id_OPSLIMIT_MIN ||
-        p->memlimit < crypto_pwhash_argon2id_MEMLIMIT_MIN)
+    if (p->opslimit < KW_PWKEY_OPSLIMIT_MIN || p->memlimit < KW_PWKEY_MEMLIMIT_MIN)
         return KW_ERR_FORMAT;
     if (p->opslimit > KW_PWKEY_OPSLIMIT_MAX || p->memlimit > KW_PWKEY_MEMLIMIT_MAX ||
         p->memlimit > SIZE_MAX)

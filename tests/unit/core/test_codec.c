@@ -153,6 +153,34 @@ static void test_strerror(void **state)
             assert_string_not_equal(kw_errname(a), kw_errname(b));
 }
 
+/* The branch-free encoders agree with the RFC 4648 alphabets on every
+ * value: each byte value through hex, each 6-bit value through base64url. */
+static void test_encoders_every_value(void **state)
+{
+    (void)state;
+    static const char hexd[] = "0123456789abcdef";
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char out[8];
+    for (unsigned b = 0; b < 256; b++) {
+        uint8_t in[1] = {(uint8_t)b};
+        assert_int_equal(kw_hex_encode(out, sizeof(out), in, 1), KW_OK);
+        assert_int_equal(out[0], hexd[b >> 4]);
+        assert_int_equal(out[1], hexd[b & 15]);
+        assert_int_equal(out[2], 0);
+    }
+    for (unsigned v = 0; v < 64; v++) {
+        /* v in the top 6 bits of one byte: the first character */
+        uint8_t in[3] = {(uint8_t)(v << 2), 0, (uint8_t)v};
+        assert_int_equal(kw_b64url_encode(out, sizeof(out), in, 3), KW_OK);
+        assert_int_equal(out[0], b64[v]);
+        assert_int_equal(out[3], b64[v]);
+        uint8_t back[3];
+        size_t n = 0;
+        assert_int_equal(kw_b64url_decode(back, sizeof(back), &n, out, 4), KW_OK);
+        assert_memory_equal(back, in, 3);
+    }
+}
+
 int main(void)
 {
     if (kw_init() != KW_OK)
@@ -161,7 +189,7 @@ int main(void)
         cmocka_unit_test(test_hex_roundtrip),   cmocka_unit_test(test_hex_errors),
         cmocka_unit_test(test_b64url_rfc4648), cmocka_unit_test(test_b64url_roundtrip_random),
         cmocka_unit_test(test_b64url_errors),  cmocka_unit_test(test_ct_equal),
-        cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_strerror), cmocka_unit_test(test_encoders_every_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -552,6 +552,67 @@ static void test_credential_identifier_bound(void **state)
     fixture_free(&f);
 }
 
+/* The fake-record path must not be told apart from the real one by its
+ * error codes or reply: every malformed KE1 gets the same code with and
+ * without a record, and an unknown identifier's evaluated element is as
+ * stable across logins as a known one's (the OPRF key hangs on the
+ * identifier in both cases). */
+static void test_fake_record_indistinguishable(void **state)
+{
+    (void)state;
+    for (int g = KW_OPAQUE_GROUP_RISTRETTO255; g <= KW_OPAQUE_GROUP_CURVE25519; g++) {
+        fixture f;
+        kw_opaque_server_login *lg = NULL;
+        uint8_t ke1[97], bad[97], a[320], b[320];
+        static const uint8_t other[] = "nobody-5678";
+        fixture_init(&f, g, KW_OPAQUE_KSF_IDENTITY);
+        do_register(&f, pw, sizeof(pw), NULL);
+        assert_int_equal(kw_opaque_client_login_start(f.c, ke1, pw, sizeof(pw)), KW_OK);
+        ke1[96] = 0;
+        struct {
+            size_t off, len;
+            uint8_t val;
+            size_t ke1_len;
+        } cases[] = {
+            {0, 0, 0, 0},   {0, 0, 0, 95},   {0, 0, 0, 97}, /* lengths */
+            {0, 32, 0, 96},                                  /* identity blinded element */
+            {0, 32, 0xff, 96},                               /* non-canonical blinded element */
+            {64, 32, 0, 96},                                 /* zero keyshare */
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            memcpy(bad, ke1, sizeof(bad));
+            if (cases[i].len > 0)
+                memset(bad + cases[i].off, cases[i].val, cases[i].len);
+            int real = kw_opaque_server_ke2(f.s, &lg, a, f.record, sizeof(f.record), cred,
+                                            sizeof(cred), bad, cases[i].ke1_len, NULL);
+            assert_null(lg);
+            int fake = kw_opaque_server_ke2(f.s, &lg, b, NULL, 0, other, sizeof(other), bad,
+                                            cases[i].ke1_len, NULL);
+            assert_null(lg);
+            assert_int_not_equal(real, KW_OK);
+            assert_int_equal(real, fake);
+        }
+        /* a valid KE1: both answer with a full KE2; the fake one's evaluated
+         * element repeats for the same identifier and differs for another */
+        assert_int_equal(kw_opaque_server_ke2(f.s, &lg, a, NULL, 0, other, sizeof(other), ke1, 96,
+                                              NULL),
+                         KW_OK);
+        kw_opaque_server_login_free(&lg);
+        assert_int_equal(kw_opaque_server_ke2(f.s, &lg, b, NULL, 0, other, sizeof(other), ke1, 96,
+                                              NULL),
+                         KW_OK);
+        kw_opaque_server_login_free(&lg);
+        assert_memory_equal(a, b, 32);
+        assert_memory_not_equal(a + 32, b + 32, 320 - 32); /* fresh nonces and keyshare */
+        assert_int_equal(kw_opaque_server_ke2(f.s, &lg, b, NULL, 0, cred, sizeof(cred), ke1, 96,
+                                              NULL),
+                         KW_OK);
+        kw_opaque_server_login_free(&lg);
+        assert_memory_not_equal(a, b, 32);
+        fixture_free(&f);
+    }
+}
+
 int main(void)
 {
     if (kw_init() != KW_OK)
@@ -568,6 +629,7 @@ int main(void)
         cmocka_unit_test(test_tampered_record),
         cmocka_unit_test(test_identities),
         cmocka_unit_test(test_fake_record),
+        cmocka_unit_test(test_fake_record_indistinguishable),
         cmocka_unit_test(test_codecs),
         cmocka_unit_test(test_invalid_messages),
         cmocka_unit_test(test_state_and_config),

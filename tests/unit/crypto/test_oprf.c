@@ -278,6 +278,49 @@ static void test_voprf_det_proof(void **state)
                      KW_OK);
 }
 
+/* A zero proof randomness would make s = -c*sk, so anyone holding the proof
+ * could solve for the server's key: it is refused in both modes. */
+static void test_zero_proof_randomness_refused(void **state)
+{
+    (void)state;
+    batch b;
+    const uint8_t zero[32] = {0};
+    uint8_t e[32 * N], proof[64];
+    batch_setup(&b, KW_OPRF_MODE_VOPRF);
+    memset(proof, 0x11, sizeof(proof));
+    assert_int_equal(kw_voprf_blind_evaluate_det(e, proof, b.sk, b.pk, b.blinded, N, zero),
+                     KW_ERR_INVALID_ARG);
+    for (size_t i = 0; i < sizeof(proof); i++)
+        assert_int_equal(proof[i], 0);
+    batch_setup(&b, KW_OPRF_MODE_POPRF);
+    memset(proof, 0x11, sizeof(proof));
+    assert_int_equal(kw_poprf_blind_evaluate_det(e, proof, b.sk, b.blinded, N,
+                                                 (const uint8_t *)"info", 4, zero),
+                     KW_ERR_INVALID_ARG);
+    for (size_t i = 0; i < sizeof(proof); i++)
+        assert_int_equal(proof[i], 0);
+}
+
+/* Inputs over 2^16 - 1 bytes cannot be framed and are refused at every
+ * entry point, hash_to_group included. */
+static void test_input_length_limits(void **state)
+{
+    (void)state;
+    static uint8_t big[KW_OPRF_INPUT_MAXBYTES + 1];
+    uint8_t p[32], blind[32], blinded[32], out[64], sk[32], pk[32];
+    memset(p, 0x77, sizeof(p));
+    assert_int_equal(kw_oprf_hash_to_group(p, KW_OPRF_MODE_OPRF, big, sizeof(big)),
+                     KW_ERR_TOO_LARGE);
+    assert_true(kw_ct_is_zero(p, sizeof(p)));
+    assert_int_equal(kw_oprf_hash_to_group(p, KW_OPRF_MODE_OPRF, big, sizeof(big) - 1), KW_OK);
+    assert_int_equal(kw_oprf_blind(blind, blinded, KW_OPRF_MODE_OPRF, big, sizeof(big)),
+                     KW_ERR_TOO_LARGE);
+    assert_int_equal(kw_oprf_keygen(sk, pk), KW_OK);
+    assert_int_equal(kw_oprf_evaluate(out, sk, big, sizeof(big)), KW_ERR_TOO_LARGE);
+    assert_int_equal(kw_oprf_blind(blind, blinded, KW_OPRF_MODE_OPRF, big, 16), KW_OK);
+    assert_int_equal(kw_oprf_finalize(out, big, sizeof(big), blind, blinded), KW_ERR_TOO_LARGE);
+}
+
 int main(void)
 {
     if (kw_init() != KW_OK)
@@ -292,6 +335,8 @@ int main(void)
         cmocka_unit_test(test_voprf_batch_and_tampering),
         cmocka_unit_test(test_poprf_batch_and_tampering),
         cmocka_unit_test(test_voprf_det_proof),
+        cmocka_unit_test(test_zero_proof_randomness_refused),
+        cmocka_unit_test(test_input_length_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

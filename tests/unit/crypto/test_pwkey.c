@@ -1,5 +1,5 @@
 /* Unit tests for Argon2id password-to-key derivation and its parameters
- * record. Small parameters keep them fast. */
+ * record. The smallest parameters allowed (the floor) keep them fast. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,8 +18,8 @@ static void small_params(kw_pwkey_params *p)
 {
     memset(p, 0, sizeof(*p));
     p->alg = KW_PWKEY_ALG_ARGON2ID13;
-    p->opslimit = 1;
-    p->memlimit = 64 * 1024;
+    p->opslimit = KW_PWKEY_OPSLIMIT_MIN;
+    p->memlimit = KW_PWKEY_MEMLIMIT_MIN;
     for (size_t i = 0; i < sizeof(p->salt); i++)
         p->salt[i] = (uint8_t)(0xa0 + i);
 }
@@ -46,11 +46,11 @@ static void test_derive_deterministic(void **state)
     assert_int_equal(kw_pwkey_derive(k2, pw, sizeof(pw) - 2, &p), KW_OK);
     assert_memory_not_equal(k1, k2, sizeof(k1));
     q = p;
-    q.opslimit = 2;
+    q.opslimit = 3;
     assert_int_equal(kw_pwkey_derive(k2, pw, sizeof(pw) - 1, &q), KW_OK);
     assert_memory_not_equal(k1, k2, sizeof(k1));
     q = p;
-    q.memlimit = 128 * 1024;
+    q.memlimit = KW_PWKEY_MEMLIMIT_MIN + 1024 * 1024;
     assert_int_equal(kw_pwkey_derive(k2, pw, sizeof(pw) - 1, &q), KW_OK);
     assert_memory_not_equal(k1, k2, sizeof(k1));
     /* empty password is allowed */
@@ -98,14 +98,19 @@ static void test_check_bounds(void **state)
     assert_int_equal(kw_pwkey_params_check(&p), KW_ERR_LIMIT);
     p.memlimit = UINT64_MAX;
     assert_int_equal(kw_pwkey_params_check(&p), KW_ERR_LIMIT);
-    p.memlimit = crypto_pwhash_argon2id_MEMLIMIT_MIN;
+    p.memlimit = KW_PWKEY_MEMLIMIT_MIN;
     assert_int_equal(kw_pwkey_params_check(&p), KW_OK);
-    p.memlimit = crypto_pwhash_argon2id_MEMLIMIT_MIN - 1;
+    p.memlimit = KW_PWKEY_MEMLIMIT_MIN - 1;
+    assert_int_equal(kw_pwkey_params_check(&p), KW_ERR_FORMAT);
+    /* libsodium's own minimum is far below our floor: a downgrade */
+    p.memlimit = crypto_pwhash_argon2id_MEMLIMIT_MIN;
     assert_int_equal(kw_pwkey_params_check(&p), KW_ERR_FORMAT);
     p.memlimit = 0;
     assert_int_equal(kw_pwkey_params_check(&p), KW_ERR_FORMAT);
     small_params(&p);
     p.opslimit = 0;
+    assert_int_equal(kw_pwkey_params_check(&p), KW_ERR_FORMAT);
+    p.opslimit = crypto_pwhash_argon2id_OPSLIMIT_MIN; /* 1: below the floor */
     assert_int_equal(kw_pwkey_params_check(&p), KW_ERR_FORMAT);
     small_params(&p);
     p.alg = 0;
@@ -199,7 +204,8 @@ static void test_record_malformed(void **state)
     MUTATE(2, 0x80, KW_ERR_LIMIT);   /* opslimit huge */
     MUTATE(6, 0x01, KW_ERR_LIMIT);   /* memlimit 2^56 + ... */
     MUTATE(10, 0x41, KW_ERR_LIMIT);  /* memlimit just over 1 GiB */
-    MUTATE(11, 0x00, KW_ERR_FORMAT); /* 64 KiB → 0 bytes: below the minimum */
+    MUTATE(5, 1, KW_ERR_FORMAT);     /* opslimit 1: below the floor */
+    MUTATE(11, 0x00, KW_ERR_FORMAT); /* 19 MiB → 16 MiB: below the floor */
 #undef MUTATE
     /* memlimit 8191: below the minimum */
     memcpy(bad, rec, sizeof(bad));
@@ -207,6 +213,30 @@ static void test_record_malformed(void **state)
     bad[12] = 0x1f;
     bad[13] = 0xff;
     assert_int_equal(kw_pwkey_params_decode(&q, bad, sizeof(bad)), KW_ERR_FORMAT);
+}
+
+/* A parameters record is often stored by someone else (a server keeping a
+ * client's keychain). One that asks for libsodium's bare minimum (t = 1,
+ * m = 8 KiB) must be refused, not derived under. */
+static void test_record_downgrade_refused(void **state)
+{
+    (void)state;
+    kw_pwkey_params q;
+    uint8_t k[KW_PWKEY_KEYBYTES];
+    uint8_t rec[KW_PWKEY_RECORDBYTES] = {1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x20, 0x00};
+    memset(&q, 0x5a, sizeof(q));
+    assert_int_equal(kw_pwkey_params_decode(&q, rec, sizeof(rec)), KW_ERR_FORMAT);
+    assert_int_equal(q.opslimit, 0);
+    /* and derive refuses such parameters given directly */
+    memset(&q, 0, sizeof(q));
+    q.alg = KW_PWKEY_ALG_ARGON2ID13;
+    q.opslimit = 1;
+    q.memlimit = 8192;
+    memset(k, 0x33, sizeof(k));
+    assert_int_equal(kw_pwkey_derive(k, pw, sizeof(pw) - 1, &q), KW_ERR_FORMAT);
+    for (size_t i = 0; i < sizeof(k); i++)
+        assert_int_equal(k[i], 0);
+    assert_int_equal(kw_pwkey_params_encode(rec, &q), KW_ERR_FORMAT);
 }
 
 int main(void)
@@ -220,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_record_roundtrip),
         cmocka_unit_test(test_record_malformed),
+        cmocka_unit_test(test_record_downgrade_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -97,6 +97,61 @@ static void test_base32(void **state)
     assert_int_equal(kw_base32_decode(back, sizeof(back), &n, "MZ1W", 4), KW_ERR_FORMAT);
     assert_int_equal(kw_base32_decode(back, 2, &n, "MZXW6YTBOI", 10), KW_ERR_TOO_LARGE);
     assert_int_equal(kw_base32_encode(out, 8, (const uint8_t *)"foobar", 6), KW_ERR_TOO_LARGE);
+    /* every 5-bit value, both cases, and every byte value that is not in
+     * the alphabet or a separator */
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    for (unsigned v = 0; v < 32; v++) {
+        uint8_t one = (uint8_t)(v << 3);
+        assert_int_equal(kw_base32_encode(out, sizeof(out), &one, 1), KW_OK);
+        assert_int_equal(out[0], alpha[v]);
+        char lower[2] = {out[0] >= 'A' && out[0] <= 'Z' ? (char)(out[0] + 32) : out[0], out[1]};
+        assert_int_equal(kw_base32_decode(back, sizeof(back), &n, lower, 2), KW_OK);
+        assert_int_equal(n, 1);
+        assert_int_equal(back[0], one);
+    }
+    for (unsigned c = 0; c < 256; c++) {
+        char in[8];
+        memcpy(in, "MZXW6YTB", 8);
+        in[3] = (char)c;
+        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '2' && c <= '7');
+        int sep = c == ' ' || c == '=';
+        int r = kw_base32_decode(back, sizeof(back), &n, in, 8);
+        assert_int_equal(r, ok || sep ? KW_OK : KW_ERR_FORMAT);
+        if (r != KW_OK)
+            assert_int_equal(n, 0);
+    }
+}
+
+/* The window saturates at the ends of the step range: at the last step the
+ * current code still verifies (the old loop bound wrapped to 0 and checked
+ * nothing, or with window 0 never ended). *step is cleared on failure. */
+static void test_verify_window_edges(void **state)
+{
+    (void)state;
+    const uint8_t *sec = (const uint8_t *)seed20;
+    uint32_t code;
+    uint64_t step, want;
+    assert_int_equal(kw_totp(&code, &want, KW_TOTP_SHA1, sec, 20, UINT64_MAX, 1, 6), KW_OK);
+    assert_true(want == UINT64_MAX);
+    assert_int_equal(kw_totp_verify(&step, KW_TOTP_SHA1, sec, 20, code, UINT64_MAX, 1, 6, 1), KW_OK);
+    assert_true(step == UINT64_MAX);
+    assert_int_equal(kw_totp_verify(&step, KW_TOTP_SHA1, sec, 20, code, UINT64_MAX, 1, 6, 0), KW_OK);
+    assert_true(step == UINT64_MAX);
+    assert_int_equal(kw_totp_verify(&step, KW_TOTP_SHA1, sec, 20, code, UINT64_MAX - 1, 1, 6, 1),
+                     KW_OK);
+    assert_true(step == UINT64_MAX);
+    /* and at step 0 */
+    assert_int_equal(kw_totp(&code, &want, KW_TOTP_SHA1, sec, 20, 0, 30, 6), KW_OK);
+    assert_int_equal(kw_totp_verify(&step, KW_TOTP_SHA1, sec, 20, code, 0, 30, 6, 3), KW_OK);
+    assert_true(step == 0);
+    step = 77;
+    assert_int_equal(kw_totp_verify(&step, KW_TOTP_SHA1, sec, 20, (code + 1) % 1000000, 0, 30, 6, 0),
+                     KW_ERR_VERIFY);
+    assert_true(step == 0);
+    step = 77;
+    assert_int_equal(kw_totp_verify(&step, KW_TOTP_SHA1, sec, 20, code, 0, 30, 6, 11),
+                     KW_ERR_INVALID_ARG);
+    assert_true(step == 0);
 }
 
 int main(void)
@@ -105,7 +160,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc4226_hotp), cmocka_unit_test(test_rfc6238_table),
-        cmocka_unit_test(test_verify_window), cmocka_unit_test(test_base32),
+        cmocka_unit_test(test_verify_window), cmocka_unit_test(test_verify_window_edges), cmocka_unit_test(test_base32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
