@@ -18,6 +18,7 @@
 #include "api/areas.h"
 #include "keyward/codec.h"
 #include "keyward/err.h"
+#include "keyward/roster.h"
 #include "keyward/sign.h"
 
 /* ---- shared helpers ---- */
@@ -486,56 +487,57 @@ const kw_http_route kw_api_devices_routes[] = {
 };
 const size_t kw_api_devices_nroutes = sizeof(kw_api_devices_routes) / sizeof(kw_api_devices_routes[0]);
 
-#if !__has_include("keyward/roster.h")
-/* keyward/roster.h has not landed yet. Until it does, rosters use this
- * provisional encoding so the handlers can be tested end to end:
- *   "KWR0" ‖ u64 version ‖ u8 len ‖ account name ‖ u16 n ‖
- *   n × (id[16] ‖ identity_pk[32] ‖ hpke_pk[32]) ‖ sig[64]
- * with sig = kw_sign(account key, ctx "roster", everything before it). */
-static uint64_t be_get(const uint8_t *p, size_t n)
+/* The roster codec is libkeyward's (keyward/roster.h), shared with the
+ * clients: decode strictly, verify under the account key from the store, then
+ * check what the change needs (account name, version, device set). */
+static int roster_fail(kw_http_resp *resp, int err)
 {
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
+    switch (err) {
+    case KW_ERR_VERIFY:
+        return kw_http_fail(resp, err, "roster signature does not verify under the account key");
+    case KW_ERR_TRUNCATED: return kw_http_fail(resp, err, "roster is truncated");
+    case KW_ERR_TOO_LARGE: return kw_http_fail(resp, err, "roster exceeds its limits");
+    case KW_ERR_FORMAT: return kw_http_fail(resp, err, "roster is malformed");
+    case KW_ERR_NOMEM: return kw_http_fail(resp, err, "internal error");
+    default: return kw_http_fail(resp, KW_ERR_INTERNAL, "internal error");
+    }
 }
 
 int kw_api_roster_check(kw_http_resp *resp, const uint8_t account_pk[32], const char *name,
                         const uint8_t *roster, size_t roster_len, int64_t version,
                         const kw_store_device *expect, size_t nexpect)
 {
-    size_t o = 0, nlen, n;
-    if (roster_len < 4 + 8 + 1 + 2 + 64 || memcmp(roster, "KWR0", 4) != 0)
-        return kw_http_fail(resp, KW_ERR_FORMAT, "roster is malformed");
-    o = 12;
-    nlen = roster[o++];
-    if (roster_len < o + nlen + 2 + 64)
-        return kw_http_fail(resp, KW_ERR_FORMAT, "roster is malformed");
-    const uint8_t *rname = roster + o;
-    o += nlen;
-    n = (size_t)be_get(roster + o, 2);
-    o += 2;
-    if (n > KW_API_DEVICES_MAX || roster_len != o + n * 80 + 64)
-        return kw_http_fail(resp, KW_ERR_FORMAT, "roster is malformed");
-    if (kw_sign_verify(roster + roster_len - 64, account_pk, (const uint8_t *)"roster", 6, roster,
-                       roster_len - 64) != KW_OK)
-        return kw_http_fail(resp, KW_ERR_VERIFY, "roster signature does not verify under the account key");
-    if (nlen != strlen(name) || memcmp(rname, name, nlen) != 0)
-        return kw_http_fail(resp, KW_ERR_FORMAT, "roster names another account");
-    if ((int64_t)be_get(roster + 4, 8) != version)
-        return kw_http_fail(resp, KW_ERR_CONFLICT, "roster version must be %lld", (long long)version);
-    if (n != nexpect)
-        return kw_http_fail(resp, KW_ERR_FORMAT, "roster does not list exactly the expected devices");
-    for (size_t i = 0; i < nexpect; i++) {
-        bool found = false;
-        for (size_t j = 0; j < n && !found; j++) {
-            const uint8_t *e = roster + o + j * 80;
-            found = memcmp(e, expect[i].id, 16) == 0 && memcmp(e + 16, expect[i].identity_pk, 32) == 0 &&
-                    memcmp(e + 48, expect[i].hpke_pk, 32) == 0;
-        }
-        if (!found)
-            return kw_http_fail(resp, KW_ERR_FORMAT, "roster does not list exactly the expected devices");
+    kw_roster *r = malloc(sizeof(*r));
+    int e;
+    if (r == NULL)
+        return kw_http_fail(resp, KW_ERR_NOMEM, "internal error");
+    if ((e = kw_roster_open(r, roster, roster_len, account_pk)) != KW_OK) {
+        e = roster_fail(resp, e);
+        goto out;
     }
-    return KW_OK;
+    if (r->name_len != strlen(name) || memcmp(r->name, name, r->name_len) != 0) {
+        e = kw_http_fail(resp, KW_ERR_FORMAT, "roster names another account");
+        goto out;
+    }
+    if (version < 1 || r->version != (uint64_t)version) {
+        e = kw_http_fail(resp, KW_ERR_CONFLICT, "roster version must be %lld", (long long)version);
+        goto out;
+    }
+    /* exactly the expected set: same size, every expected device listed with
+     * both its keys (roster.h refuses duplicate ids, so no device is counted
+     * twice) */
+    e = KW_OK;
+    if (r->ndevices != nexpect)
+        e = KW_ERR_FORMAT;
+    for (size_t i = 0; i < nexpect && e == KW_OK; i++) {
+        const kw_roster_device *d = kw_roster_find(r, expect[i].id);
+        if (d == NULL || memcmp(d->identity_pk, expect[i].identity_pk, 32) != 0 ||
+            memcmp(d->hpke_pk, expect[i].hpke_pk, 32) != 0)
+            e = KW_ERR_FORMAT;
+    }
+    if (e != KW_OK)
+        e = kw_http_fail(resp, e, "roster does not list exactly the expected devices");
+out:
+    free(r);
+    return e;
 }
-#endif

@@ -31,9 +31,7 @@
 #include "keyward/codec.h"
 #include "keyward/keyward.h"
 #include "keyward/opaque.h"
-#if __has_include("keyward/roster.h")
 #include "keyward/roster.h"
-#endif
 #include "keyward/sign.h"
 #include "keyward/totp.h"
 #include "store/store.h"
@@ -265,36 +263,49 @@ TH void th_opaque_config(kw_opaque_config *cfg)
     cfg->ksf = KW_OPAQUE_KSF_IDENTITY;
 }
 
-/* A roster of the account listing devs[0..n), signed by signer. */
-#if !__has_include("keyward/roster.h")
-/* the provisional encoding of server/api/devices.c */
+/* A roster (keyward/roster.h, flags 0) of the account listing devs[0..n),
+ * signed by signer. A signer other than the account key makes a forgery: the
+ * roster still carries a->account_pk, with a signature by signer. */
 TH json_t *th_roster(const th_account *a, int64_t version, const th_device *const *devs, size_t n,
                      const kw_sign_key *signer)
 {
-    size_t nlen = strlen(a->name), len = 4 + 8 + 1 + nlen + 2 + n * 80 + 64, o = 0;
-    uint8_t *p = malloc(len);
+    kw_roster *r = malloc(sizeof(*r));
+    uint8_t *p = malloc(KW_ROSTER_MAXBYTES), signer_pk[32];
+    size_t len = 0;
+    assert_non_null(r);
     assert_non_null(p);
-    memcpy(p, "KWR0", 4);
-    o = 4;
-    for (int i = 7; i >= 0; i--)
-        p[o++] = (uint8_t)((uint64_t)version >> (8 * i));
-    p[o++] = (uint8_t)nlen;
-    memcpy(p + o, a->name, nlen);
-    o += nlen;
-    p[o++] = (uint8_t)(n >> 8);
-    p[o++] = (uint8_t)n;
-    for (size_t i = 0; i < n; i++) {
-        memcpy(p + o, devs[i]->id, 16);
-        memcpy(p + o + 16, devs[i]->identity_pk, 32);
-        memcpy(p + o + 48, devs[i]->hpke_pk, 32);
-        o += 80;
+    kw_sign_key_public(signer, signer_pk);
+    assert_int_equal(kw_roster_init(r, (uint64_t)version, a->name, signer_pk, 0), KW_OK);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(kw_roster_add(r, devs[i]->id, devs[i]->identity_pk, devs[i]->hpke_pk,
+                                       devs[i]->name),
+                         KW_OK);
+    if (n > 0) {
+        assert_int_equal(kw_roster_encode(p, KW_ROSTER_MAXBYTES, &len, r, signer), KW_OK);
+    } else {
+        /* the format has no empty roster: build one by hand for tests of the
+         * checks that come before the roster's */
+        memcpy(p, KW_ROSTER_MAGIC, 4);
+        for (int i = 0; i < 8; i++)
+            p[4 + i] = (uint8_t)((uint64_t)version >> (56 - 8 * i));
+        p[12] = r->name_len;
+        memcpy(p + 13, r->name, r->name_len);
+        len = 13 + r->name_len + 32;
+        p[len++] = 0; /* flags */
+        p[len++] = 0; /* u16 device count */
+        p[len++] = 0;
+        assert_int_equal(kw_sign(signer, p + len, (const uint8_t *)KW_ROSTER_SIG_CONTEXT,
+                                 strlen(KW_ROSTER_SIG_CONTEXT), p, len),
+                         KW_OK);
+        len += KW_SIGN_BYTES;
     }
-    assert_int_equal(kw_sign(signer, p + o, (const uint8_t *)"roster", 6, p, o), KW_OK);
+    /* the account key field sits after magic, version and the name */
+    memcpy(p + 4 + 8 + 1 + r->name_len, a->account_pk, 32);
     json_t *j = th_b64(p, len);
     free(p);
+    free(r);
     return j;
 }
-#endif
 
 /* Registers the account with its first device; fills token. Returns the status. */
 TH long th_register(th_server *s, th_account *a, const char *name, const th_device *d, char token[64],

@@ -1,0 +1,69 @@
+/* keyward device list | approve ID (--code JOINCODE | interactive) | remove ID [--yes] */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static bool confirm_code(const char *join_code, void *arg)
+{
+    char ans[16], q[160];
+    (void)arg;
+    snprintf(q, sizeof(q), "Does the new device show join code %s? [y/N] ", join_code);
+    return cli_prompt(q, ans, sizeof(ans), false) && (ans[0] == 'y' || ans[0] == 'Y');
+}
+
+int cmd_device_main(int argc, char **argv)
+{
+    const char *id = NULL, *code = NULL, *v;
+    bool yes = false;
+    kw_client *c = NULL;
+    json_t *out = NULL;
+    int r, rc;
+    if (argc < 2)
+        return cli_usage("usage: keyward device list | approve ID --code CODE | remove ID [--yes]");
+    const char *sub = argv[1];
+    for (int i = 2; i < argc; i++) {
+        if (cli_opt(argc, argv, &i, "code", &v))
+            code = v;
+        else if (strcmp(argv[i], "--yes") == 0 || strcmp(argv[i], "-y") == 0)
+            yes = true;
+        else if (argv[i][0] != '-' && id == NULL)
+            id = argv[i];
+        else
+            return cli_usage("device %s: unexpected '%s'", sub, argv[i]);
+    }
+    if (strcmp(sub, "list") == 0) {
+        if (id != NULL)
+            return cli_usage("device list takes no argument");
+    } else if (strcmp(sub, "approve") == 0 || strcmp(sub, "remove") == 0) {
+        if (id == NULL)
+            return cli_usage("device %s: missing device ID (see `keyward device list`)", sub);
+    } else {
+        return cli_usage("unknown subcommand 'device %s'", sub);
+    }
+    if (strcmp(sub, "approve") == 0 && code == NULL && !isatty(0))
+        return cli_usage("device approve: give --code with the join code the new device shows");
+    if (strcmp(sub, "remove") == 0 && !yes) {
+        char ans[16], q[160];
+        snprintf(q, sizeof(q), "Remove device %s and rotate the keychain key? [y/N] ", id);
+        if (!cli_prompt(q, ans, sizeof(ans), false))
+            return cli_usage("device remove: confirm with --yes");
+        if (ans[0] != 'y' && ans[0] != 'Y')
+            return cli_usage("device remove: not confirmed");
+    }
+    if ((rc = cli_open(&c)) != 0)
+        return rc;
+    if (strcmp(sub, "list") == 0) {
+        r = kw_client_device_list(c, &out);
+        rc = r == 0 ? cli_print(out, NULL) : cli_fail(c, r);
+    } else if (strcmp(sub, "approve") == 0) {
+        r = kw_client_device_approve(c, id, code, confirm_code, NULL, &out);
+        rc = r == 0 ? cli_print(out, "device approved") : cli_fail(c, r);
+    } else {
+        r = kw_client_device_remove(c, id, &out);
+        rc = r == 0 ? cli_print(out, "device removed; keychain key rotated") : cli_fail(c, r);
+    }
+    kw_client_free(&c);
+    return rc;
+}

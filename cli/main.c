@@ -1,0 +1,95 @@
+/*
+ * keyward — the command-line client. main() takes the global options
+ * (anywhere on the line), then dispatches the first word through the
+ * command table to one cmd_<name>_main per command file.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "keyward/keyward.h"
+
+static const struct {
+    const char *name;
+    int (*main)(int argc, char **argv);
+    const char *usage;
+} commands[] = {
+    {"account", cmd_account_main, "account create NAME [--device-name N] [--password-file F]"},
+    {"login", cmd_login_main,
+     "login NAME [--device-name N] [--password-file F]\n"
+     "        [--approval-code CODE | --totp CODE | --recovery-key CODE]"},
+    {"logout", cmd_logout_main, "logout"},
+    {"device", cmd_device_main,
+     "device list | device approve ID (--code JOINCODE | interactive) | device remove ID [--yes]"},
+    {"keychain", cmd_keychain_main, "keychain show"},
+    {"session", cmd_session_main, "session list | session revoke ID"},
+    {"approval-code", cmd_approval_code_main, "approval-code"},
+    {"totp", cmd_totp_main,
+     "totp enable [--secret B32] [--code CODE | --self-confirm] | totp disable |\n"
+     "        totp code --secret B32"},
+    {"recovery-key", cmd_recovery_key_main, "recovery-key create"},
+    {"status", cmd_status_main, "status"},
+};
+
+static int help(FILE *f)
+{
+    fprintf(f, "usage: keyward [--server URL] [--profile DIR] [--ca FILE] [--json] COMMAND ...\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %s\n", commands[i].usage);
+    fprintf(f,
+            "\nglobal options:\n"
+            "  --server URL    keywardd URL (else $KEYWARD_SERVER, else the profile's)\n"
+            "  --profile DIR   device profile (else $KEYWARD_HOME, $XDG_DATA_HOME/keyward,\n"
+            "                  ~/.local/share/keyward)\n"
+            "  --ca FILE       trust this CA certificate (else $KEYWARD_CA)\n"
+            "  --json          one JSON object on stdout\n"
+            "\nsecrets: the profile passphrase from $KEYWARD_PASSPHRASE or the terminal; the\n"
+            "account password from --password-file, $KEYWARD_PASSWORD or the terminal.\n"
+            "\nexit codes:\n"
+            "  0 ok   1 usage   2 authentication or verification failed   3 not found\n"
+            "  4 conflict   5 network or server error   6 rate limited   7 local profile error\n");
+    return f == stdout ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    char **rest = calloc((size_t)argc + 1, sizeof(*rest));
+    int n = 0;
+    if (rest == NULL)
+        return CLI_EXIT_PROFILE;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (cli_opt(argc, argv, &i, "server", &v))
+            cli_g.server = v;
+        else if (cli_opt(argc, argv, &i, "profile", &v))
+            cli_g.profile = v;
+        else if (cli_opt(argc, argv, &i, "ca", &v))
+            cli_g.ca = v;
+        else if (strcmp(argv[i], "--json") == 0)
+            cli_g.json = true;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            free(rest);
+            return help(stdout);
+        } else
+            rest[n++] = argv[i];
+    }
+    if (n == 0) {
+        free(rest);
+        return help(stderr);
+    }
+    if (kw_init() != 0) {
+        fprintf(stderr, "keyward: cannot initialise libkeyward\n");
+        free(rest);
+        return CLI_EXIT_PROFILE;
+    }
+    int rc = -1;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(rest[0], commands[i].name) == 0)
+            rc = commands[i].main(n, rest);
+    if (rc < 0)
+        rc = cli_usage("unknown command '%s'", rest[0]);
+    free(rest);
+    return rc;
+}

@@ -1,0 +1,121 @@
+/*
+ * lib/client internals: the device profile (profile.c), the HTTP layer
+ * (http.c) and the state of a kw_client shared by the flows (flows.c).
+ *
+ * profile.c uses neither libcurl nor the flows, so a program linking only
+ * the profile functions needs no libcurl.
+ */
+#ifndef KEYWARD_CLIENT_INTERNAL_H
+#define KEYWARD_CLIENT_INTERNAL_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keyward/client.h"
+#include "keyward/pwkey.h"
+
+#define KWC_ID_BYTES 16
+#define KWC_KK_MAX 32 /* KK generations kept in a profile (newest) */
+#define KWC_URL_MAX 512
+#define KWC_TOKEN_MAX 64
+#define KWC_SECRETS_MAGIC "KWS1"
+#define KWC_SECRETS_HEADERBYTES (4 + KW_PWKEY_RECORDBYTES)
+#define KWC_SECRETS_MAXBYTES 8192
+
+typedef struct {
+    uint8_t identity_seed[32]; /* Ed25519 */
+    uint8_t hpke_sk[32];
+    uint8_t hpke_pk[32];
+    uint8_t has_account_seed;
+    uint8_t account_seed[32];
+    char token[KWC_TOKEN_MAX]; /* NUL-terminated, "" when signed out */
+    uint16_t nkk;
+    struct {
+        uint64_t gen;
+        uint8_t kk[32];
+    } kk[KWC_KK_MAX]; /* ascending generations */
+} kwc_secrets;
+
+typedef struct {
+    char dir[PATH_MAX];
+    /* config.json (public) */
+    char server[KWC_URL_MAX];
+    char account[KW_CLIENT_NAME_MAXBYTES + 1];
+    uint8_t device_id[KWC_ID_BYTES];
+    char device_name[KW_CLIENT_NAME_MAXBYTES + 1];
+    bool has_account_pk;
+    uint8_t account_pk[32];
+    char state[16]; /* "", "pending", "trusted", "removed" */
+    /* secrets.bin */
+    kwc_secrets *s;        /* sodium_malloc'd */
+    uint8_t *key;          /* sodium_malloc'd, 32 bytes: the profile key */
+    kw_pwkey_params params;
+} kwc_profile;
+
+/* Resolves the profile directory: dir when non-NULL, else $KEYWARD_HOME,
+ * $XDG_DATA_HOME/keyward, $HOME/.local/share/keyward. */
+int kwc_profile_path(char out[static PATH_MAX], const char *dir);
+
+/* Loads the profile in dir (config.json + secrets.bin) with passphrase.
+ * KW_ERR_NOT_FOUND when there is none, KW_ERR_VERIFY for a wrong passphrase
+ * or a tampered file, KW_ERR_FORMAT for a damaged one. */
+int kwc_profile_load(kwc_profile **p, const char *dir, const char *passphrase, size_t passphrase_len);
+
+/* A new profile in dir (created 0700 if missing) with fresh device keys;
+ * written at once. fast_kdf: minimal Argon2id parameters (TEST ONLY).
+ * KW_ERR_CONFLICT when a profile exists there. */
+int kwc_profile_create(kwc_profile **p, const char *dir, const char *passphrase,
+                       size_t passphrase_len, bool fast_kdf);
+
+/* Writes config.json and secrets.bin durably (temp, fsync, rename, fsync
+ * dir), mode 0600. */
+int kwc_profile_save(kwc_profile *p);
+
+/* Wipes and frees *p. */
+void kwc_profile_free(kwc_profile **p);
+
+/* KK of generation gen, or NULL. */
+const uint8_t *kwc_profile_kk(const kwc_profile *p, uint64_t gen);
+/* Newest KK generation held (0 when none). */
+uint64_t kwc_profile_kk_latest(const kwc_profile *p);
+/* Stores KK of generation gen (replacing; dropping the oldest when full). */
+void kwc_profile_kk_put(kwc_profile *p, uint64_t gen, const uint8_t kk[static 32]);
+
+/* Durable write of data to dir/name (mode 0600). */
+int kwc_write_file(const char *dir, const char *name, const uint8_t *data, size_t len);
+
+/* ---- the client ---- */
+
+struct kw_client {
+    kwc_profile *p; /* NULL until created or loaded */
+    char dir[PATH_MAX];
+    char server[KWC_URL_MAX];
+    char ca_file[PATH_MAX];
+    uint8_t *passphrase; /* sodium_malloc'd copy, for creating a profile */
+    size_t passphrase_len;
+    bool fast_kdf;
+    char err[512];
+    int origin;
+};
+
+/* Records an error message and origin; returns err. */
+int kwc_fail(kw_client *c, int origin, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* One request: method, path under the server URL, an optional JSON body
+ * (borrowed), the bearer token when auth. *resp receives the parsed JSON
+ * object of a 2xx answer. Errors are recorded in c. */
+int kwc_http(kw_client *c, const char *method, const char *path, json_t *body, bool auth,
+             json_t **resp);
+
+/* base64url helpers over JSON objects. */
+int kwc_put_b64(json_t *o, const char *key, const uint8_t *data, size_t len);
+/* Exactly len bytes. */
+int kwc_get_b64_fixed(const json_t *o, const char *key, uint8_t *out, size_t len);
+/* Any length up to max; *out malloc'd. */
+int kwc_get_b64(const json_t *o, const char *key, size_t max, uint8_t **out, size_t *len);
+
+#endif

@@ -1,0 +1,1317 @@
+/*
+ * The client flows of docs/api.md: account creation, sign-in with a second
+ * factor, joining by approval or by recovery key, device approval and
+ * removal (KK rotation), the keychain, sessions, TOTP, recovery key, status.
+ *
+ * What the client trusts: the account key it pinned on first contact (its
+ * own at account creation; the server's /public answer on a new device,
+ * then checked against the account seed read from the keychain), and only
+ * rosters that verify under it. A KK wrap is accepted only from an HPKE key
+ * listed in such a roster.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/client_internal.h"
+#include "keyward/codec.h"
+#include "keyward/err.h"
+#include "keyward/keychain.h"
+#include "keyward/opaque.h"
+#include "keyward/roster.h"
+#include "keyward/sign.h"
+#include "keyward/totp.h"
+
+#define OPAQUE_CONTEXT "keyward-opaque-v1"
+#define LOGIN_SIG_CONTEXT "login"
+
+#define LOCAL KW_CLIENT_ORIGIN_LOCAL
+#define PROFILE KW_CLIENT_ORIGIN_PROFILE
+
+/* ---- client object ---- */
+
+int kw_client_open(kw_client **out, const kw_client_options *o)
+{
+    const char *env;
+    int r;
+    *out = NULL;
+    kw_client *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return KW_ERR_NOMEM;
+    *out = c;
+    if ((r = kwc_profile_path(c->dir, o->profile_dir)) != KW_OK)
+        return kwc_fail(c, PROFILE, r, "no profile directory: give --profile DIR or set KEYWARD_HOME");
+    if (o->server_url != NULL)
+        snprintf(c->server, sizeof(c->server), "%s", o->server_url);
+    else if ((env = getenv("KEYWARD_SERVER")) != NULL)
+        snprintf(c->server, sizeof(c->server), "%s", env);
+    if (o->ca_file != NULL)
+        snprintf(c->ca_file, sizeof(c->ca_file), "%s", o->ca_file);
+    else if ((env = getenv("KEYWARD_CA")) != NULL)
+        snprintf(c->ca_file, sizeof(c->ca_file), "%s", env);
+    /* trailing slashes would double the path separator */
+    for (size_t n = strlen(c->server); n > 0 && c->server[n - 1] == '/'; n--)
+        c->server[n - 1] = '\0';
+    c->fast_kdf = o->fast_kdf;
+    if (o->passphrase == NULL || o->passphrase_len == 0)
+        return kwc_fail(c, PROFILE, KW_ERR_INVALID_ARG, "an empty profile passphrase is not allowed");
+    if ((c->passphrase = sodium_malloc(o->passphrase_len)) == NULL)
+        return KW_ERR_NOMEM;
+    memcpy(c->passphrase, o->passphrase, o->passphrase_len);
+    c->passphrase_len = o->passphrase_len;
+    r = kwc_profile_load(&c->p, c->dir, (const char *)c->passphrase, c->passphrase_len);
+    if (r == KW_ERR_NOT_FOUND)
+        return KW_OK;
+    if (r == KW_ERR_VERIFY)
+        return kwc_fail(c, PROFILE, r, "wrong profile passphrase (or a damaged profile) in %s", c->dir);
+    if (r != KW_OK)
+        return kwc_fail(c, PROFILE, r, "cannot read the profile in %s: %s", c->dir, kw_strerror(r));
+    if (c->server[0] == '\0')
+        snprintf(c->server, sizeof(c->server), "%s", c->p->server);
+    return KW_OK;
+}
+
+void kw_client_free(kw_client **cp)
+{
+    if (cp == NULL || *cp == NULL)
+        return;
+    kw_client *c = *cp;
+    kwc_profile_free(&c->p);
+    if (c->passphrase != NULL)
+        sodium_free(c->passphrase);
+    sodium_memzero(c, sizeof(*c));
+    free(c);
+    *cp = NULL;
+}
+
+const char *kw_client_error(const kw_client *c)
+{
+    return c == NULL ? "out of memory" : c->err;
+}
+
+int kw_client_error_origin(const kw_client *c)
+{
+    return c == NULL ? KW_CLIENT_ORIGIN_LOCAL : c->origin;
+}
+
+const char *kw_client_profile_dir(const kw_client *c)
+{
+    return c->dir;
+}
+
+/* ---- helpers ---- */
+
+static bool name_ok(const char *s)
+{
+    size_t n = s == NULL ? 0 : strlen(s);
+    if (n < 1 || n > KW_CLIENT_NAME_MAXBYTES)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '@' || ch == '+' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+static int need_profile(kw_client *c)
+{
+    if (c->p == NULL)
+        return kwc_fail(c, PROFILE, KW_ERR_NOT_FOUND,
+                        "no profile in %s: run `keyward account create NAME` or `keyward login NAME`",
+                        c->dir);
+    return KW_OK;
+}
+
+static int need_session(kw_client *c)
+{
+    int r = need_profile(c);
+    if (r != KW_OK)
+        return r;
+    if (c->p->account[0] == '\0' || c->p->s->token[0] == '\0')
+        return kwc_fail(c, LOCAL, KW_ERR_VERIFY, "not signed in: run `keyward login %s`",
+                        c->p->account[0] != '\0' ? c->p->account : "NAME");
+    return KW_OK;
+}
+
+static int ensure_profile(kw_client *c)
+{
+    if (c->p != NULL)
+        return KW_OK;
+    int r = kwc_profile_create(&c->p, c->dir, (const char *)c->passphrase, c->passphrase_len,
+                               c->fast_kdf);
+    if (r != KW_OK)
+        return kwc_fail(c, PROFILE, r, "cannot create a profile in %s: %s", c->dir, kw_strerror(r));
+    return KW_OK;
+}
+
+static int save(kw_client *c)
+{
+    snprintf(c->p->server, sizeof(c->p->server), "%s", c->server);
+    int r = kwc_profile_save(c->p);
+    if (r != KW_OK)
+        return kwc_fail(c, PROFILE, r, "cannot write the profile in %s: %s", c->dir, kw_strerror(r));
+    return KW_OK;
+}
+
+static void device_identity_pk(const kwc_profile *p, uint8_t pk[32])
+{
+    kw_sign_key *k = NULL;
+    memset(pk, 0, 32);
+    if (kw_sign_key_from_seed(&k, p->s->identity_seed) == KW_OK)
+        kw_sign_key_public(k, pk);
+    kw_sign_key_free(&k);
+}
+
+static json_t *device_json(const kwc_profile *p)
+{
+    uint8_t ipk[32];
+    json_t *d = json_object();
+    device_identity_pk(p, ipk);
+    if (d == NULL || json_object_set_new(d, "name", json_string(p->device_name)) != 0 ||
+        kwc_put_b64(d, "id", p->device_id, KWC_ID_BYTES) != KW_OK ||
+        kwc_put_b64(d, "identity_pk", ipk, 32) != KW_OK ||
+        kwc_put_b64(d, "hpke_pk", p->s->hpke_pk, 32) != KW_OK) {
+        json_decref(d);
+        return NULL;
+    }
+    return d;
+}
+
+static void id_b64(char out[32], const uint8_t id[KWC_ID_BYTES])
+{
+    kw_b64url_encode(out, 32, id, KWC_ID_BYTES);
+}
+
+static int parse_id(kw_client *c, const char *s, uint8_t id[KWC_ID_BYTES])
+{
+    size_t n = 0;
+    if (s == NULL || kw_b64url_decode(id, KWC_ID_BYTES, &n, s, strlen(s)) != KW_OK || n != KWC_ID_BYTES)
+        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG, "'%s' is not a device id (16 bytes, base64url)",
+                        s != NULL ? s : "");
+    return KW_OK;
+}
+
+static int bad_answer(kw_client *c, const char *what)
+{
+    return kwc_fail(c, KW_CLIENT_ORIGIN_NETWORK, KW_ERR_FORMAT, "malformed answer from the server: %s",
+                    what);
+}
+
+static int get_u64(const json_t *o, const char *key, uint64_t *v)
+{
+    const json_t *j = json_object_get(o, key);
+    if (!json_is_integer(j) || json_integer_value(j) < 0)
+        return KW_ERR_FORMAT;
+    *v = (uint64_t)json_integer_value(j);
+    return KW_OK;
+}
+
+/* The account signing key from the profile's account seed, checked against
+ * the pinned account key. */
+static int account_key(kw_client *c, kw_sign_key **ak)
+{
+    uint8_t pk[32];
+    *ak = NULL;
+    if (!c->p->s->has_account_seed)
+        return kwc_fail(c, LOCAL, KW_ERR_VERIFY,
+                        "this device holds no account key yet (is it approved? run `keyward keychain "
+                        "show`)");
+    if (kw_sign_key_from_seed(ak, c->p->s->account_seed) != KW_OK)
+        return kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
+    kw_sign_key_public(*ak, pk);
+    if (!c->p->has_account_pk || !kw_ct_equal(pk, c->p->account_pk, 32)) {
+        kw_sign_key_free(ak);
+        return kwc_fail(c, LOCAL, KW_ERR_VERIFY, "the stored account key does not match the pinned one");
+    }
+    return KW_OK;
+}
+
+/* GET /v1/roster, verified under the pinned account key. */
+static int fetch_roster(kw_client *c, kw_roster *ros)
+{
+    json_t *resp = NULL;
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    uint64_t version = 0;
+    int r;
+    if (!c->p->has_account_pk)
+        return kwc_fail(c, LOCAL, KW_ERR_VERIFY, "no pinned account key in this profile");
+    if ((r = kwc_http(c, "GET", "/v1/roster", NULL, true, &resp)) != KW_OK)
+        return r;
+    if (get_u64(resp, "version", &version) != KW_OK ||
+        kwc_get_b64(resp, "roster", KW_ROSTER_MAXBYTES, &blob, &len) != KW_OK) {
+        r = bad_answer(c, "roster");
+        goto out;
+    }
+    if ((r = kw_roster_open(ros, blob, len, c->p->account_pk)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY,
+                     "ALERT: the server's roster does not verify under the account key (%s)",
+                     kw_strerror(r));
+        goto out;
+    }
+    if (ros->version != version || strcmp(ros->name, c->p->account) != 0) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the server's roster names another account or "
+                                              "version");
+        goto out;
+    }
+    r = KW_OK;
+out:
+    free(blob);
+    json_decref(resp);
+    return r;
+}
+
+/* Reads the current keychain: the device's wrap of the current KK (from a
+ * sender in the verified roster), the keychain under it, the account key
+ * seed in it (checked against the pinned account key). Stores the KK and
+ * the seed in the profile. kc, kc_version and ros are optional outputs. */
+static int sync_kk(kw_client *c, kw_keychain **kc_out, uint64_t *kc_version, uint64_t *gen_out,
+                   kw_roster *ros)
+{
+    json_t *resp = NULL;
+    uint8_t *blob = NULL, *wrap = NULL;
+    size_t blob_len = 0, wrap_len = 0;
+    uint64_t version = 0, gen = 0, hv = 0, hg = 0;
+    uint8_t kk[KW_KK_BYTES], seed[KW_KEYCHAIN_SEEDBYTES], pk[32];
+    kw_keychain *kc = NULL;
+    kw_sign_key *ak = NULL;
+    kw_roster *local = NULL;
+    int r;
+    if (kc_out != NULL)
+        *kc_out = NULL;
+    if (ros == NULL) {
+        if ((local = malloc(sizeof(*local))) == NULL)
+            return kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
+        ros = local;
+    }
+    if ((r = kwc_http(c, "GET", "/v1/keychain", NULL, true, &resp)) != KW_OK) {
+        if (r == KW_ERR_NOT_FOUND)
+            snprintf(c->err, sizeof(c->err),
+                     "this device has no key wrap yet: it must be approved by a trusted device "
+                     "(`keyward device approve ID --code CODE` there)");
+        goto out;
+    }
+    if (get_u64(resp, "version", &version) != KW_OK || get_u64(resp, "generation", &gen) != KW_OK ||
+        kwc_get_b64(resp, "keychain", KW_KEYCHAIN_MAXBYTES, &blob, &blob_len) != KW_OK ||
+        kwc_get_b64(resp, "wrap", 4096, &wrap, &wrap_len) != KW_OK) {
+        r = bad_answer(c, "keychain");
+        goto out;
+    }
+    if ((r = fetch_roster(c, ros)) != KW_OK)
+        goto out;
+    if (kw_roster_find(ros, c->p->device_id) == NULL) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "this device is not in the account's signed roster");
+        goto out;
+    }
+    r = KW_ERR_VERIFY;
+    for (size_t i = 0; i < ros->ndevices && r != KW_OK; i++)
+        r = kw_kk_unwrap(kk, wrap, wrap_len, c->p->account, gen, c->p->device_id, c->p->s->hpke_sk,
+                         c->p->s->hpke_pk, ros->devices[i].hpke_pk);
+    if (r != KW_OK) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY,
+                     "the key wrap does not open for this device from any device of the roster");
+        goto out;
+    }
+    if (kw_keychain_header(blob, blob_len, &hv, &hg) != KW_OK || hv != version || hg != gen) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the keychain header does not match (version or "
+                                              "generation)");
+        goto out;
+    }
+    if ((r = kw_keychain_open(&kc, blob, blob_len, kk, c->p->account, version, gen)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the keychain does not open under KK generation "
+                                              "%llu (%s)",
+                     (unsigned long long)gen, kw_strerror(r));
+        goto out;
+    }
+    kw_keychain_seed(kc, seed);
+    if ((r = kw_sign_key_from_seed(&ak, seed)) != KW_OK)
+        goto out;
+    kw_sign_key_public(ak, pk);
+    if (!kw_ct_equal(pk, c->p->account_pk, 32)) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the keychain holds another account key");
+        goto out;
+    }
+    bool changed = !c->p->s->has_account_seed || kwc_profile_kk(c->p, gen) == NULL ||
+                   strcmp(c->p->state, "trusted") != 0;
+    memcpy(c->p->s->account_seed, seed, sizeof(seed));
+    c->p->s->has_account_seed = 1;
+    kwc_profile_kk_put(c->p, gen, kk);
+    snprintf(c->p->state, sizeof(c->p->state), "trusted");
+    if (changed && (r = save(c)) != KW_OK)
+        goto out;
+    if (kc_out != NULL) {
+        *kc_out = kc;
+        kc = NULL;
+    }
+    if (kc_version != NULL)
+        *kc_version = version;
+    if (gen_out != NULL)
+        *gen_out = gen;
+    r = KW_OK;
+out:
+    sodium_memzero(kk, sizeof(kk));
+    sodium_memzero(seed, sizeof(seed));
+    kw_keychain_free(&kc);
+    kw_sign_key_free(&ak);
+    free(local);
+    free(blob);
+    free(wrap);
+    json_decref(resp);
+    return r;
+}
+
+/* Encodes ros signed by ak into a base64url JSON string member. */
+static int put_roster(kw_client *c, json_t *o, const kw_roster *ros, const kw_sign_key *ak)
+{
+    uint8_t *buf = malloc(KW_ROSTER_MAXBYTES);
+    size_t len = 0;
+    int r;
+    if (buf == NULL)
+        return kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
+    if ((r = kw_roster_encode(buf, KW_ROSTER_MAXBYTES, &len, ros, ak)) != KW_OK)
+        r = kwc_fail(c, LOCAL, r, "cannot sign the roster: %s", kw_strerror(r));
+    else if ((r = kwc_put_b64(o, "roster", buf, len)) != KW_OK)
+        r = kwc_fail(c, LOCAL, r, "out of memory");
+    free(buf);
+    return r;
+}
+
+static int seal_keychain(kw_client *c, json_t *o, const char *key, const kw_keychain *kc,
+                         const uint8_t kk[static 32], uint64_t version, uint64_t gen)
+{
+    size_t cap = KW_KEYCHAIN_HEADERBYTES + kw_keychain_plaintext_len(kc) + KW_KEYCHAIN_TAGBYTES, len = 0;
+    uint8_t *buf = malloc(cap);
+    int r;
+    if (buf == NULL)
+        return kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
+    if ((r = kw_keychain_seal(buf, cap, &len, kc, kk, c->p->account, version, gen)) != KW_OK)
+        r = kwc_fail(c, LOCAL, r, "cannot seal the keychain: %s", kw_strerror(r));
+    else if ((r = kwc_put_b64(o, key, buf, len)) != KW_OK)
+        r = kwc_fail(c, LOCAL, r, "out of memory");
+    free(buf);
+    return r;
+}
+
+static json_t *result(kw_client *c)
+{
+    json_t *o = json_object();
+    if (o != NULL && c->p != NULL) {
+        char id[32];
+        id_b64(id, c->p->device_id);
+        json_object_set_new(o, "account", json_string(c->p->account));
+        json_object_set_new(o, "device_id", json_string(id));
+        json_object_set_new(o, "device_name", json_string(c->p->device_name));
+    }
+    return o;
+}
+
+/* ---- account create ---- */
+
+int kw_client_account_create(kw_client *c, const char *name, const char *device_name,
+                             const uint8_t *password, size_t password_len, json_t **out)
+{
+    kw_opaque_config cfg;
+    kw_opaque_client *oc = NULL;
+    kw_sign_key *ak = NULL;
+    kw_keychain *kc = NULL;
+    kw_roster *ros = NULL;
+    uint8_t req[KW_OPAQUE_REGISTRATION_REQUESTBYTES], response[KW_OPAQUE_REGISTRATION_RESPONSEBYTES];
+    uint8_t record[KW_OPAQUE_REGISTRATION_RECORDBYTES], export_key[KW_OPAQUE_EXPORT_KEYBYTES];
+    uint8_t seed[32], apk[32], ipk[32], kk[KW_KK_BYTES], wrap[KW_KK_WRAPBYTES];
+    json_t *body = NULL, *resp = NULL;
+    const char *token;
+    int r;
+    *out = NULL;
+    if (!name_ok(name))
+        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG,
+                        "account names are 1-64 characters of A-Z a-z 0-9 . _ @ + -");
+    if (device_name != NULL && !name_ok(device_name))
+        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG,
+                        "device names are 1-64 characters of A-Z a-z 0-9 . _ @ + -");
+    if (c->p != NULL && c->p->account[0] != '\0')
+        return kwc_fail(c, PROFILE, KW_ERR_CONFLICT,
+                        "this profile already belongs to account %s (use another --profile)",
+                        c->p->account);
+    if ((r = ensure_profile(c)) != KW_OK)
+        return r;
+    if (device_name != NULL)
+        snprintf(c->p->device_name, sizeof(c->p->device_name), "%s", device_name);
+
+    kw_opaque_config_default(&cfg, (const uint8_t *)OPAQUE_CONTEXT, sizeof(OPAQUE_CONTEXT) - 1);
+    if ((r = kw_opaque_client_new(&oc, &cfg)) != KW_OK ||
+        (r = kw_opaque_client_registration_start(oc, req, password, password_len)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, r, "OPAQUE registration: %s", kw_strerror(r));
+        goto out;
+    }
+    body = json_pack("{s:s}", "name", name);
+    if (body == NULL || kwc_put_b64(body, "request", req, sizeof(req)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((r = kwc_http(c, "POST", "/v1/accounts/register/start", body, false, &resp)) != KW_OK)
+        goto out;
+    if (kwc_get_b64_fixed(resp, "response", response, sizeof(response)) != KW_OK) {
+        r = bad_answer(c, "response");
+        goto out;
+    }
+    if ((r = kw_opaque_client_registration_finish(oc, record, export_key, response, sizeof(response),
+                                                  NULL)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, r, "OPAQUE registration: %s", kw_strerror(r));
+        goto out;
+    }
+    json_decref(body);
+    json_decref(resp);
+    body = resp = NULL;
+
+    /* the account's keys */
+    if ((r = kw_sign_key_new(&ak)) != KW_OK)
+        goto out;
+    kw_sign_key_seed(ak, seed);
+    kw_sign_key_public(ak, apk);
+    kw_kk_new(kk);
+    device_identity_pk(c->p, ipk);
+    if ((ros = malloc(sizeof(*ros))) == NULL) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    if ((r = kw_roster_init(ros, 1, name, apk, 0)) != KW_OK ||
+        (r = kw_roster_add(ros, c->p->device_id, ipk, c->p->s->hpke_pk, c->p->device_name)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, r, "roster: %s", kw_strerror(r));
+        goto out;
+    }
+    if ((r = kw_keychain_new(&kc, seed)) != KW_OK)
+        goto out;
+    if ((r = kw_kk_wrap(wrap, kk, name, 1, c->p->device_id, c->p->s->hpke_pk, c->p->s->hpke_sk,
+                        c->p->s->hpke_pk)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, r, "KK wrap: %s", kw_strerror(r));
+        goto out;
+    }
+    snprintf(c->p->account, sizeof(c->p->account), "%s", name);
+    body = json_pack("{s:s,s:o}", "name", name, "device", device_json(c->p));
+    if (body == NULL || kwc_put_b64(body, "record", record, sizeof(record)) != KW_OK ||
+        kwc_put_b64(body, "account_pk", apk, 32) != KW_OK ||
+        kwc_put_b64(body, "wrap", wrap, sizeof(wrap)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((r = put_roster(c, body, ros, ak)) != KW_OK ||
+        (r = seal_keychain(c, body, "keychain", kc, kk, 1, 1)) != KW_OK)
+        goto out;
+    if ((r = kwc_http(c, "POST", "/v1/accounts/register/finish", body, false, &resp)) != KW_OK)
+        goto out;
+    token = json_string_value(json_object_get(resp, "token"));
+    if (token == NULL || strlen(token) >= KWC_TOKEN_MAX) {
+        r = bad_answer(c, "token");
+        goto out;
+    }
+    snprintf(c->p->s->token, sizeof(c->p->s->token), "%s", token);
+    memcpy(c->p->account_pk, apk, 32);
+    c->p->has_account_pk = true;
+    memcpy(c->p->s->account_seed, seed, 32);
+    c->p->s->has_account_seed = 1;
+    kwc_profile_kk_put(c->p, 1, kk);
+    snprintf(c->p->state, sizeof(c->p->state), "trusted");
+    if ((r = save(c)) != KW_OK)
+        goto out;
+    *out = result(c);
+    json_object_set_new(*out, "state", json_string("trusted"));
+    json_object_set_new(*out, "kk_generation", json_integer(1));
+    kwc_put_b64(*out, "account_pk", apk, 32);
+    r = KW_OK;
+out:
+    if (r != KW_OK && c->p != NULL && !c->p->has_account_pk)
+        c->p->account[0] = '\0';
+    sodium_memzero(export_key, sizeof(export_key));
+    sodium_memzero(seed, sizeof(seed));
+    sodium_memzero(kk, sizeof(kk));
+    kw_opaque_client_free(&oc);
+    kw_sign_key_free(&ak);
+    kw_keychain_free(&kc);
+    free(ros);
+    json_decref(body);
+    json_decref(resp);
+    return r;
+}
+
+/* ---- sign-in ---- */
+
+/* After signing in with the recovery factor: unwrap KK with the recovery
+ * key, read the account key from the keychain, add this device to the
+ * roster and wrap KK to itself. */
+static int recovery_join(kw_client *c, const uint8_t key[static KW_RECOVERY_KEYBYTES])
+{
+    json_t *resp = NULL, *body = NULL, *r2 = NULL;
+    uint8_t *rwrap = NULL, *blob = NULL;
+    size_t rwrap_len = 0, blob_len = 0;
+    uint64_t gen = 0, version = 0, hv = 0, hg = 0;
+    uint8_t kk[KW_KK_BYTES], seed[32], pk[32], ipk[32], wrap[KW_KK_WRAPBYTES];
+    kw_keychain *kc = NULL;
+    kw_sign_key *ak = NULL;
+    kw_roster *ros = NULL;
+    int r;
+    if ((r = kwc_http(c, "GET", "/v1/recovery", NULL, true, &resp)) != KW_OK)
+        goto out;
+    if (get_u64(resp, "generation", &gen) != KW_OK || get_u64(resp, "keychain_version", &version) != KW_OK ||
+        kwc_get_b64(resp, "recovery_wrap", 4096, &rwrap, &rwrap_len) != KW_OK ||
+        kwc_get_b64(resp, "keychain", KW_KEYCHAIN_MAXBYTES, &blob, &blob_len) != KW_OK) {
+        r = bad_answer(c, "recovery");
+        goto out;
+    }
+    if ((r = kw_recovery_unwrap(kk, rwrap, rwrap_len, key, c->p->account, gen)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "the recovery key does not open the recovery wrap");
+        goto out;
+    }
+    if (kw_keychain_header(blob, blob_len, &hv, &hg) != KW_OK || hv != version) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the keychain header does not match");
+        goto out;
+    }
+    if (hg != gen) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY,
+                     "the recovery key wraps KK generation %llu but the keychain uses %llu: create a "
+                     "new recovery key on a trusted device",
+                     (unsigned long long)gen, (unsigned long long)hg);
+        goto out;
+    }
+    if ((r = kw_keychain_open(&kc, blob, blob_len, kk, c->p->account, version, gen)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the keychain does not open under the recovered KK");
+        goto out;
+    }
+    kw_keychain_seed(kc, seed);
+    if ((r = kw_sign_key_from_seed(&ak, seed)) != KW_OK)
+        goto out;
+    kw_sign_key_public(ak, pk);
+    if (!kw_ct_equal(pk, c->p->account_pk, 32)) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the keychain holds another account key");
+        goto out;
+    }
+    if ((ros = malloc(sizeof(*ros))) == NULL) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    if ((r = fetch_roster(c, ros)) != KW_OK)
+        goto out;
+    device_identity_pk(c->p, ipk);
+    ros->version++;
+    if ((r = kw_roster_add(ros, c->p->device_id, ipk, c->p->s->hpke_pk, c->p->device_name)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, r, "roster: %s", kw_strerror(r));
+        goto out;
+    }
+    if ((r = kw_kk_wrap(wrap, kk, c->p->account, gen, c->p->device_id, c->p->s->hpke_pk,
+                        c->p->s->hpke_sk, c->p->s->hpke_pk)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, r, "KK wrap: %s", kw_strerror(r));
+        goto out;
+    }
+    body = json_object();
+    if (body == NULL || kwc_put_b64(body, "wrap", wrap, sizeof(wrap)) != KW_OK) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    if ((r = put_roster(c, body, ros, ak)) != KW_OK)
+        goto out;
+    if ((r = kwc_http(c, "POST", "/v1/devices/join-recovery", body, true, &r2)) != KW_OK)
+        goto out;
+    memcpy(c->p->s->account_seed, seed, 32);
+    c->p->s->has_account_seed = 1;
+    kwc_profile_kk_put(c->p, gen, kk);
+    snprintf(c->p->state, sizeof(c->p->state), "trusted");
+    r = save(c);
+out:
+    sodium_memzero(kk, sizeof(kk));
+    sodium_memzero(seed, sizeof(seed));
+    kw_keychain_free(&kc);
+    kw_sign_key_free(&ak);
+    free(ros);
+    free(rwrap);
+    free(blob);
+    json_decref(resp);
+    json_decref(body);
+    json_decref(r2);
+    return r;
+}
+
+static bool six_digits(const char *s)
+{
+    if (s == NULL || strlen(s) != 6)
+        return false;
+    for (int i = 0; i < 6; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+int kw_client_login(kw_client *c, const char *name, const char *device_name,
+                    const uint8_t *password, size_t password_len, const kw_client_factor *factor,
+                    json_t **out)
+{
+    kw_opaque_config cfg;
+    kw_opaque_client *oc = NULL;
+    kw_sign_key *ik = NULL;
+    uint8_t ke1[KW_OPAQUE_KE1BYTES], ke3[KW_OPAQUE_KE3BYTES], ke2[KW_OPAQUE_KE2BYTES];
+    uint8_t session_key[KW_OPAQUE_SESSION_KEYBYTES], export_key[KW_OPAQUE_EXPORT_KEYBYTES];
+    uint8_t login_id[16], msg[32], sig[KW_SIGN_BYTES], ipk[32];
+    uint8_t rkey[KW_RECOVERY_KEYBYTES], rauth[KW_RECOVERY_AUTHBYTES], proof[KW_RECOVERY_PROOFBYTES];
+    bool have_rkey = false;
+    json_t *body = NULL, *resp = NULL, *f = NULL;
+    char path[128];
+    const char *token, *state;
+    int ftype = factor != NULL ? factor->type : KW_CLIENT_FACTOR_NONE;
+    int r;
+    *out = NULL;
+    if (!name_ok(name))
+        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG,
+                        "account names are 1-64 characters of A-Z a-z 0-9 . _ @ + -");
+    if (device_name != NULL && !name_ok(device_name))
+        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG,
+                        "device names are 1-64 characters of A-Z a-z 0-9 . _ @ + -");
+    if ((ftype == KW_CLIENT_FACTOR_APPROVAL || ftype == KW_CLIENT_FACTOR_TOTP) &&
+        !six_digits(factor->value))
+        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG, "codes are exactly 6 digits");
+    if (ftype == KW_CLIENT_FACTOR_RECOVERY) {
+        if (factor->value == NULL || kw_recovery_code_parse(rkey, factor->value) != KW_OK)
+            return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG,
+                            "that is not a valid recovery key (check for typos)");
+        have_rkey = true;
+    }
+    if (c->p != NULL && c->p->account[0] != '\0' && strcmp(c->p->account, name) != 0) {
+        r = kwc_fail(c, PROFILE, KW_ERR_CONFLICT,
+                     "this profile belongs to account %s (use another --profile)", c->p->account);
+        goto out;
+    }
+    if ((r = ensure_profile(c)) != KW_OK)
+        goto out;
+    if (device_name != NULL && c->p->account[0] == '\0')
+        snprintf(c->p->device_name, sizeof(c->p->device_name), "%s", device_name);
+
+    kw_opaque_config_default(&cfg, (const uint8_t *)OPAQUE_CONTEXT, sizeof(OPAQUE_CONTEXT) - 1);
+    if ((r = kw_opaque_client_new(&oc, &cfg)) != KW_OK ||
+        (r = kw_opaque_client_login_start(oc, ke1, password, password_len)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, r, "OPAQUE: %s", kw_strerror(r));
+        goto out;
+    }
+    body = json_pack("{s:s}", "name", name);
+    if (body == NULL || kwc_put_b64(body, "ke1", ke1, sizeof(ke1)) != KW_OK) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    if ((r = kwc_http(c, "POST", "/v1/login/start", body, false, &resp)) != KW_OK)
+        goto out;
+    if (kwc_get_b64_fixed(resp, "login_id", login_id, 16) != KW_OK ||
+        kwc_get_b64_fixed(resp, "ke2", ke2, sizeof(ke2)) != KW_OK) {
+        r = bad_answer(c, "login/start");
+        goto out;
+    }
+    /* A wrong password and an unknown account fail here alike: the server
+     * answered an unknown name with a fake KE2. */
+    r = kw_opaque_client_login_finish(oc, ke3, session_key, export_key, ke2, sizeof(ke2), NULL);
+    if (r != KW_OK) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "sign-in failed");
+        goto out;
+    }
+    memcpy(msg, login_id, 16);
+    memcpy(msg + 16, c->p->device_id, 16);
+    if ((r = kw_sign_key_from_seed(&ik, c->p->s->identity_seed)) != KW_OK ||
+        (r = kw_sign(ik, sig, (const uint8_t *)LOGIN_SIG_CONTEXT, sizeof(LOGIN_SIG_CONTEXT) - 1, msg,
+                     sizeof(msg))) != KW_OK)
+        goto out;
+    kw_sign_key_public(ik, ipk);
+    json_decref(body);
+    json_decref(resp);
+    resp = NULL;
+    body = json_pack("{s:o}", "device", device_json(c->p));
+    if (body == NULL || kwc_put_b64(body, "login_id", login_id, 16) != KW_OK ||
+        kwc_put_b64(body, "ke3", ke3, sizeof(ke3)) != KW_OK ||
+        kwc_put_b64(body, "device_sig", sig, sizeof(sig)) != KW_OK) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    if (ftype == KW_CLIENT_FACTOR_APPROVAL || ftype == KW_CLIENT_FACTOR_TOTP) {
+        f = json_pack("{s:s,s:s}", "type", ftype == KW_CLIENT_FACTOR_APPROVAL ? "approval" : "totp",
+                      "code", factor->value);
+    } else if (ftype == KW_CLIENT_FACTOR_RECOVERY) {
+        if ((r = kw_recovery_auth(rauth, rkey, name)) != KW_OK)
+            goto out;
+        kw_recovery_proof(proof, rauth, login_id);
+        f = json_pack("{s:s}", "type", "recovery");
+        if (f != NULL && kwc_put_b64(f, "proof", proof, sizeof(proof)) != KW_OK) {
+            json_decref(f);
+            f = NULL;
+        }
+    }
+    if (ftype != KW_CLIENT_FACTOR_NONE && (f == NULL || json_object_set_new(body, "factor", f) != 0)) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    if ((r = kwc_http(c, "POST", "/v1/login/finish", body, false, &resp)) != KW_OK)
+        goto out;
+    token = json_string_value(json_object_get(resp, "token"));
+    state = json_string_value(json_object_get(resp, "device_state"));
+    if (token == NULL || strlen(token) >= KWC_TOKEN_MAX || state == NULL || strlen(state) >= 16) {
+        r = bad_answer(c, "login/finish");
+        goto out;
+    }
+    snprintf(c->p->s->token, sizeof(c->p->s->token), "%s", token);
+    snprintf(c->p->account, sizeof(c->p->account), "%s", name);
+    snprintf(c->p->state, sizeof(c->p->state), "%s", state);
+    if (!c->p->has_account_pk) {
+        /* First contact: pin the account key the server names. It is
+         * checked against the account seed once the keychain opens. */
+        json_t *pub = NULL;
+        snprintf(path, sizeof(path), "/v1/accounts/%s/public", name);
+        if ((r = kwc_http(c, "GET", path, NULL, false, &pub)) != KW_OK)
+            goto out;
+        r = kwc_get_b64_fixed(pub, "account_pk", c->p->account_pk, 32);
+        json_decref(pub);
+        if (r != KW_OK || kw_sign_pk_validate(c->p->account_pk) != KW_OK) {
+            r = bad_answer(c, "account_pk");
+            goto out;
+        }
+        c->p->has_account_pk = true;
+    }
+    if ((r = save(c)) != KW_OK)
+        goto out;
+    if (have_rkey && strcmp(state, "pending") == 0 && (r = recovery_join(c, rkey)) != KW_OK)
+        goto out;
+    *out = result(c);
+    json_object_set_new(*out, "device_state", json_string(c->p->state));
+    if (strcmp(c->p->state, "pending") == 0) {
+        char code[KW_JOIN_CODEBYTES];
+        if (kw_join_code(code, name, c->p->device_id, ipk, c->p->s->hpke_pk) == KW_OK)
+            json_object_set_new(*out, "join_code", json_string(code));
+    }
+    json_object_set_new(*out, "kk_generation", json_integer((json_int_t)kwc_profile_kk_latest(c->p)));
+    r = KW_OK;
+out:
+    sodium_memzero(rkey, sizeof(rkey));
+    sodium_memzero(rauth, sizeof(rauth));
+    sodium_memzero(proof, sizeof(proof));
+    sodium_memzero(session_key, sizeof(session_key));
+    sodium_memzero(export_key, sizeof(export_key));
+    kw_opaque_client_free(&oc);
+    kw_sign_key_free(&ik);
+    json_decref(body);
+    json_decref(resp);
+    return r;
+}
+
+int kw_client_logout(kw_client *c, json_t **out)
+{
+    json_t *resp = NULL;
+    int r;
+    *out = NULL;
+    if ((r = need_session(c)) != KW_OK)
+        return r;
+    r = kwc_http(c, "POST", "/v1/logout", NULL, true, &resp);
+    json_decref(resp);
+    /* a session the server already refuses is as good as logged out */
+    if (r != KW_OK && !(r == KW_ERR_VERIFY && c->origin == KW_CLIENT_ORIGIN_SERVER))
+        return r;
+    sodium_memzero(c->p->s->token, sizeof(c->p->s->token));
+    if ((r = save(c)) != KW_OK)
+        return r;
+    *out = result(c);
+    json_object_set_new(*out, "signed_in", json_false());
+    return KW_OK;
+}
+
+/* ---- devices ---- */
+
+static const json_t *find_device(const json_t *list, const char *id)
+{
+    size_t i;
+    const json_t *d;
+    json_array_foreach(json_object_get(list, "devices"), i, d)
+    {
+        const char *did = json_string_value(json_object_get(d, "id"));
+        if (did != NULL && strcmp(did, id) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+int kw_client_device_list(kw_client *c, json_t **out)
+{
+    json_t *resp = NULL, *d;
+    char me[32];
+    size_t i;
+    int r;
+    *out = NULL;
+    if ((r = need_session(c)) != KW_OK)
+        return r;
+    if ((r = kwc_http(c, "GET", "/v1/devices", NULL, true, &resp)) != KW_OK)
+        return r;
+    id_b64(me, c->p->device_id);
+    json_array_foreach(json_object_get(resp, "devices"), i, d)
+    {
+        const char *id = json_string_value(json_object_get(d, "id"));
+        const char *st = json_string_value(json_object_get(d, "state"));
+        uint8_t did[16], ipk[32], hpk[32];
+        char code[KW_JOIN_CODEBYTES];
+        json_object_set_new(d, "current", json_boolean(id != NULL && strcmp(id, me) == 0));
+        if (st == NULL || strcmp(st, "pending") != 0 || kwc_get_b64_fixed(d, "id", did, 16) != KW_OK ||
+            kwc_get_b64_fixed(d, "identity_pk", ipk, 32) != KW_OK ||
+            kwc_get_b64_fixed(d, "hpke_pk", hpk, 32) != KW_OK)
+            continue;
+        if (kw_join_code(code, c->p->account, did, ipk, hpk) == KW_OK)
+            json_object_set_new(d, "join_code", json_string(code));
+    }
+    json_object_set_new(resp, "account", json_string(c->p->account));
+    *out = resp;
+    return KW_OK;
+}
+
+int kw_client_device_approve(kw_client *c, const char *device_id, const char *expected_code,
+                             kw_client_confirm_fn confirm, void *arg, json_t **out)
+{
+    json_t *list = NULL, *body = NULL, *resp = NULL;
+    const json_t *d;
+    uint8_t did[16], ipk[32], hpk[32], kk[KW_KK_BYTES], wrap[KW_KK_WRAPBYTES];
+    char code[KW_JOIN_CODEBYTES];
+    const char *st, *dname;
+    kw_roster *ros = NULL;
+    kw_sign_key *ak = NULL;
+    uint64_t gen = 0;
+    int r;
+    *out = NULL;
+    if ((r = need_session(c)) != KW_OK || (r = parse_id(c, device_id, did)) != KW_OK)
+        return r;
+    if (expected_code != NULL && !six_digits(expected_code))
+        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG, "join codes are exactly 6 digits");
+    if ((r = kwc_http(c, "GET", "/v1/devices", NULL, true, &list)) != KW_OK)
+        return r;
+    if ((d = find_device(list, device_id)) == NULL) {
+        r = kwc_fail(c, LOCAL, KW_ERR_NOT_FOUND, "no device %s in this account", device_id);
+        goto out;
+    }
+    st = json_string_value(json_object_get(d, "state"));
+    dname = json_string_value(json_object_get(d, "name"));
+    if (st == NULL || strcmp(st, "pending") != 0) {
+        r = kwc_fail(c, LOCAL, KW_ERR_CONFLICT, "device %s is %s, not pending", device_id,
+                     st != NULL ? st : "unknown");
+        goto out;
+    }
+    if (kwc_get_b64_fixed(d, "identity_pk", ipk, 32) != KW_OK ||
+        kwc_get_b64_fixed(d, "hpke_pk", hpk, 32) != KW_OK) {
+        r = bad_answer(c, "device keys");
+        goto out;
+    }
+    if ((r = kw_join_code(code, c->p->account, did, ipk, hpk)) != KW_OK)
+        goto out;
+    if (expected_code != NULL) {
+        if (!kw_ct_equal(code, expected_code, 6)) {
+            r = kwc_fail(c, LOCAL, KW_ERR_VERIFY,
+                         "the join code does not match: not approving (the device the server shows "
+                         "is not the one that printed that code)");
+            goto out;
+        }
+    } else if (confirm == NULL || !confirm(code, arg)) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "not approved");
+        goto out;
+    }
+    if ((ros = malloc(sizeof(*ros))) == NULL) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    if ((r = sync_kk(c, NULL, NULL, &gen, ros)) != KW_OK || (r = account_key(c, &ak)) != KW_OK)
+        goto out;
+    ros->version++;
+    if ((r = kw_roster_add(ros, did, ipk, hpk, dname)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, r, "roster: %s", kw_strerror(r));
+        goto out;
+    }
+    memcpy(kk, kwc_profile_kk(c->p, gen), KW_KK_BYTES);
+    r = kw_kk_wrap(wrap, kk, c->p->account, gen, did, hpk, c->p->s->hpke_sk, c->p->s->hpke_pk);
+    sodium_memzero(kk, sizeof(kk));
+    if (r != KW_OK) {
+        r = kwc_fail(c, LOCAL, r, "KK wrap: %s", kw_strerror(r));
+        goto out;
+    }
+    body = json_pack("{s:s}", "device_id", device_id);
+    if (body == NULL || kwc_put_b64(body, "wrap", wrap, sizeof(wrap)) != KW_OK) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    if ((r = put_roster(c, body, ros, ak)) != KW_OK ||
+        (r = kwc_http(c, "POST", "/v1/devices/approve", body, true, &resp)) != KW_OK)
+        goto out;
+    *out = result(c);
+    json_object_set_new(*out, "approved", json_string(device_id));
+    json_object_set_new(*out, "approved_name", json_string(dname != NULL ? dname : ""));
+    json_object_set_new(*out, "join_code", json_string(code));
+    json_object_set_new(*out, "roster_version", json_integer((json_int_t)ros->version));
+    r = KW_OK;
+out:
+    kw_sign_key_free(&ak);
+    free(ros);
+    json_decref(list);
+    json_decref(body);
+    json_decref(resp);
+    return r;
+}
+
+int kw_client_device_remove(kw_client *c, const char *device_id, json_t **out)
+{
+    json_t *body = NULL, *resp = NULL, *wraps = NULL;
+    uint8_t did[16], kk2[KW_KK_BYTES], chain[KW_KK_CHAINBYTES], wrap[KW_KK_WRAPBYTES];
+    kw_roster *ros = NULL;
+    kw_sign_key *ak = NULL;
+    kw_keychain *kc = NULL;
+    uint64_t gen = 0, kcv = 0;
+    int r;
+    *out = NULL;
+    if ((r = need_session(c)) != KW_OK || (r = parse_id(c, device_id, did)) != KW_OK)
+        return r;
+    if (memcmp(did, c->p->device_id, 16) == 0)
+        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG,
+                        "this is the current device: remove it from another trusted device");
+    if ((ros = malloc(sizeof(*ros))) == NULL)
+        return KW_ERR_NOMEM;
+    if ((r = sync_kk(c, &kc, &kcv, &gen, ros)) != KW_OK || (r = account_key(c, &ak)) != KW_OK)
+        goto out;
+    r = kw_roster_remove(ros, did); /* a pending device is not listed */
+    if (r != KW_OK && r != KW_ERR_NOT_FOUND)
+        goto out;
+    ros->version++;
+    kw_kk_new(kk2);
+    const uint8_t *kk = kwc_profile_kk(c->p, gen);
+    if ((r = kw_kk_chain_seal(chain, kk, kk2, c->p->account, gen + 1)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, r, "KK chain: %s", kw_strerror(r));
+        goto out;
+    }
+    body = json_pack("{s:s,s:I,s:I}", "device_id", device_id, "generation", (json_int_t)(gen + 1),
+                     "keychain_version", (json_int_t)(kcv + 1));
+    wraps = json_array();
+    if (body == NULL || wraps == NULL || kwc_put_b64(body, "chain", chain, sizeof(chain)) != KW_OK) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < ros->ndevices; i++) {
+        const kw_roster_device *dv = &ros->devices[i];
+        char idb[32];
+        if ((r = kw_kk_wrap(wrap, kk2, c->p->account, gen + 1, dv->id, dv->hpke_pk, c->p->s->hpke_sk,
+                            c->p->s->hpke_pk)) != KW_OK) {
+            r = kwc_fail(c, LOCAL, r, "KK wrap: %s", kw_strerror(r));
+            goto out;
+        }
+        id_b64(idb, dv->id);
+        json_t *w = json_pack("{s:s}", "device_id", idb);
+        if (w == NULL || json_array_append_new(wraps, w) != 0 ||
+            kwc_put_b64(w, "wrap", wrap, sizeof(wrap)) != KW_OK) {
+            r = KW_ERR_NOMEM;
+            goto out;
+        }
+    }
+    json_object_set_new(body, "wraps", wraps);
+    wraps = NULL;
+    if ((r = put_roster(c, body, ros, ak)) != KW_OK ||
+        (r = seal_keychain(c, body, "keychain", kc, kk2, kcv + 1, gen + 1)) != KW_OK)
+        goto out;
+    if ((r = kwc_http(c, "POST", "/v1/devices/remove", body, true, &resp)) != KW_OK)
+        goto out;
+    kwc_profile_kk_put(c->p, gen + 1, kk2);
+    if ((r = save(c)) != KW_OK)
+        goto out;
+    *out = result(c);
+    json_object_set_new(*out, "removed", json_string(device_id));
+    json_object_set_new(*out, "kk_generation", json_integer((json_int_t)(gen + 1)));
+    json_object_set_new(*out, "roster_version", json_integer((json_int_t)ros->version));
+    r = KW_OK;
+out:
+    sodium_memzero(kk2, sizeof(kk2));
+    kw_sign_key_free(&ak);
+    kw_keychain_free(&kc);
+    free(ros);
+    json_decref(wraps);
+    json_decref(body);
+    json_decref(resp);
+    return r;
+}
+
+/* ---- keychain ---- */
+
+static bool printable(const uint8_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < 0x20 || v[i] > 0x7e)
+            return false;
+    return true;
+}
+
+int kw_client_keychain_show(kw_client *c, json_t **out)
+{
+    kw_keychain *kc = NULL;
+    uint64_t version = 0, gen = 0;
+    json_t *items = NULL;
+    int r;
+    *out = NULL;
+    if ((r = need_session(c)) != KW_OK)
+        return r;
+    if ((r = sync_kk(c, &kc, &version, &gen, NULL)) != KW_OK)
+        return r;
+    if ((items = json_array()) == NULL) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < kw_keychain_count(kc); i++) {
+        const char *name;
+        const uint8_t *v;
+        size_t vlen;
+        if (kw_keychain_item(kc, i, &name, &v, &vlen) != KW_OK)
+            break;
+        json_t *it = json_pack("{s:s,s:I}", "name", name, "size", (json_int_t)vlen);
+        if (it == NULL || json_array_append_new(items, it) != 0) {
+            r = KW_ERR_NOMEM;
+            goto out;
+        }
+        if (printable(v, vlen))
+            json_object_set_new(it, "text", json_stringn((const char *)v, vlen));
+        else
+            kwc_put_b64(it, "value", v, vlen);
+    }
+    *out = result(c);
+    kwc_put_b64(*out, "account_pk", c->p->account_pk, 32);
+    json_object_set_new(*out, "keychain_version", json_integer((json_int_t)version));
+    json_object_set_new(*out, "kk_generation", json_integer((json_int_t)gen));
+    json_object_set_new(*out, "items", items);
+    items = NULL;
+    r = KW_OK;
+out:
+    json_decref(items);
+    kw_keychain_free(&kc);
+    return r;
+}
+
+/* ---- sessions, approvals ---- */
+
+int kw_client_session_list(kw_client *c, json_t **out)
+{
+    int r;
+    *out = NULL;
+    if ((r = need_session(c)) != KW_OK)
+        return r;
+    return kwc_http(c, "GET", "/v1/sessions", NULL, true, out);
+}
+
+int kw_client_session_revoke(kw_client *c, const char *session_id, json_t **out)
+{
+    char path[160];
+    json_t *resp = NULL;
+    uint8_t h[64];
+    size_t n = 0;
+    int r;
+    *out = NULL;
+    if ((r = need_session(c)) != KW_OK)
+        return r;
+    if (session_id == NULL || kw_b64url_decode(h, sizeof(h), &n, session_id, strlen(session_id)) != KW_OK ||
+        n == 0 || snprintf(path, sizeof(path), "/v1/sessions/%s/revoke", session_id) >= (int)sizeof(path))
+        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG, "not a session id");
+    if ((r = kwc_http(c, "POST", path, NULL, true, &resp)) != KW_OK)
+        return r;
+    json_decref(resp);
+    *out = result(c);
+    json_object_set_new(*out, "revoked", json_string(session_id));
+    return KW_OK;
+}
+
+int kw_client_approval_code(kw_client *c, json_t **out)
+{
+    int r;
+    *out = NULL;
+    if ((r = need_session(c)) != KW_OK)
+        return r;
+    return kwc_http(c, "POST", "/v1/approvals", NULL, true, out);
+}
+
+/* ---- TOTP ---- */
+
+static int totp_now(char code[static KW_CLIENT_CODEBYTES], const uint8_t *secret, size_t len)
+{
+    uint32_t v = 0;
+    uint64_t step = 0;
+    int r = kw_totp(&v, &step, KW_TOTP_SHA1, secret, len, (uint64_t)time(NULL),
+                    KW_TOTP_DEFAULT_PERIOD, KW_TOTP_DEFAULT_DIGITS);
+    if (r == KW_OK)
+        snprintf(code, KW_CLIENT_CODEBYTES, "%06u", (unsigned)v);
+    return r;
+}
+
+int kw_client_totp_code(const char *secret_b32, char code[static KW_CLIENT_CODEBYTES])
+{
+    uint8_t secret[KW_TOTP_SECRET_MAX];
+    size_t len = 0;
+    int r = kw_base32_decode(secret, sizeof(secret), &len, secret_b32, strlen(secret_b32));
+    if (r == KW_OK)
+        r = totp_now(code, secret, len);
+    sodium_memzero(secret, sizeof(secret));
+    return r;
+}
+
+int kw_client_totp_enable(kw_client *c, const char *secret_b32, const char *code, bool self_confirm,
+                          kw_client_code_fn ask, void *arg, json_t **out)
+{
+    uint8_t secret[KW_TOTP_SECRET_MAX];
+    size_t len = KW_TOTP_DEFAULT_SECRETBYTES;
+    char b32[128], uri[512], cur[KW_CLIENT_CODEBYTES] = {0};
+    json_t *body = NULL, *resp = NULL;
+    int r;
+    *out = NULL;
+    if ((r = need_session(c)) != KW_OK)
+        return r;
+    if (secret_b32 != NULL) {
+        if (kw_base32_decode(secret, sizeof(secret), &len, secret_b32, strlen(secret_b32)) != KW_OK ||
+            len < KW_TOTP_SECRET_MIN) {
+            r = kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG, "the secret must be base32 of 16-64 bytes");
+            goto out;
+        }
+    } else {
+        randombytes_buf(secret, len);
+    }
+    if ((r = kw_base32_encode(b32, sizeof(b32), secret, len)) != KW_OK)
+        goto out;
+    snprintf(uri, sizeof(uri),
+             "otpauth://totp/keyward:%s?secret=%s&issuer=keyward&algorithm=SHA1&digits=6&period=30",
+             c->p->account, b32);
+    if (code != NULL)
+        snprintf(cur, sizeof(cur), "%s", code);
+    else if (self_confirm)
+        r = totp_now(cur, secret, len); /* TEST ONLY: proves nothing about an authenticator */
+    else if (ask == NULL || !ask(uri, b32, cur, arg))
+        r = kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG,
+                     "enabling TOTP needs the current code of the secret (--secret B32 --code CODE)");
+    if (r != KW_OK)
+        goto out;
+    if (!six_digits(cur)) {
+        r = kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG, "codes are exactly 6 digits");
+        goto out;
+    }
+    body = json_pack("{s:s}", "code", cur);
+    if (body == NULL || kwc_put_b64(body, "secret", secret, len) != KW_OK) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    if ((r = kwc_http(c, "POST", "/v1/totp/enable", body, true, &resp)) != KW_OK)
+        goto out;
+    *out = result(c);
+    json_object_set_new(*out, "otpauth_uri", json_string(uri));
+    json_object_set_new(*out, "secret", json_string(b32));
+    r = KW_OK;
+out:
+    sodium_memzero(secret, sizeof(secret));
+    sodium_memzero(b32, sizeof(b32));
+    sodium_memzero(uri, sizeof(uri));
+    if (body != NULL) {
+        json_object_clear(body);
+        json_decref(body);
+    }
+    json_decref(resp);
+    return r;
+}
+
+int kw_client_totp_disable(kw_client *c, json_t **out)
+{
+    json_t *resp = NULL;
+    int r;
+    *out = NULL;
+    if ((r = need_session(c)) != KW_OK)
+        return r;
+    if ((r = kwc_http(c, "POST", "/v1/totp/disable", NULL, true, &resp)) != KW_OK)
+        return r;
+    json_decref(resp);
+    *out = result(c);
+    json_object_set_new(*out, "totp", json_false());
+    return KW_OK;
+}
+
+/* ---- recovery key ---- */
+
+int kw_client_recovery_create(kw_client *c, json_t **out)
+{
+    uint8_t key[KW_RECOVERY_KEYBYTES], auth[KW_RECOVERY_AUTHBYTES], rwrap[KW_RECOVERY_WRAPBYTES];
+    char code[KW_RECOVERY_CODEBYTES];
+    kw_roster *ros = NULL;
+    kw_sign_key *ak = NULL;
+    json_t *body = NULL, *resp = NULL;
+    uint64_t gen = 0;
+    int r;
+    *out = NULL;
+    if ((r = need_session(c)) != KW_OK)
+        return r;
+    if ((ros = malloc(sizeof(*ros))) == NULL)
+        return KW_ERR_NOMEM;
+    if ((r = sync_kk(c, NULL, NULL, &gen, ros)) != KW_OK || (r = account_key(c, &ak)) != KW_OK)
+        goto out;
+    kw_recovery_key_new(key);
+    kw_recovery_code_encode(code, key);
+    if ((r = kw_recovery_wrap(rwrap, kwc_profile_kk(c->p, gen), key, c->p->account, gen)) != KW_OK ||
+        (r = kw_recovery_auth(auth, key, c->p->account)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, r, "recovery key: %s", kw_strerror(r));
+        goto out;
+    }
+    ros->version++; /* the same devices, re-signed: the history records the change */
+    body = json_pack("{s:I}", "generation", (json_int_t)gen);
+    if (body == NULL || kwc_put_b64(body, "recovery_wrap", rwrap, sizeof(rwrap)) != KW_OK ||
+        kwc_put_b64(body, "recovery_auth", auth, sizeof(auth)) != KW_OK) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    if ((r = put_roster(c, body, ros, ak)) != KW_OK ||
+        (r = kwc_http(c, "POST", "/v1/recovery", body, true, &resp)) != KW_OK)
+        goto out;
+    *out = result(c);
+    json_object_set_new(*out, "recovery_key", json_string(code));
+    json_object_set_new(*out, "kk_generation", json_integer((json_int_t)gen));
+    r = KW_OK;
+out:
+    sodium_memzero(key, sizeof(key));
+    sodium_memzero(auth, sizeof(auth));
+    sodium_memzero(code, sizeof(code));
+    if (body != NULL) {
+        json_object_clear(body);
+        json_decref(body);
+    }
+    kw_sign_key_free(&ak);
+    free(ros);
+    json_decref(resp);
+    return r;
+}
+
+/* ---- status ---- */
+
+int kw_client_status(kw_client *c, json_t **out)
+{
+    json_t *list = NULL;
+    char me[32];
+    int r;
+    *out = NULL;
+    if ((r = need_profile(c)) != KW_OK)
+        return r;
+    *out = result(c);
+    json_object_set_new(*out, "profile", json_string(c->dir));
+    json_object_set_new(*out, "server", json_string(c->server));
+    json_object_set_new(*out, "kk_generation", json_integer((json_int_t)kwc_profile_kk_latest(c->p)));
+    json_object_set_new(*out, "signed_in", json_boolean(c->p->s->token[0] != '\0'));
+    const char *state = c->p->account[0] == '\0' ? "no-account" : c->p->state;
+    if (c->p->account[0] != '\0' && c->p->s->token[0] != '\0') {
+        r = kwc_http(c, "GET", "/v1/devices", NULL, true, &list);
+        if (r == KW_OK) {
+            id_b64(me, c->p->device_id);
+            const json_t *d = find_device(list, me);
+            const char *st = json_string_value(json_object_get(d, "state"));
+            if (st != NULL)
+                state = st;
+        } else if (r == KW_ERR_VERIFY && c->origin == KW_CLIENT_ORIGIN_SERVER) {
+            state = "session-refused";
+            json_object_set_new(*out, "signed_in", json_false());
+        } else {
+            json_object_set_new(*out, "server_error", json_string(c->err));
+        }
+    }
+    json_object_set_new(*out, "state", json_string(state));
+    json_decref(list);
+    c->err[0] = '\0';
+    c->origin = 0;
+    return KW_OK;
+}

@@ -1,0 +1,365 @@
+/*
+ * Integration: accounts, sign-in and devices through the real keyward CLI
+ * against a real keywardd (loopback, temporary SQLite store).
+ *
+ * Scenario (the tests run in order and share the server and the profiles):
+ * A creates the account; bad sign-ins are refused alike; A makes an
+ * approval code; B signs in with password + code (pending) and prints its
+ * join code; a replayed code and a wrong join code are refused; A approves
+ * B; B reads the keychain (same account key); A removes B: B's session is
+ * refused and B's profile cannot open the new KK generation; A creates a
+ * recovery key; C signs in with password + recovery key, joins and reads
+ * the keychain.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "client/client_internal.h"
+#include "keyward/codec.h"
+#include "keyward/err.h"
+#include "keyward/keychain.h"
+#include "keyward/keyward.h"
+#include "util/harness.h"
+
+#define PASSWORD "correct horse battery staple"
+#define PASSPHRASE "integration-test-passphrase" /* what the harness sets */
+
+static kw_it_server srv;
+static char *prof_a, *prof_b, *prof_c, *prof_d, *prof_e;
+static char a_pk[64], b_id[32], b_join[8], approval[8];
+
+static kw_it_result cli(const char *profile, const char *const *args)
+{
+    kw_it_result r = kw_it_cli(&srv, profile, NULL, args);
+    if (r.status != 0)
+        kw_it_dump(args[1] != NULL ? args[1] : args[0], &r);
+    return r;
+}
+
+static const char *jstr(const kw_it_result *r, const char *key)
+{
+    const char *s = json_string_value(json_object_get(r->json, key));
+    return s != NULL ? s : "";
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (kw_init() != KW_OK || kw_it_server_start(&srv, NULL, NULL) != 0)
+        return -1;
+    prof_a = kw_it_profile(&srv, "A");
+    prof_b = kw_it_profile(&srv, "B");
+    prof_c = kw_it_profile(&srv, "C");
+    prof_d = kw_it_profile(&srv, "D");
+    prof_e = kw_it_profile(&srv, "E");
+    setenv("KEYWARD_PASSWORD", PASSWORD, 1);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    kw_it_server_stop(&srv, false);
+    kw_it_server_cleanup(&srv);
+    free(prof_a);
+    free(prof_b);
+    free(prof_c);
+    free(prof_d);
+    free(prof_e);
+    return 0;
+}
+
+/* A creates the account: trusted, KK generation 1, an account key. */
+static void test_create_account(void **state)
+{
+    (void)state;
+    const char *args[] = {"--json", "account", "create", "alice", "--device-name", "laptop-A", NULL};
+    kw_it_result r = cli(prof_a, args);
+    assert_int_equal(r.status, 0);
+    assert_non_null(r.json);
+    assert_string_equal(jstr(&r, "state"), "trusted");
+    assert_int_equal(json_integer_value(json_object_get(r.json, "kk_generation")), 1);
+    assert_int_equal(strlen(jstr(&r, "account_pk")), 43);
+    snprintf(a_pk, sizeof(a_pk), "%s", jstr(&r, "account_pk"));
+    kw_it_result_free(&r);
+
+    /* the name is taken: 4 (conflict) */
+    const char *again[] = {"--json", "account", "create", "alice", NULL};
+    r = kw_it_cli(&srv, prof_e, NULL, again);
+    assert_int_equal(r.status, 4);
+    kw_it_result_free(&r);
+}
+
+/* Wrong password and unknown account: exit 2 with the same message. */
+static void test_bad_sign_in(void **state)
+{
+    (void)state;
+    char pwfile[400];
+    snprintf(pwfile, sizeof(pwfile), "%s/wrong-password", srv.dir);
+    FILE *f = fopen(pwfile, "w");
+    assert_non_null(f);
+    fputs("not the password\n", f);
+    fclose(f);
+    const char *wrong[] = {"login", "alice", "--password-file", pwfile, NULL};
+    kw_it_result r1 = kw_it_cli(&srv, prof_e, NULL, wrong);
+    assert_int_equal(r1.status, 2);
+    const char *unknown[] = {"login", "nobody-here", NULL};
+    kw_it_result r2 = kw_it_cli(&srv, prof_e, NULL, unknown);
+    assert_int_equal(r2.status, 2);
+    assert_non_null(strstr(r1.err, "sign-in failed"));
+    assert_string_equal(r1.err, r2.err);
+    kw_it_result_free(&r1);
+    kw_it_result_free(&r2);
+}
+
+/* A makes an approval code; B signs in with a wrong one (2), then the
+ * right one (pending, join code); D replays it (2). */
+static void test_approval_sign_in(void **state)
+{
+    (void)state;
+    const char *mk[] = {"--json", "approval-code", NULL};
+    kw_it_result r = cli(prof_a, mk);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(strlen(jstr(&r, "code")), 6);
+    snprintf(approval, sizeof(approval), "%s", jstr(&r, "code"));
+    kw_it_result_free(&r);
+
+    char wrong[8];
+    snprintf(wrong, sizeof(wrong), "%06d", (atoi(approval) + 1) % 1000000);
+    const char *bad[] = {"--json", "login", "alice", "--approval-code", wrong, NULL};
+    r = kw_it_cli(&srv, prof_b, NULL, bad);
+    assert_int_equal(r.status, 2);
+    kw_it_result_free(&r);
+
+    const char *good[] = {"--json", "login", "alice", "--device-name", "phone-B", "--approval-code",
+                          approval, NULL};
+    r = cli(prof_b, good);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(jstr(&r, "device_state"), "pending");
+    assert_int_equal(strlen(jstr(&r, "join_code")), 6);
+    snprintf(b_id, sizeof(b_id), "%s", jstr(&r, "device_id"));
+    snprintf(b_join, sizeof(b_join), "%s", jstr(&r, "join_code"));
+    kw_it_result_free(&r);
+
+    const char *replay[] = {"--json", "login", "alice", "--approval-code", approval, NULL};
+    r = kw_it_cli(&srv, prof_d, NULL, replay);
+    assert_int_equal(r.status, 2);
+    kw_it_result_free(&r);
+
+    /* a pending device has no key wrap yet: 3 (not found) */
+    const char *show[] = {"--json", "keychain", "show", NULL};
+    r = kw_it_cli(&srv, prof_b, NULL, show);
+    assert_int_equal(r.status, 3);
+    kw_it_result_free(&r);
+}
+
+/* A lists B as pending with B's join code; a wrong join code is refused
+ * locally (B stays pending); the right one approves; B reads the keychain
+ * and sees the same account key as A. */
+static void test_approve(void **state)
+{
+    (void)state;
+    const char *list[] = {"--json", "device", "list", NULL};
+    kw_it_result r = cli(prof_a, list);
+    assert_int_equal(r.status, 0);
+    json_t *devs = json_object_get(r.json, "devices");
+    assert_int_equal(json_array_size(devs), 2);
+    bool seen = false;
+    size_t i;
+    json_t *d;
+    json_array_foreach(devs, i, d)
+    {
+        if (strcmp(json_string_value(json_object_get(d, "id")), b_id) == 0) {
+            assert_string_equal(json_string_value(json_object_get(d, "state")), "pending");
+            assert_string_equal(json_string_value(json_object_get(d, "join_code")), b_join);
+            seen = true;
+        }
+    }
+    assert_true(seen);
+    kw_it_result_free(&r);
+
+    char wrong[8];
+    snprintf(wrong, sizeof(wrong), "%06d", (atoi(b_join) + 7) % 1000000);
+    const char *bad[] = {"--json", "device", "approve", b_id, "--code", wrong, NULL};
+    r = kw_it_cli(&srv, prof_a, NULL, bad);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "join code does not match"));
+    kw_it_result_free(&r);
+    r = cli(prof_a, list);
+    json_array_foreach(json_object_get(r.json, "devices"), i, d)
+    {
+        if (strcmp(json_string_value(json_object_get(d, "id")), b_id) == 0)
+            assert_string_equal(json_string_value(json_object_get(d, "state")), "pending");
+    }
+    kw_it_result_free(&r);
+
+    const char *ok[] = {"--json", "device", "approve", b_id, "--code", b_join, NULL};
+    r = cli(prof_a, ok);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "roster_version")), 2);
+    kw_it_result_free(&r);
+
+    const char *show[] = {"--json", "keychain", "show", NULL};
+    r = cli(prof_b, show);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(jstr(&r, "account_pk"), a_pk);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "kk_generation")), 1);
+    kw_it_result_free(&r);
+}
+
+/* A removes B: KK generation 2; B's next request is refused (2); B's
+ * profile holds no KK of generation 2 and its KK 1 does not open the new
+ * keychain, nor does B's HPKE key open A's wrap. */
+static void test_remove(void **state)
+{
+    (void)state;
+    const char *rm[] = {"--json", "device", "remove", b_id, "--yes", NULL};
+    kw_it_result r = cli(prof_a, rm);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "kk_generation")), 2);
+    kw_it_result_free(&r);
+
+    const char *show[] = {"--json", "keychain", "show", NULL};
+    r = kw_it_cli(&srv, prof_b, NULL, show);
+    assert_int_equal(r.status, 2);
+    kw_it_result_free(&r);
+    const char *list[] = {"--json", "device", "list", NULL};
+    r = kw_it_cli(&srv, prof_b, NULL, list);
+    assert_int_equal(r.status, 2);
+    kw_it_result_free(&r);
+
+    /* What B could do with what it holds, given the new keychain and wrap. */
+    kwc_profile *pa = NULL, *pb = NULL;
+    assert_int_equal(kwc_profile_load(&pa, prof_a, PASSPHRASE, strlen(PASSPHRASE)), KW_OK);
+    assert_int_equal(kwc_profile_load(&pb, prof_b, PASSPHRASE, strlen(PASSPHRASE)), KW_OK);
+    char *body = NULL;
+    int st = kw_it_http(&srv, "GET", "/v1/keychain", NULL, pa->s->token, &body);
+    assert_int_equal(st, 200);
+    json_error_t jerr;
+    json_t *kc = json_loads(body, 0, &jerr);
+    assert_non_null(kc);
+    assert_int_equal(json_integer_value(json_object_get(kc, "generation")), 2);
+    uint8_t *blob = NULL, *wrap = NULL;
+    size_t blob_len = 0, wrap_len = 0;
+    assert_int_equal(kwc_get_b64(kc, "keychain", KW_KEYCHAIN_MAXBYTES, &blob, &blob_len), KW_OK);
+    assert_int_equal(kwc_get_b64(kc, "wrap", 4096, &wrap, &wrap_len), KW_OK);
+    uint64_t version = (uint64_t)json_integer_value(json_object_get(kc, "version"));
+
+    assert_null(kwc_profile_kk(pb, 2));
+    const uint8_t *kk1 = kwc_profile_kk(pb, 1);
+    assert_non_null(kk1);
+    kw_keychain *k = NULL;
+    assert_int_equal(kw_keychain_open(&k, blob, blob_len, kk1, "alice", version, 2), KW_ERR_VERIFY);
+    assert_null(k);
+    uint8_t kk[KW_KK_BYTES];
+    assert_int_not_equal(kw_kk_unwrap(kk, wrap, wrap_len, "alice", 2, pb->device_id, pb->s->hpke_sk,
+                                      pb->s->hpke_pk, pa->s->hpke_pk),
+                         KW_OK);
+    /* and A's own KK 2 does open it (the check above is meaningful) */
+    assert_int_equal(kw_keychain_open(&k, blob, blob_len, kwc_profile_kk(pa, 2), "alice", version, 2),
+                     KW_OK);
+    kw_keychain_free(&k);
+    free(blob);
+    free(wrap);
+    json_decref(kc);
+    free(body);
+    kwc_profile_free(&pa);
+    kwc_profile_free(&pb);
+
+    /* the removed device cannot sign in again either */
+    const char *again[] = {"--json", "login", "alice", NULL};
+    r = kw_it_cli(&srv, prof_b, NULL, again);
+    assert_int_equal(r.status, 2);
+    kw_it_result_free(&r);
+}
+
+/* A creates a recovery key; C signs in with password + recovery key, joins
+ * itself and reads the keychain of generation 2. */
+static void test_recovery(void **state)
+{
+    (void)state;
+    const char *mk[] = {"--json", "recovery-key", "create", NULL};
+    kw_it_result r = cli(prof_a, mk);
+    assert_int_equal(r.status, 0);
+    char code[KW_RECOVERY_CODEBYTES];
+    snprintf(code, sizeof(code), "%s", jstr(&r, "recovery_key"));
+    assert_int_equal(strlen(code), KW_RECOVERY_CODEBYTES - 1);
+    kw_it_result_free(&r);
+
+    /* a wrong recovery key (valid format, other key) is refused: 2 */
+    uint8_t other[KW_RECOVERY_KEYBYTES];
+    char other_code[KW_RECOVERY_CODEBYTES];
+    kw_recovery_key_new(other);
+    kw_recovery_code_encode(other_code, other);
+    const char *bad[] = {"--json", "login", "alice", "--recovery-key", other_code, NULL};
+    r = kw_it_cli(&srv, prof_d, NULL, bad);
+    assert_int_equal(r.status, 2);
+    kw_it_result_free(&r);
+
+    const char *in[] = {"--json", "login", "alice", "--recovery-key", code, NULL};
+    r = cli(prof_c, in);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(jstr(&r, "device_state"), "trusted");
+    kw_it_result_free(&r);
+
+    const char *show[] = {"--json", "keychain", "show", NULL};
+    r = cli(prof_c, show);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(jstr(&r, "account_pk"), a_pk);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "kk_generation")), 2);
+    kw_it_result_free(&r);
+
+    const char *status[] = {"--json", "status", NULL};
+    r = cli(prof_c, status);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(jstr(&r, "state"), "trusted");
+    kw_it_result_free(&r);
+
+    /* C is trusted now: it can list the devices (A and C trusted, B removed) */
+    const char *list[] = {"--json", "device", "list", NULL};
+    r = cli(prof_c, list);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(json_array_size(json_object_get(r.json, "devices")), 3);
+    kw_it_result_free(&r);
+}
+
+/* Sessions and logout: A lists its sessions, logs out, is refused after. */
+static void test_logout(void **state)
+{
+    (void)state;
+    const char *sl[] = {"--json", "session", "list", NULL};
+    kw_it_result r = cli(prof_c, sl);
+    assert_int_equal(r.status, 0);
+    assert_true(json_array_size(json_object_get(r.json, "sessions")) >= 2);
+    kw_it_result_free(&r);
+    const char *out[] = {"--json", "logout", NULL};
+    r = cli(prof_c, out);
+    assert_int_equal(r.status, 0);
+    kw_it_result_free(&r);
+    r = kw_it_cli(&srv, prof_c, NULL, sl);
+    assert_int_equal(r.status, 2);
+    kw_it_result_free(&r);
+    /* a known trusted device signs in again with the password alone */
+    const char *in[] = {"--json", "login", "alice", NULL};
+    r = cli(prof_c, in);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(jstr(&r, "device_state"), "trusted");
+    kw_it_result_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_account), cmocka_unit_test(test_bad_sign_in),
+        cmocka_unit_test(test_approval_sign_in), cmocka_unit_test(test_approve),
+        cmocka_unit_test(test_remove),         cmocka_unit_test(test_recovery),
+        cmocka_unit_test(test_logout),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
