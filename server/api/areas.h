@@ -101,11 +101,12 @@ int kw_api_no_fields(kw_http_req *req, kw_http_resp *resp);
 /* "pending" / "trusted" / "removed". */
 const char *kw_api_device_state_name(int state);
 
-/* Checks that roster is a roster of account `name` signed under account_pk,
- * of exactly `version`, listing exactly the devices of expect[] (ids and both
- * keys, in any order). KW_ERR_VERIFY for a bad signature, KW_ERR_CONFLICT for
- * a wrong version, KW_ERR_FORMAT for a malformed roster or the wrong device
- * set or name. */
+/* Checks that roster is a roster (keyward/roster.h, kw_roster_open) of
+ * account `name` signed under account_pk, of exactly `version`, listing
+ * exactly the devices of expect[] (ids and both keys, in any order).
+ * KW_ERR_VERIFY for a bad signature or another account key, KW_ERR_CONFLICT
+ * for a wrong version, KW_ERR_TRUNCATED / KW_ERR_TOO_LARGE / KW_ERR_FORMAT
+ * for a malformed roster, KW_ERR_FORMAT for the wrong device set or name. */
 int kw_api_roster_check(kw_http_resp *resp, const uint8_t account_pk[32], const char *name,
                         const uint8_t *roster, size_t roster_len, int64_t version,
                         const kw_store_device *expect, size_t nexpect);
