@@ -138,7 +138,7 @@ $(BUILD)/fuzz/%: fuzz/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined $< $(LIB_A) $(LDLIBS_LIB) -o $@
 
-bench: deps
+bench: deps programs
 	@$(MAKE) --no-print-directory $(BUILD)/bench/bench
 	@./$(BUILD)/bench/bench
 

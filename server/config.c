@@ -96,6 +96,16 @@ int kw_config_set(kw_config *c, const char *key, const char *value)
         return parse_bool(value, &c->quiet);
     if (strcmp(key, "test_faults") == 0)
         return parse_bool(value, &c->test_faults);
+    if (strcmp(key, "pending_logins") == 0) {
+        if (strcmp(value, "memory") == 0)
+            c->pending_logins_memory = true;
+        else if (strcmp(value, "store") == 0)
+            c->pending_logins_memory = false;
+        else
+            return KW_ERR_FORMAT;
+        c->pending_logins_set = true;
+        return KW_OK;
+    }
     return KW_ERR_NOT_FOUND;
 }
 
@@ -154,6 +164,11 @@ int kw_config_finish(kw_config *c)
     if (c->store[0] == '\0' &&
         snprintf(c->store, sizeof(c->store), "sqlite:%s/keyward.db", c->data_dir) >= (int)sizeof(c->store))
         return KW_ERR_TOO_LARGE;
+    /* A SQLite store serves exactly one keywardd, so pending sign-ins can wait
+     * in memory (saving two durable commits per login); a shared store keeps
+     * them in the database so any node can finish them. */
+    if (!c->pending_logins_set)
+        c->pending_logins_memory = strncmp(c->store, "sqlite:", 7) == 0 || strstr(c->store, "://") == NULL;
     if (c->key_file[0] == '\0' &&
         snprintf(c->key_file, sizeof(c->key_file), "%s/server.key", c->data_dir) >= (int)sizeof(c->key_file))
         return KW_ERR_TOO_LARGE;

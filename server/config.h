@@ -24,6 +24,9 @@ typedef struct {
     int64_t session_ttl;             /* seconds, default 30 days */
     bool quiet;                      /* no request log lines */
     bool test_faults;                /* test-only fault hooks; refused unless KEYWARD_TEST_FAULTS=1 */
+    bool pending_logins_memory;      /* pending_logins = memory | store (default: memory on
+                                        SQLite, which serves one node; store otherwise) */
+    bool pending_logins_set;         /* given in the file or on the command line */
 } kw_config;
 
 /* Fills defaults. */

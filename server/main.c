@@ -33,6 +33,10 @@ static void usage(FILE *out)
             "  --tls-cert FILE --tls-key FILE   serve HTTPS (required off loopback)\n"
             "  --port-file FILE    write the bound port to FILE once listening\n"
             "  --threads N         worker threads (default 4)\n"
+            "  --pending-logins memory|store   where pending sign-ins wait between login/start\n"
+            "                      and login/finish (default memory on SQLite, store otherwise;\n"
+            "                      memory: no disk write, one keywardd per store only,\n"
+            "                      a restart drops them)\n"
             "  --quiet             no per-request log lines\n"
             "exit codes: 0 clean shutdown, 1 usage or configuration error, 2 startup failure\n");
 }
@@ -58,7 +62,8 @@ static int parse_args(int argc, char **argv, int start, kw_config *cfg)
         const char *flag, *key;
     } map[] = {{"--listen", "listen"},       {"--data", "data_dir"},     {"--store", "store"},
                {"--tls-cert", "tls_cert"},   {"--tls-key", "tls_key"},   {"--port-file", "port_file"},
-               {"--threads", "threads"},     {"--key-file", "key_file"}, {"--session-ttl", "session_ttl"}};
+               {"--threads", "threads"},     {"--key-file", "key_file"}, {"--session-ttl", "session_ttl"},
+               {"--pending-logins", "pending_logins"}};
     /* The config file first, so flags override it. */
     for (int i = start; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0) {
@@ -169,7 +174,7 @@ int main(int argc, char **argv)
     }
 
     kw_server srv = {.store = store, .keys = keys, .session_ttl = cfg.session_ttl,
-                     .test_faults = cfg.test_faults};
+                     .test_faults = cfg.test_faults, .pending_logins_memory = cfg.pending_logins_memory};
     char *cert = NULL, *key = NULL;
     r = kw_api_server_init(&srv);
     if (r != KW_OK) {
@@ -205,9 +210,10 @@ int main(int argc, char **argv)
         goto out;
     }
     uint16_t port = kw_http_port(http);
-    fprintf(stderr, "level=info event=start listen=%s://%s:%u store=%s schema=%d routes=%zu%s\n",
+    fprintf(stderr, "level=info event=start listen=%s://%s:%u store=%s schema=%d routes=%zu%s%s\n",
             cert != NULL ? "https" : "http", cfg.listen_addr, port, cfg.store, version, nroutes,
-            cfg.test_faults ? " test_faults=on" : "");
+            cfg.test_faults ? " test_faults=on" : "",
+            cfg.pending_logins_memory ? " pending_logins=memory" : "");
     if (cfg.port_file[0] != '\0' && write_port_file(cfg.port_file, port) != 0)
         fprintf(stderr, "level=warn event=port_file error=\"%s\"\n", strerror(errno));
 

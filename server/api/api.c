@@ -75,7 +75,11 @@ int kw_api_auth(kw_http_req *req, kw_http_resp *resp, bool trusted_only, kw_api_
     caller->account_id = s.account_id;
     memcpy(caller->device_id, s.device_id, KW_STORE_ID_BYTES);
     caller->device_state = d.state;
-    kw_store_device_touch(srv->store, s.device_id, kw_api_now(srv));
+    /* last_seen_at has one-second resolution: a device already seen this
+     * second needs no write (saves the write lock on busy sessions). */
+    int64_t now = kw_api_now(srv);
+    if (d.last_seen_at < now)
+        kw_store_device_touch(srv->store, s.device_id, now);
     return KW_OK;
 }
 

@@ -42,6 +42,8 @@ typedef struct {
     kw_server_keys *keys;         /* sodium_malloc'd, read-only after start */
     int64_t session_ttl;
     bool test_faults;             /* test-only fault hooks enabled (never in production) */
+    bool pending_logins_memory;   /* pending OPAQUE logins in process memory, not the store
+                                     (one keywardd per store only); read at kw_api_server_init */
     struct kw_api_state *state;   /* OPAQUE server, login key, rate limits (areas.h) */
 } kw_server;
 

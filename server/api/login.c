@@ -7,6 +7,10 @@
  * derived from the server's code_key and bound to its login id, and parked
  * in the store for KW_SERVER_LOGIN_TTL seconds; login/finish takes it out
  * (deleting it), so every login id finishes at most once, also on failure.
+ * With srv->pending_logins_memory the sealed state is parked in a bounded
+ * in-process table instead (same seal, same take-once rule, no durable
+ * commit: two fewer fsyncs per sign-in; a restart drops pending logins, whose
+ * clients then start over). Only for a single keywardd process per store.
  */
 #include <pthread.h>
 #include <sodium.h>
@@ -26,6 +30,14 @@
 #define RL_SLOTS 1024 /* per kind */
 #define RL_PROBES 8
 #define RL_KEY_MAX 48
+
+/* In-memory pending logins: open addressing over PL_SLOTS slots, probing
+ * PL_PROBES from the slot the (random) login id picks. A full window with
+ * no expired entry refuses the new login (KW_ERR_LIMIT): a flood of
+ * login/start cannot evict the live logins of others. */
+#define PL_SLOTS 65536u /* power of two */
+#define PL_PROBES 32u
+#define PL_SEALED_BYTES (KW_OPAQUE_SERVER_LOGIN_STATEBYTES + KW_API_SEAL_OVERHEAD)
 
 typedef struct {
     char key[RL_KEY_MAX];
@@ -47,8 +59,18 @@ static const struct {
     [KW_RL_APPROVAL_CREATE] = {10, KW_SERVER_APPROVAL_TTL, "too many approval codes requested"},
 };
 
+typedef struct {
+    uint8_t id[KW_STORE_ID_BYTES];
+    int64_t account_id;
+    int64_t expires_at;
+    bool used;
+    uint8_t sealed[PL_SEALED_BYTES];
+} pl_slot;
+
 struct kw_api_state {
     kw_opaque_server *opaque;
+    pthread_mutex_t pl_lock;
+    pl_slot *pl; /* PL_SLOTS, only with srv->pending_logins_memory */
     uint8_t *login_key; /* sodium_malloc'd, 32 bytes */
     uint8_t rl_hash_key[crypto_shorthash_KEYBYTES];
     pthread_mutex_t rl_lock;
@@ -70,9 +92,12 @@ int kw_api_server_init(kw_server *srv)
     if (s == NULL)
         return KW_ERR_NOMEM;
     pthread_mutex_init(&s->rl_lock, NULL);
+    pthread_mutex_init(&s->pl_lock, NULL);
     s->rl = calloc((size_t)KW_RL_KINDS * RL_SLOTS, sizeof(rl_slot));
     s->login_key = sodium_malloc(32);
     if (s->rl == NULL || s->login_key == NULL)
+        goto out;
+    if (srv->pending_logins_memory && (s->pl = calloc(PL_SLOTS, sizeof(pl_slot))) == NULL)
         goto out;
     randombytes_buf(s->rl_hash_key, sizeof(s->rl_hash_key));
     if ((r = kw_hkdf_sha256(s->login_key, 32, (const uint8_t *)salt, sizeof(salt) - 1,
@@ -102,7 +127,12 @@ void kw_api_server_fini(kw_server *srv)
     if (s->login_key != NULL)
         sodium_free(s->login_key);
     free(s->rl);
+    if (s->pl != NULL) {
+        sodium_memzero(s->pl, PL_SLOTS * sizeof(pl_slot));
+        free(s->pl);
+    }
     pthread_mutex_destroy(&s->rl_lock);
+    pthread_mutex_destroy(&s->pl_lock);
     sodium_memzero(s, sizeof(*s));
     free(s);
     srv->state = NULL;
@@ -135,6 +165,79 @@ int kw_api_login_open(const kw_server *srv, uint8_t *state, const uint8_t *seale
         sodium_memzero(state, sealed_len - KW_API_SEAL_OVERHEAD);
         return KW_ERR_VERIFY;
     }
+    return KW_OK;
+}
+
+/* ---- pending logins: the store, or the in-memory table ---- */
+
+static size_t pl_start(const uint8_t id[KW_STORE_ID_BYTES])
+{
+    uint64_t h = 0;
+    memcpy(&h, id, sizeof(h)); /* ids are 16 random bytes chosen by the server */
+    return (size_t)(h & (PL_SLOTS - 1));
+}
+
+static int pending_put(kw_server *srv, const uint8_t id[KW_STORE_ID_BYTES], int64_t account_id,
+                       const uint8_t *sealed, size_t len, int64_t expires_at)
+{
+    struct kw_api_state *s = srv->state;
+    if (s->pl == NULL)
+        return kw_store_login_put(srv->store, id, account_id, sealed, len, expires_at);
+    if (len != PL_SEALED_BYTES)
+        return KW_ERR_INVALID_ARG;
+    int64_t now = kw_api_now(srv);
+    size_t start = pl_start(id);
+    int r = KW_ERR_LIMIT;
+    pthread_mutex_lock(&s->pl_lock);
+    for (size_t i = 0; i < PL_PROBES; i++) {
+        pl_slot *e = &s->pl[(start + i) & (PL_SLOTS - 1)];
+        if (e->used && now < e->expires_at)
+            continue;
+        memcpy(e->id, id, KW_STORE_ID_BYTES);
+        e->account_id = account_id;
+        e->expires_at = expires_at;
+        memcpy(e->sealed, sealed, len);
+        e->used = true;
+        r = KW_OK;
+        break;
+    }
+    pthread_mutex_unlock(&s->pl_lock);
+    return r;
+}
+
+/* As kw_store_login_take: removes the entry (also an expired one, which is
+ * refused with KW_ERR_NOT_FOUND); *sealed is malloc'd, wipe before free. */
+static int pending_take(kw_server *srv, const uint8_t id[KW_STORE_ID_BYTES], int64_t now,
+                        int64_t *account_id, uint8_t **sealed, size_t *len)
+{
+    struct kw_api_state *s = srv->state;
+    if (s->pl == NULL)
+        return kw_store_login_take(srv->store, id, now, account_id, sealed, len);
+    uint8_t *copy = malloc(PL_SEALED_BYTES);
+    if (copy == NULL)
+        return KW_ERR_NOMEM;
+    size_t start = pl_start(id);
+    int r = KW_ERR_NOT_FOUND;
+    pthread_mutex_lock(&s->pl_lock);
+    for (size_t i = 0; i < PL_PROBES; i++) {
+        pl_slot *e = &s->pl[(start + i) & (PL_SLOTS - 1)];
+        if (!e->used || sodium_memcmp(e->id, id, KW_STORE_ID_BYTES) != 0)
+            continue;
+        if (now < e->expires_at) {
+            memcpy(copy, e->sealed, PL_SEALED_BYTES);
+            *account_id = e->account_id;
+            r = KW_OK;
+        }
+        sodium_memzero(e, sizeof(*e));
+        break;
+    }
+    pthread_mutex_unlock(&s->pl_lock);
+    if (r != KW_OK) {
+        free(copy);
+        return r;
+    }
+    *sealed = copy;
+    *len = PL_SEALED_BYTES;
     return KW_OK;
 }
 
@@ -392,8 +495,12 @@ static int login_start(kw_http_req *req, kw_http_resp *resp)
         goto out;
     randombytes_buf(id, sizeof(id));
     kw_api_login_seal(srv, sealed, state, sizeof(state), id);
-    r = kw_store_login_put(srv->store, id, known ? acct.id : 0, sealed, sizeof(sealed),
-                           kw_api_now(srv) + KW_SERVER_LOGIN_TTL);
+    r = pending_put(srv, id, known ? acct.id : 0, sealed, sizeof(sealed),
+                    kw_api_now(srv) + KW_SERVER_LOGIN_TTL);
+    if (r == KW_ERR_LIMIT) {
+        r = kw_http_fail(resp, KW_ERR_LIMIT, "too many sign-ins in progress; try again later");
+        goto out;
+    }
     if (r != KW_OK) {
         r = kw_api_store_fail(resp, r, "pending login");
         goto out;
@@ -425,7 +532,7 @@ static int login_verify(kw_server *srv, kw_http_resp *resp, const uint8_t id[KW_
     uint8_t state[KW_OPAQUE_SERVER_LOGIN_STATEBYTES], session_key[KW_OPAQUE_SESSION_KEYBYTES];
     kw_opaque_server_login *login = NULL;
     char key[24];
-    int r = kw_store_login_take(srv->store, id, kw_api_now(srv), account_id, &sealed, &sealed_len);
+    int r = pending_take(srv, id, kw_api_now(srv), account_id, &sealed, &sealed_len);
     if (r == KW_ERR_NOT_FOUND) {
         kw_api_rl_hit(srv, KW_RL_LOGIN_REMOTE, remote);
         return kw_http_fail(resp, KW_ERR_VERIFY, "sign-in failed: unknown, expired or used login");

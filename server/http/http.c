@@ -19,6 +19,20 @@
 #define HTTP_MAX_SEGMENTS 12
 #define HTTP_MAX_SEGMENT_LEN 128
 #define HTTP_BUCKETS 9
+/* Stats slots after the route table's: the built-in routes, then unmatched. */
+#define HTTP_SLOT_HEALTHZ(h) ((h)->nroutes)
+#define HTTP_SLOT_METRICS(h) ((h)->nroutes + 1)
+#define HTTP_SLOT_STATIC(h) ((h)->nroutes + 2)
+#define HTTP_SLOT_UNMATCHED(h) ((h)->nroutes + 3)
+#define HTTP_BUILTIN_SLOTS 4
+
+/* GET /v1/static: a fixed 200-byte JSON body, the baseline of the server
+ * benchmark (the HTTP layer's cost without a handler or the store). */
+static const char http_static_body[] =
+    "{\"status\":\"ok\",\"service\":\"keywardd\",\"note\":\"static response of fixed size for "
+    "benchmarks\",\"padding\":\"................................................................"
+    ".................................\"}";
+_Static_assert(sizeof(http_static_body) - 1 == 200, "the static body is 200 bytes");
 
 static const double http_bucket_bounds[HTTP_BUCKETS - 1] = {0.0005, 0.001, 0.0025, 0.005,
                                                              0.01,   0.05,  0.25,   1.0};
@@ -39,7 +53,7 @@ struct kw_http {
     void *app;
     bool quiet;
     pthread_mutex_t stats_lock;
-    route_stats *stats; /* nroutes + 3: healthz, metrics, unmatched */
+    route_stats *stats; /* nroutes + HTTP_BUILTIN_SLOTS: healthz, metrics, static, unmatched */
 };
 
 /* Per-request state kept across libmicrohttpd's access-handler calls. */
@@ -151,7 +165,7 @@ static route_match find_route(const kw_http *h, const char *method, const char *
                               char segs[HTTP_MAX_SEGMENTS][HTTP_MAX_SEGMENT_LEN + 1],
                               const char *params[KW_HTTP_MAX_PARAMS])
 {
-    route_match m = {NULL, h->nroutes + 2, false};
+    route_match m = {NULL, HTTP_SLOT_UNMATCHED(h), false};
     size_t nsegs;
     if (!split_path(path, segs, &nsegs))
         return m;
@@ -190,16 +204,18 @@ static const char *route_label(const kw_http *h, size_t index)
 {
     if (index < h->nroutes)
         return h->routes[index].pattern;
-    if (index == h->nroutes)
+    if (index == HTTP_SLOT_HEALTHZ(h))
         return "/healthz";
-    if (index == h->nroutes + 1)
+    if (index == HTTP_SLOT_METRICS(h))
         return "/metrics";
+    if (index == HTTP_SLOT_STATIC(h))
+        return "/v1/static";
     return "unmatched";
 }
 
 static char *render_metrics(kw_http *h)
 {
-    size_t cap = 4096 + (h->nroutes + 3) * 2048;
+    size_t cap = 4096 + (h->nroutes + HTTP_BUILTIN_SLOTS) * 2048;
     char *out = malloc(cap);
     if (out == NULL)
         return NULL;
@@ -208,17 +224,17 @@ static char *render_metrics(kw_http *h)
     EMIT("# HELP keyward_http_requests_total HTTP requests by route.\n");
     EMIT("# TYPE keyward_http_requests_total counter\n");
     pthread_mutex_lock(&h->stats_lock);
-    for (size_t i = 0; i < h->nroutes + 3; i++)
+    for (size_t i = 0; i < h->nroutes + HTTP_BUILTIN_SLOTS; i++)
         EMIT("keyward_http_requests_total{route=\"%s\"} %llu\n", route_label(h, i),
              (unsigned long long)h->stats[i].requests);
     EMIT("# HELP keyward_http_errors_total HTTP responses with status >= 400 by route.\n");
     EMIT("# TYPE keyward_http_errors_total counter\n");
-    for (size_t i = 0; i < h->nroutes + 3; i++)
+    for (size_t i = 0; i < h->nroutes + HTTP_BUILTIN_SLOTS; i++)
         EMIT("keyward_http_errors_total{route=\"%s\"} %llu\n", route_label(h, i),
              (unsigned long long)h->stats[i].errors);
     EMIT("# HELP keyward_http_request_duration_seconds Request latency by route.\n");
     EMIT("# TYPE keyward_http_request_duration_seconds histogram\n");
-    for (size_t i = 0; i < h->nroutes + 3; i++) {
+    for (size_t i = 0; i < h->nroutes + HTTP_BUILTIN_SLOTS; i++) {
         uint64_t cum = 0;
         const char *label = route_label(h, i);
         for (size_t b = 0; b < HTTP_BUCKETS; b++) {
@@ -355,14 +371,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     char remote[INET6_ADDRSTRLEN + 1];
     client_address(conn, remote, sizeof(remote));
     req.remote = remote;
-    size_t index = h->nroutes + 2;
+    size_t index = HTTP_SLOT_UNMATCHED(h);
     int err = KW_OK;
 
     if (strcmp(url, "/healthz") == 0 && strcmp(method, "GET") == 0) {
-        index = h->nroutes;
+        index = HTTP_SLOT_HEALTHZ(h);
         kw_http_json(&resp, 200, json_pack("{s:s}", "status", "ok"));
+    } else if (strcmp(url, "/v1/static") == 0 && strcmp(method, "GET") == 0) {
+        index = HTTP_SLOT_STATIC(h);
+        resp.text = strdup(http_static_body);
+        resp.content_type = "application/json";
+        if (resp.text == NULL)
+            err = KW_ERR_NOMEM;
     } else if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0) {
-        index = h->nroutes + 1;
+        index = HTTP_SLOT_METRICS(h);
         resp.text = render_metrics(h);
         resp.content_type = "text/plain; version=0.0.4";
         if (resp.text == NULL)
@@ -463,7 +485,7 @@ int kw_http_start(const kw_http_config *cfg, const kw_http_route *routes, size_t
     h->app = app;
     h->quiet = cfg->quiet;
     h->listen_fd = -1;
-    h->stats = calloc(nroutes + 3, sizeof(route_stats));
+    h->stats = calloc(nroutes + HTTP_BUILTIN_SLOTS, sizeof(route_stats));
     pthread_mutex_init(&h->stats_lock, NULL);
     int r = h->stats == NULL ? KW_ERR_NOMEM
                              : open_listener(cfg->bind_addr != NULL ? cfg->bind_addr : "127.0.0.1",

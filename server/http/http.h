@@ -64,7 +64,8 @@ typedef struct {
 } kw_http_config;
 
 /* Starts the daemon serving routes (the table must outlive the daemon).
- * /healthz and /metrics are built in. */
+ * /healthz, /metrics and GET /v1/static (a fixed 200-byte JSON body, the
+ * benchmark baseline) are built in. */
 int kw_http_start(const kw_http_config *cfg, const kw_http_route *routes, size_t nroutes,
                   void *app, kw_http **out);
 

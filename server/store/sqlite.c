@@ -566,6 +566,8 @@ static void sq_close(kw_store *st)
             sq_log("close", rc, sqlite3_errstr(rc));
     }
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->gc_lock);
+    pthread_cond_destroy(&s->gc_cond);
     free(s);
 }
 
@@ -624,6 +626,17 @@ int kw_store_sqlite_open(const char *path, kw_store **out)
         return KW_ERR_NOMEM;
     s->base.ops = &sq_ops;
     if (pthread_mutex_init(&s->lock, NULL) != 0) {
+        free(s);
+        return KW_ERR_SYSTEM;
+    }
+    if (pthread_mutex_init(&s->gc_lock, NULL) != 0) {
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return KW_ERR_SYSTEM;
+    }
+    if (pthread_cond_init(&s->gc_cond, NULL) != 0) {
+        pthread_mutex_destroy(&s->gc_lock);
+        pthread_mutex_destroy(&s->lock);
         free(s);
         return KW_ERR_SYSTEM;
     }

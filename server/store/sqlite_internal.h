@@ -83,12 +83,27 @@ enum sq_stmt_id {
     SQ_NSTMT
 };
 
+/* A session insert waiting for its group commit (sqlite_session.c). */
+typedef struct sq_gc_item {
+    const kw_store_session *session;
+    int result;
+    bool done;
+    struct sq_gc_item *next;
+} sq_gc_item;
+
 typedef struct {
     kw_store base; /* first: a kw_store * points here */
     sqlite3 *db;
     pthread_mutex_t lock;
     const char *op; /* the running operation, for log lines */
     sqlite3_stmt *stmts[SQ_NSTMT];
+    /* Group commit of session inserts: callers queue under gc_lock; one of
+     * them at a time (the leader) commits everything queued in one
+     * transaction, so concurrent sign-ins share one WAL sync. */
+    pthread_mutex_t gc_lock;
+    pthread_cond_t gc_cond;
+    sq_gc_item *gc_head, *gc_tail;
+    bool gc_leader;
 } sq_store;
 
 /* Takes the store's lock and names the operation for the log. */

@@ -2,6 +2,9 @@
  * server/store/sqlite_session.c — SQLite backend: sessions (token hashes),
  * pending OPAQUE logins and approval codes.
  *
+ * Session inserts are group-committed: concurrent session_add calls share
+ * one transaction and so one WAL sync (sign-ins under load); each returns
+ * only after the COMMIT that made its row durable.
  * Time rule: a login or approval code is live while now < expires_at.
  * Secrets: login state is session-key material; every copy this file makes
  * is wiped before it is freed unless it is handed to the caller.
@@ -28,13 +31,65 @@ static void read_session(sqlite3_stmt *stmt, kw_store_session *out)
     out->revoked = sqlite3_column_int(stmt, 5) != 0;
 }
 
+/* Commits a batch of queued session inserts in one transaction (one WAL
+ * sync for all). Each insert is its own statement: a constraint failure
+ * (duplicate hash → CONFLICT, unknown device → NOT_FOUND) backs out that
+ * statement only and the others commit. Any other failure, or a failed
+ * COMMIT, fails every item of the batch: none of them is stored (the
+ * transaction is rolled back), so none is acknowledged. */
+static void session_commit_batch(sq_store *s, sq_gc_item *batch)
+{
+    sq_lock(&s->base, "session_add");
+    int r = sq_begin(s);
+    bool txn_lost = r != KW_OK;
+    for (sq_gc_item *it = batch; it != NULL && !txn_lost; it = it->next) {
+        const kw_store_session *ss = it->session;
+        it->result = sq_exec(s, SQ_SES_INSERT, NULL, "HiIiii", ss->hash, ss->account_id, ss->device_id,
+                             ss->created_at, ss->expires_at, I64(ss->revoked ? 1 : 0));
+        if (it->result != KW_OK && sqlite3_get_autocommit(s->db)) {
+            txn_lost = true; /* SQLite rolled the whole transaction back */
+            r = KW_ERR_STORAGE;
+        }
+    }
+    if (!txn_lost && (r = sq_commit(s)) != KW_OK)
+        txn_lost = true;
+    if (txn_lost)
+        for (sq_gc_item *it = batch; it != NULL; it = it->next)
+            it->result = r != KW_OK ? r : KW_ERR_STORAGE;
+    sq_unlock(s); /* rolls back whatever is still open */
+}
+
 int sq_session_add(kw_store *st, const kw_store_session *ss)
 {
-    sq_store *s = sq_lock(st, "session_add");
-    int r = sq_exec(s, SQ_SES_INSERT, NULL, "HiIiii", ss->hash, ss->account_id, ss->device_id,
-                    ss->created_at, ss->expires_at, I64(ss->revoked ? 1 : 0));
-    sq_unlock(s);
-    return r;
+    sq_store *s = (sq_store *)st;
+    sq_gc_item me = {.session = ss, .result = KW_ERR_INTERNAL};
+    pthread_mutex_lock(&s->gc_lock);
+    if (s->gc_tail != NULL)
+        s->gc_tail->next = &me;
+    else
+        s->gc_head = &me;
+    s->gc_tail = &me;
+    while (!me.done) {
+        if (s->gc_leader) {
+            pthread_cond_wait(&s->gc_cond, &s->gc_lock);
+            continue;
+        }
+        /* Lead: take everything queued (this caller included) and commit it. */
+        sq_gc_item *batch = s->gc_head;
+        s->gc_head = s->gc_tail = NULL;
+        s->gc_leader = true;
+        pthread_mutex_unlock(&s->gc_lock);
+        session_commit_batch(s, batch);
+        pthread_mutex_lock(&s->gc_lock);
+        for (sq_gc_item *it = batch, *next; it != NULL; it = next) {
+            next = it->next; /* read before `done`: the waiter's item dies with its stack */
+            it->done = true;
+        }
+        s->gc_leader = false;
+        pthread_cond_broadcast(&s->gc_cond);
+    }
+    pthread_mutex_unlock(&s->gc_lock);
+    return me.result;
 }
 
 int sq_session_get(kw_store *st, const uint8_t hash[KW_STORE_HASH_BYTES], kw_store_session *out)

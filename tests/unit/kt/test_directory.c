@@ -1,0 +1,932 @@
+/* Unit tests for the key-transparency directory (kt.h): a directory built
+ * in memory over many epochs of random updates (with heartbeat epochs and
+ * labels updated several times in one epoch); every search, lookup and
+ * monitor proof verifies and returns what was published; every mutation
+ * (each byte flipped, truncations, extensions, another label, another
+ * key, a rolled-back or forked head, spliced heads and proofs, a
+ * non-membership proof for a present version) is refused with the
+ * specific error and reason; promises; consistency; server-side errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "keyward/keyward.h"
+#include "keyward/kt.h"
+
+#define NLABELS 40
+#define NEPOCHS 14
+#define MAXVER 80
+
+typedef struct {
+    uint8_t label[24];
+    size_t label_len;
+    uint32_t nver;
+    uint8_t value[MAXVER + 1][40];
+    size_t value_len[MAXVER + 1];
+    uint64_t epoch[MAXVER + 1];
+} model_label;
+
+static uint8_t vrf_pk[KW_VRF_PUBLICKEYBYTES], vrf_sk[KW_VRF_SECRETKEYBYTES];
+static uint8_t log_pk[KW_SIGN_PUBLICKEYBYTES], other_pk[KW_SIGN_PUBLICKEYBYTES];
+static kw_sign_key *log_key, *other_key;
+static kw_kt_dir *dir;
+static model_label labels[NLABELS];
+static kw_kt_head heads[NEPOCHS + 8];
+static uint64_t nheads;
+static uint64_t now = 1000;
+
+static kw_buf *newbuf(void)
+{
+    kw_buf *b = kw_buf_new(KW_KT_RESPONSE_MAXBYTES);
+    assert_non_null(b);
+    return b;
+}
+
+static void update(model_label *m)
+{
+    uint8_t promise[KW_KT_PROMISE_MAXBYTES];
+    size_t plen;
+    kw_kt_promise pr;
+    assert_true(m->nver < MAXVER);
+    uint32_t v = m->nver + 1;
+    m->value_len[v] = 1 + randombytes_uniform(40);
+    randombytes_buf(m->value[v], m->value_len[v]);
+    assert_int_equal(kw_kt_dir_update(dir, m->label, m->label_len, m->value[v], m->value_len[v],
+                                      promise, sizeof(promise), &plen),
+                     KW_OK);
+    assert_int_equal(kw_kt_promise_verify(&pr, log_pk, m->label, m->label_len, m->value[v],
+                                          m->value_len[v], promise, plen),
+                     KW_OK);
+    assert_int_equal(pr.version, v);
+    assert_true(pr.deadline_epoch >= nheads);
+    m->nver = v;
+    m->epoch[v] = nheads; /* published in the next epoch */
+}
+
+static void publish(void)
+{
+    kw_kt_head h;
+    now += 1 + randombytes_uniform(5);
+    assert_int_equal(kw_kt_dir_publish(dir, now, &h), KW_OK);
+    assert_int_equal(h.epoch, nheads);
+    assert_int_equal(kw_kt_head_verify(&h, log_pk), KW_OK);
+    heads[nheads++] = h;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (kw_init() != KW_OK)
+        return -1;
+    kw_vrf_keypair(vrf_pk, vrf_sk);
+    if (kw_sign_key_new(&log_key) != KW_OK || kw_sign_key_new(&other_key) != KW_OK)
+        return -1;
+    kw_sign_key_public(log_key, log_pk);
+    kw_sign_key_public(other_key, other_pk);
+    kw_kt_dir_config cfg = {.vrf_sk = vrf_sk, .log_key = log_key, .store = NULL,
+                            .max_merge_delay = 2};
+    if (kw_kt_dir_new(&dir, &cfg) != KW_OK)
+        return -1;
+    for (int i = 0; i < NLABELS; i++) {
+        labels[i].label_len = 4 + randombytes_uniform(20);
+        randombytes_buf(labels[i].label, labels[i].label_len);
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    kw_kt_dir_free(&dir);
+    kw_sign_key_free(&log_key);
+    kw_sign_key_free(&other_key);
+    return 0;
+}
+
+static void verify_all_labels(const kw_kt_head *pin)
+{
+    kw_kt_trust t = {.log_pk = log_pk, .vrf_pk = vrf_pk, .pinned = pin};
+    for (int i = 0; i < NLABELS; i++) {
+        model_label *m = &labels[i];
+        kw_buf *b = newbuf();
+        kw_kt_result res;
+        kw_kt_reason why;
+        assert_int_equal(kw_kt_dir_search(dir, m->label, m->label_len,
+                                          pin == NULL ? 0 : pin->log_size, b),
+                         KW_OK);
+        assert_int_equal(kw_kt_search_verify(&res, &why, &t, m->label, m->label_len, kw_buf_ptr(b),
+                                             kw_buf_len(b)),
+                         KW_OK);
+        assert_int_equal(why, KW_KT_OK);
+        assert_int_equal(res.version, m->nver);
+        assert_int_equal(res.head.epoch, nheads - 1);
+        if (m->nver > 0) {
+            assert_int_equal(res.value_len, m->value_len[m->nver]);
+            assert_memory_equal(res.value, m->value[m->nver], res.value_len);
+        }
+        kw_buf_free(&b);
+    }
+}
+
+/* Builds the history: NEPOCHS epochs, some empty, some with one label
+ * updated several times. Verifies every label after each epoch with the
+ * previous head pinned (so each search also checks consistency). */
+static void test_end_to_end(void **state)
+{
+    (void)state;
+    kw_kt_head pin;
+    assert_int_equal(kw_kt_dir_head(dir, &pin), KW_ERR_NOT_FOUND);
+    for (int e = 0; e < NEPOCHS; e++) {
+        int n = (e % 5 == 3) ? 0 : (int)randombytes_uniform(25);
+        for (int k = 0; k < n; k++)
+            update(&labels[randombytes_uniform(NLABELS - 1)]);
+        if (e == 6)
+            for (int k = 0; k < 3; k++)
+                update(&labels[0]);
+        publish();
+        verify_all_labels(e == 0 ? NULL : &heads[e - 1]);
+    }
+    assert_int_equal(kw_kt_dir_head(dir, &pin), KW_OK);
+    assert_int_equal(pin.epoch, NEPOCHS - 1);
+    /* The last label stays absent: its search says version 0. */
+    assert_int_equal(labels[NLABELS - 1].nver, 0);
+}
+
+static void test_lookup_every_version(void **state)
+{
+    (void)state;
+    kw_kt_trust t = {.log_pk = log_pk, .vrf_pk = vrf_pk, .pinned = &heads[2]};
+    for (int i = 0; i < NLABELS; i++) {
+        model_label *m = &labels[i];
+        for (uint32_t v = 1; v <= m->nver; v++) {
+            kw_buf *b = newbuf();
+            kw_kt_result res;
+            kw_kt_reason why;
+            assert_int_equal(kw_kt_dir_lookup(dir, m->label, m->label_len, v, heads[2].log_size, b),
+                             KW_OK);
+            assert_int_equal(kw_kt_lookup_verify(&res, &why, &t, m->label, m->label_len, v,
+                                                 kw_buf_ptr(b), kw_buf_len(b)),
+                             KW_OK);
+            assert_int_equal(res.version, v);
+            assert_int_equal(res.value_len, m->value_len[v]);
+            assert_memory_equal(res.value, m->value[v], res.value_len);
+            /* Asking for another version than the response carries. */
+            assert_int_equal(kw_kt_lookup_verify(&res, &why, &t, m->label, m->label_len, v + 1,
+                                                 kw_buf_ptr(b), kw_buf_len(b)),
+                             KW_ERR_VERIFY);
+            assert_int_equal(why, KW_KT_WRONG_VERSION);
+            kw_buf_free(&b);
+        }
+        kw_buf *b = newbuf();
+        assert_int_equal(kw_kt_dir_lookup(dir, m->label, m->label_len, m->nver + 1, 0, b),
+                         KW_ERR_NOT_FOUND);
+        assert_int_equal(kw_kt_dir_lookup(dir, m->label, m->label_len, 0, 0, b), KW_ERR_NOT_FOUND);
+        kw_buf_free(&b);
+    }
+}
+
+static void test_monitor(void **state)
+{
+    (void)state;
+    kw_kt_trust t = {.log_pk = log_pk, .vrf_pk = vrf_pk, .pinned = NULL};
+    for (int i = 0; i < NLABELS; i++) {
+        model_label *m = &labels[i];
+        for (uint64_t since = 0; since <= nheads; since += 3) {
+            kw_buf *b = newbuf();
+            kw_kt_monitor_result *res = malloc(sizeof(*res));
+            kw_kt_reason why;
+            assert_non_null(res);
+            assert_int_equal(kw_kt_dir_monitor(dir, m->label, m->label_len, since, 0, 0, b), KW_OK);
+            uint32_t first = 1;
+            while (first <= m->nver && m->epoch[first] < since)
+                first++;
+            assert_int_equal(kw_kt_monitor_verify(res, &why, &t, m->label, m->label_len, first,
+                                                  kw_buf_ptr(b), kw_buf_len(b)),
+                             KW_OK);
+            assert_int_equal(res->first, first);
+            assert_int_equal(res->count, m->nver + 1 - first);
+            assert_int_equal(res->more, 0);
+            for (uint32_t k = 0; k < res->count; k++) {
+                assert_int_equal(res->v[k].value_len, m->value_len[first + k]);
+                assert_memory_equal(res->v[k].value, m->value[first + k], res->v[k].value_len);
+            }
+            /* An owner expecting another first version is told so. */
+            assert_int_equal(kw_kt_monitor_verify(res, &why, &t, m->label, m->label_len, first + 1,
+                                                  kw_buf_ptr(b), kw_buf_len(b)),
+                             KW_ERR_VERIFY);
+            assert_int_equal(why, KW_KT_WRONG_VERSION);
+            free(res);
+            kw_buf_free(&b);
+        }
+    }
+}
+
+/* A label with more versions than one monitor response carries. */
+static void test_monitor_paging(void **state)
+{
+    (void)state;
+    model_label *m = &labels[NLABELS - 2];
+    while (m->nver < 70)
+        update(m);
+    publish();
+    kw_kt_trust t = {.log_pk = log_pk, .vrf_pk = vrf_pk, .pinned = NULL};
+    kw_kt_monitor_result *res = malloc(sizeof(*res));
+    kw_kt_reason why;
+    assert_non_null(res);
+    kw_buf *b = newbuf();
+    assert_int_equal(kw_kt_dir_monitor(dir, m->label, m->label_len, 0, 0, 0, b), KW_OK);
+    assert_int_equal(kw_kt_monitor_verify(res, &why, &t, m->label, m->label_len, 1, kw_buf_ptr(b),
+                                          kw_buf_len(b)),
+                     KW_OK);
+    assert_int_equal(res->count, KW_KT_MONITOR_MAXVERSIONS);
+    assert_int_equal(res->more, 1);
+    kw_buf_free(&b);
+    /* The rest: from version 65 on. */
+    b = newbuf();
+    assert_int_equal(kw_kt_dir_monitor(dir, m->label, m->label_len, 0, 65, 0, b), KW_OK);
+    assert_int_equal(kw_kt_monitor_verify(res, &why, &t, m->label, m->label_len, 65, kw_buf_ptr(b),
+                                          kw_buf_len(b)),
+                     KW_OK);
+    assert_int_equal(res->more, 0);
+    assert_int_equal(res->first + res->count - 1, m->nver);
+    kw_buf_free(&b);
+    free(res);
+    verify_all_labels(&heads[0]);
+}
+
+/* ---- mutations ---- */
+
+static kw_buf *search_resp(const model_label *m, uint64_t client_log_size)
+{
+    kw_buf *b = newbuf();
+    assert_int_equal(kw_kt_dir_search(dir, m->label, m->label_len, client_log_size, b), KW_OK);
+    return b;
+}
+
+static model_label *label_with_versions(uint32_t min)
+{
+    for (int i = 0; i < NLABELS; i++)
+        if (labels[i].nver >= min)
+            return &labels[i];
+    fail_msg("no label with %u versions", min);
+    return NULL;
+}
+
+static void test_search_every_byte_flipped(void **state)
+{
+    (void)state;
+    model_label *m = label_with_versions(2);
+    kw_kt_trust t = {.log_pk = log_pk, .vrf_pk = vrf_pk, .pinned = &heads[1]};
+    kw_buf *b = search_resp(m, heads[1].log_size);
+    size_t n = kw_buf_len(b);
+    uint8_t *r = malloc(n + 1);
+    assert_non_null(r);
+    memcpy(r, kw_buf_ptr(b), n);
+    kw_kt_result res;
+    kw_kt_reason why;
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, m->label, m->label_len, r, n), KW_OK);
+    int counts[32] = {0};
+    for (size_t i = 0; i < n; i++) {
+        uint8_t bit = (uint8_t)(1u << (i % 8));
+        r[i] ^= bit;
+        int e = kw_kt_search_verify(&res, &why, &t, m->label, m->label_len, r, n);
+        r[i] ^= bit;
+        if (e == KW_OK)
+            fail_msg("flip of byte %zu of %zu accepted", i, n);
+        assert_int_not_equal(why, KW_KT_OK);
+        assert_int_equal(res.version, 0);
+        counts[why]++;
+    }
+    /* Each part of the response was reached by some flip. */
+    assert_true(counts[KW_KT_BAD_HEAD_SIGNATURE] > 0);
+    assert_true(counts[KW_KT_LOG_INCLUSION] > 0);
+    assert_true(counts[KW_KT_INCONSISTENT] > 0);
+    assert_true(counts[KW_KT_VRF_FAILURE] > 0);
+    assert_true(counts[KW_KT_MEMBERSHIP_FAILURE] > 0);
+    assert_true(counts[KW_KT_NONMEMBERSHIP_FAILURE] > 0);
+    assert_true(counts[KW_KT_VALUE_MISMATCH] > 0);
+    assert_true(counts[KW_KT_MALFORMED] > 0);
+    /* Truncated at every length, and extended. */
+    for (size_t len = 0; len < n; len += (len < 300 ? 1 : 13)) {
+        int e = kw_kt_search_verify(&res, &why, &t, m->label, m->label_len, r, len);
+        assert_true(e == KW_ERR_TRUNCATED || e == KW_ERR_FORMAT || e == KW_ERR_VERIFY ||
+                    e == KW_ERR_TOO_LARGE);
+        assert_int_not_equal(e, KW_OK);
+    }
+    r[n] = 0;
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, m->label, m->label_len, r, n + 1),
+                     KW_ERR_FORMAT);
+    assert_int_equal(why, KW_KT_MALFORMED);
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, m->label, m->label_len, r, n - 1),
+                     KW_ERR_TRUNCATED);
+    r[0] = KW_KT_RESP_LOOKUP;
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, m->label, m->label_len, r, n),
+                     KW_ERR_FORMAT);
+    free(r);
+    kw_buf_free(&b);
+}
+
+static void test_lookup_and_monitor_flips(void **state)
+{
+    (void)state;
+    model_label *m = label_with_versions(3);
+    kw_kt_trust t = {.log_pk = log_pk, .vrf_pk = vrf_pk, .pinned = NULL};
+    kw_kt_result res;
+    kw_kt_monitor_result *mres = malloc(sizeof(*mres));
+    kw_kt_reason why;
+    assert_non_null(mres);
+    kw_buf *b = newbuf();
+    assert_int_equal(kw_kt_dir_lookup(dir, m->label, m->label_len, 2, 0, b), KW_OK);
+    size_t n = kw_buf_len(b);
+    uint8_t *r = malloc(n);
+    assert_non_null(r);
+    memcpy(r, kw_buf_ptr(b), n);
+    for (size_t i = 0; i < n; i += 1 + (i > 200 ? 6 : 0)) {
+        r[i] ^= 0x10;
+        assert_int_not_equal(
+            kw_kt_lookup_verify(&res, &why, &t, m->label, m->label_len, 2, r, n), KW_OK);
+        r[i] ^= 0x10;
+    }
+    free(r);
+    kw_buf_free(&b);
+
+    b = newbuf();
+    assert_int_equal(kw_kt_dir_monitor(dir, m->label, m->label_len, 0, 0, 0, b), KW_OK);
+    n = kw_buf_len(b);
+    r = malloc(n);
+    assert_non_null(r);
+    memcpy(r, kw_buf_ptr(b), n);
+    assert_int_equal(kw_kt_monitor_verify(mres, &why, &t, m->label, m->label_len, 1, r, n), KW_OK);
+    for (size_t i = 0; i < n; i += 1 + (i > 200 ? 11 : 0)) {
+        r[i] ^= 0x01;
+        assert_int_not_equal(
+            kw_kt_monitor_verify(mres, &why, &t, m->label, m->label_len, 1, r, n), KW_OK);
+        r[i] ^= 0x01;
+    }
+    assert_int_equal(kw_kt_monitor_verify(mres, &why, &t, m->label, m->label_len, 1, r, n - 1),
+                     KW_ERR_TRUNCATED);
+    free(r);
+    free(mres);
+    kw_buf_free(&b);
+}
+
+static void test_wrong_label_key_and_head(void **state)
+{
+    (void)state;
+    model_label *m = label_with_versions(1), *o = &labels[NLABELS - 1];
+    kw_kt_result res;
+    kw_kt_reason why;
+    kw_buf *b = search_resp(m, 0);
+    /* The proof for another label. */
+    kw_kt_trust t = {.log_pk = log_pk, .vrf_pk = vrf_pk, .pinned = NULL};
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, o->label, o->label_len, kw_buf_ptr(b),
+                                         kw_buf_len(b)),
+                     KW_ERR_VERIFY);
+    assert_int_equal(why, KW_KT_VRF_FAILURE);
+    /* A head signed by another key (the client pinned another log key). */
+    kw_kt_trust t2 = {.log_pk = other_pk, .vrf_pk = vrf_pk, .pinned = NULL};
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t2, m->label, m->label_len, kw_buf_ptr(b),
+                                         kw_buf_len(b)),
+                     KW_ERR_VERIFY);
+    assert_int_equal(why, KW_KT_BAD_HEAD_SIGNATURE);
+    /* Another VRF key. */
+    uint8_t vpk2[32], vsk2[64];
+    kw_vrf_keypair(vpk2, vsk2);
+    kw_kt_trust t3 = {.log_pk = log_pk, .vrf_pk = vpk2, .pinned = NULL};
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t3, m->label, m->label_len, kw_buf_ptr(b),
+                                         kw_buf_len(b)),
+                     KW_ERR_VERIFY);
+    assert_int_equal(why, KW_KT_VRF_FAILURE);
+    /* A head re-signed by another key, over the right content. */
+    kw_kt_head h;
+    assert_int_equal(kw_kt_head_decode(&h, kw_buf_ptr(b) + 1, KW_KT_HEADBYTES), KW_OK);
+    assert_int_equal(kw_kt_head_sign(&h, other_key), KW_OK);
+    uint8_t *r = malloc(kw_buf_len(b));
+    assert_non_null(r);
+    memcpy(r, kw_buf_ptr(b), kw_buf_len(b));
+    kw_kt_head_encode(r + 1, &h);
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, m->label, m->label_len, r, kw_buf_len(b)),
+                     KW_ERR_VERIFY);
+    assert_int_equal(why, KW_KT_BAD_HEAD_SIGNATURE);
+    free(r);
+    kw_buf_free(&b);
+}
+
+static void test_rollback_and_fork(void **state)
+{
+    (void)state;
+    model_label *m = label_with_versions(1);
+    kw_kt_result res;
+    kw_kt_reason why;
+    kw_kt_head newest = heads[nheads - 1];
+    kw_buf *old = search_resp(m, 0);
+    /* A heartbeat later, a client pinned at the newest head is shown the
+     * older response: rollback. */
+    publish();
+    kw_kt_head pin = heads[nheads - 1];
+    kw_kt_trust t = {.log_pk = log_pk, .vrf_pk = vrf_pk, .pinned = &pin};
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, m->label, m->label_len, kw_buf_ptr(old),
+                                         kw_buf_len(old)),
+                     KW_ERR_VERIFY);
+    assert_int_equal(why, KW_KT_HEAD_ROLLBACK);
+    /* A pinned head of the same epoch with other content: split view. */
+    kw_kt_head fork = newest;
+    fork.timestamp -= 1;
+    fork.log_root[0] ^= 1;
+    assert_int_equal(kw_kt_head_sign(&fork, log_key), KW_OK);
+    t.pinned = &fork;
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, m->label, m->label_len, kw_buf_ptr(old),
+                                         kw_buf_len(old)),
+                     KW_ERR_VERIFY);
+    assert_int_equal(why, KW_KT_INCONSISTENT);
+    /* An older pinned head but no consistency proof in the response. */
+    t.pinned = &heads[1];
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, m->label, m->label_len, kw_buf_ptr(old),
+                                         kw_buf_len(old)),
+                     KW_ERR_VERIFY);
+    assert_int_equal(why, KW_KT_INCONSISTENT);
+    /* A pinned head from a forked log (other log root at an older epoch). */
+    kw_kt_head f1 = heads[1];
+    f1.log_root[5] ^= 0x80;
+    assert_int_equal(kw_kt_head_sign(&f1, log_key), KW_OK);
+    kw_buf *b = search_resp(m, f1.log_size);
+    t.pinned = &f1;
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, m->label, m->label_len, kw_buf_ptr(b),
+                                         kw_buf_len(b)),
+                     KW_ERR_VERIFY);
+    assert_int_equal(why, KW_KT_INCONSISTENT);
+    t.pinned = &heads[1];
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, m->label, m->label_len, kw_buf_ptr(b),
+                                         kw_buf_len(b)),
+                     KW_OK);
+    assert_int_equal(res.head.epoch, pin.epoch);
+    /* The same head as pinned: no proof needed. */
+    t.pinned = &pin;
+    kw_buf_free(&b);
+    b = search_resp(m, pin.log_size);
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, m->label, m->label_len, kw_buf_ptr(b),
+                                         kw_buf_len(b)),
+                     KW_OK);
+    kw_buf_free(&b);
+    kw_buf_free(&old);
+    assert_int_equal(kw_kt_dir_search(dir, m->label, m->label_len, pin.log_size + 1, b = newbuf()),
+                     KW_ERR_INVALID_ARG);
+    kw_buf_free(&b);
+}
+
+/* Offsets inside a response: kind ‖ head section ‖ u32 version ‖ ... */
+static size_t head_section_len(const uint8_t *r)
+{
+    size_t o = 1 + KW_KT_HEADBYTES;
+    o += 1 + 32 * (size_t)r[o];
+    uint8_t flag = r[o++];
+    if (flag) {
+        o += 8;
+        o += 1 + 32 * (size_t)r[o];
+    }
+    return o - 1;
+}
+
+static size_t prefix_proof_len(const uint8_t *p)
+{
+    return 3 + (p[0] == KW_PREFIX_ABSENT_LEAF ? 64 : 0) + 32 * (((size_t)p[1] << 8) | p[2]);
+}
+
+static size_t value_len_at(const uint8_t *member)
+{
+    const uint8_t *p = member + 144;
+    return ((size_t)p[0] << 24) | ((size_t)p[1] << 16) | ((size_t)p[2] << 8) | p[3];
+}
+
+static size_t member_len(const uint8_t *p)
+{
+    size_t vlen = value_len_at(p);
+    return 148 + vlen + prefix_proof_len(p + 148 + vlen);
+}
+
+static void test_not_latest_and_present_absent(void **state)
+{
+    (void)state;
+    model_label *m = label_with_versions(3);
+    kw_kt_trust t = {.log_pk = log_pk, .vrf_pk = vrf_pk, .pinned = NULL};
+    kw_kt_result res;
+    kw_kt_reason why;
+    uint32_t v = m->nver;
+    /* The server claims v-1 is the latest and "proves" v absent with v's
+     * membership proof. */
+    kw_buf *s = search_resp(m, 0), *l = newbuf();
+    assert_int_equal(kw_kt_dir_lookup(dir, m->label, m->label_len, v - 1, 0, l), KW_OK);
+    const uint8_t *sp = kw_buf_ptr(s), *lp = kw_buf_ptr(l);
+    size_t hs = head_section_len(sp);
+    assert_int_equal(hs, head_section_len(lp));
+    size_t mem_prev = member_len(lp + 1 + hs + 4), mem_v = member_len(sp + 1 + hs + 4);
+    const uint8_t *vm = sp + 1 + hs + 4; /* member(v) */
+    (void)mem_v;
+    size_t vvlen = value_len_at(vm);
+    kw_buf *f = newbuf();
+    assert_int_equal(kw_buf_put_u8(f, KW_KT_RESP_SEARCH), KW_OK);
+    assert_int_equal(kw_buf_put(f, sp + 1, hs), KW_OK);
+    assert_int_equal(kw_buf_put_u32(f, v - 1), KW_OK);
+    assert_int_equal(kw_buf_put(f, lp + 1 + hs + 4, mem_prev), KW_OK);
+    assert_int_equal(kw_buf_put(f, vm, 80), KW_OK);
+    assert_int_equal(kw_buf_put(f, vm + 148 + vvlen, prefix_proof_len(vm + 148 + vvlen)), KW_OK);
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, m->label, m->label_len, kw_buf_ptr(f),
+                                         kw_buf_len(f)),
+                     KW_ERR_VERIFY);
+    assert_int_equal(why, KW_KT_NOT_LATEST);
+    kw_buf_free(&f);
+
+    /* A non-membership proof of a present version: the absence of v from
+     * an old epoch's response (when v-1 was the latest) spliced under the
+     * current head. Find an epoch where v-1 was latest. */
+    /* Rebuild the old response's absent(v) part: an absence proof that
+     * was valid against the old root is not valid against the new one. */
+    kw_buf *ab = newbuf();
+    assert_int_equal(kw_buf_put_u8(ab, KW_KT_RESP_SEARCH), KW_OK);
+    assert_int_equal(kw_buf_put(ab, sp + 1, hs), KW_OK);
+    assert_int_equal(kw_buf_put_u32(ab, v - 1), KW_OK);
+    assert_int_equal(kw_buf_put(ab, lp + 1 + hs + 4, mem_prev), KW_OK);
+    assert_int_equal(kw_buf_put(ab, vm, 80), KW_OK);
+    /* An absent-empty proof for v along v's path with the real siblings. */
+    const uint8_t *pp = vm + 148 + vvlen;
+    size_t pl = prefix_proof_len(pp);
+    uint8_t *fake = malloc(pl);
+    assert_non_null(fake);
+    memcpy(fake, pp, pl);
+    fake[0] = KW_PREFIX_ABSENT_EMPTY;
+    assert_int_equal(kw_buf_put(ab, fake, pl), KW_OK);
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, m->label, m->label_len, kw_buf_ptr(ab),
+                                         kw_buf_len(ab)),
+                     KW_ERR_VERIFY);
+    assert_int_equal(why, KW_KT_NONMEMBERSHIP_FAILURE);
+    free(fake);
+    kw_buf_free(&ab);
+    kw_buf_free(&s);
+    kw_buf_free(&l);
+}
+
+static void test_spliced_epoch_and_value(void **state)
+{
+    (void)state;
+    model_label *m = label_with_versions(1);
+    kw_kt_trust t = {.log_pk = log_pk, .vrf_pk = vrf_pk, .pinned = NULL};
+    kw_kt_result res;
+    kw_kt_reason why;
+    kw_buf *l = newbuf();
+    assert_int_equal(kw_kt_dir_lookup(dir, m->label, m->label_len, 1, 0, l), KW_OK);
+    size_t n = kw_buf_len(l);
+    uint8_t *r = malloc(n);
+    assert_non_null(r);
+    memcpy(r, kw_buf_ptr(l), n);
+    size_t hs = head_section_len(r);
+    uint8_t *mem = r + 1 + hs + 4;
+    /* Another value under the same commitment. */
+    mem[148] ^= 1;
+    assert_int_equal(kw_kt_lookup_verify(&res, &why, &t, m->label, m->label_len, 1, r, n),
+                     KW_ERR_VERIFY);
+    assert_int_equal(why, KW_KT_VALUE_MISMATCH);
+    mem[148] ^= 1;
+    /* Another commitment. */
+    mem[80] ^= 1;
+    assert_int_equal(kw_kt_lookup_verify(&res, &why, &t, m->label, m->label_len, 1, r, n),
+                     KW_ERR_VERIFY);
+    assert_int_equal(why, KW_KT_MEMBERSHIP_FAILURE);
+    mem[80] ^= 1;
+    /* The head section (head and its log proof) of an earlier epoch,
+     * validly signed, in front of the current membership proof: the
+     * wrong epoch. */
+    update(&labels[5]);
+    publish();
+    kw_buf *l2 = newbuf();
+    assert_int_equal(kw_kt_dir_lookup(dir, m->label, m->label_len, 1, 0, l2), KW_OK);
+    const uint8_t *r2 = kw_buf_ptr(l2);
+    size_t hs2 = head_section_len(r2);
+    kw_buf *f = newbuf();
+    assert_int_equal(kw_buf_put(f, r, 1 + hs + 4), KW_OK);
+    assert_int_equal(kw_buf_put(f, r2 + 1 + hs2 + 4, kw_buf_len(l2) - 1 - hs2 - 4), KW_OK);
+    assert_int_equal(kw_kt_lookup_verify(&res, &why, &t, m->label, m->label_len, 1, kw_buf_ptr(f),
+                                         kw_buf_len(f)),
+                     KW_ERR_VERIFY);
+    assert_int_equal(why, KW_KT_MEMBERSHIP_FAILURE);
+    /* And the new head in front of the old proof. */
+    kw_buf_reset(f);
+    assert_int_equal(kw_buf_put(f, r2, 1 + hs2 + 4), KW_OK);
+    assert_int_equal(kw_buf_put(f, r + 1 + hs + 4, n - 1 - hs - 4), KW_OK);
+    assert_int_equal(kw_kt_lookup_verify(&res, &why, &t, m->label, m->label_len, 1, kw_buf_ptr(f),
+                                         kw_buf_len(f)),
+                     KW_ERR_VERIFY);
+    assert_int_equal(why, KW_KT_MEMBERSHIP_FAILURE);
+    kw_buf_free(&l2);
+    kw_buf_free(&f);
+    free(r);
+    kw_buf_free(&l);
+}
+
+static void test_consistency(void **state)
+{
+    (void)state;
+    kw_kt_head nh;
+    kw_kt_reason why;
+    for (uint64_t a = 0; a < nheads; a += 2) {
+        for (uint64_t b = a; b < nheads; b += 3) {
+            kw_buf *c = newbuf();
+            assert_int_equal(kw_kt_dir_consistency(dir, a, b, c), KW_OK);
+            kw_kt_trust t = {.log_pk = log_pk, .vrf_pk = vrf_pk, .pinned = &heads[a]};
+            assert_int_equal(kw_kt_consistency_verify(&nh, &why, &t, kw_buf_ptr(c), kw_buf_len(c)),
+                             KW_OK);
+            assert_int_equal(nh.epoch, b);
+            /* Pinned elsewhere: the proof is not about our head. */
+            if (a > 0) {
+                t.pinned = &heads[a - 1];
+                assert_int_equal(
+                    kw_kt_consistency_verify(&nh, &why, &t, kw_buf_ptr(c), kw_buf_len(c)),
+                    KW_ERR_VERIFY);
+                assert_int_equal(why, KW_KT_INCONSISTENT);
+                t.pinned = &heads[a];
+            }
+            size_t n = kw_buf_len(c);
+            uint8_t *r = malloc(n + 1);
+            assert_non_null(r);
+            memcpy(r, kw_buf_ptr(c), n);
+            for (size_t i = 0; i < n; i++) {
+                r[i] ^= 4;
+                assert_int_not_equal(kw_kt_consistency_verify(&nh, &why, &t, r, n), KW_OK);
+                r[i] ^= 4;
+            }
+            r[n] = 0;
+            assert_int_equal(kw_kt_consistency_verify(&nh, &why, &t, r, n + 1), KW_ERR_FORMAT);
+            t.log_pk = other_pk;
+            assert_int_equal(kw_kt_consistency_verify(&nh, &why, &t, r, n), KW_ERR_VERIFY);
+            assert_int_equal(why, KW_KT_BAD_HEAD_SIGNATURE);
+            free(r);
+            kw_buf_free(&c);
+        }
+    }
+    /* A "newer" head that is older than the pinned one. */
+    kw_buf *c = newbuf();
+    kw_kt_head he_old = heads[1], he_new = heads[4];
+    uint8_t enc[KW_KT_HEADBYTES];
+    assert_int_equal(kw_buf_put_u8(c, KW_KT_RESP_CONSISTENCY), KW_OK);
+    kw_kt_head_encode(enc, &he_new);
+    assert_int_equal(kw_buf_put(c, enc, sizeof(enc)), KW_OK);
+    kw_kt_head_encode(enc, &he_old);
+    assert_int_equal(kw_buf_put(c, enc, sizeof(enc)), KW_OK);
+    assert_int_equal(kw_buf_put_u8(c, 0), KW_OK);
+    kw_kt_trust t = {.log_pk = log_pk, .vrf_pk = vrf_pk, .pinned = &he_new};
+    assert_int_equal(kw_kt_consistency_verify(&nh, &why, &t, kw_buf_ptr(c), kw_buf_len(c)),
+                     KW_ERR_VERIFY);
+    assert_int_equal(why, KW_KT_HEAD_ROLLBACK);
+    t.pinned = NULL;
+    assert_int_equal(kw_kt_consistency_verify(&nh, &why, &t, kw_buf_ptr(c), kw_buf_len(c)),
+                     KW_ERR_INVALID_ARG);
+    kw_buf_free(&c);
+    c = newbuf();
+    assert_int_equal(kw_kt_dir_consistency(dir, 3, 2, c), KW_ERR_INVALID_ARG);
+    assert_int_equal(kw_kt_dir_consistency(dir, nheads, nheads, c), KW_ERR_NOT_FOUND);
+    assert_int_equal(kw_kt_dir_consistency(dir, 0, UINT64_MAX, c), KW_OK);
+    kw_buf_free(&c);
+}
+
+static void test_promises(void **state)
+{
+    (void)state;
+    uint8_t promise[KW_KT_PROMISE_MAXBYTES];
+    size_t plen;
+    kw_kt_promise pr;
+    const uint8_t label[] = "promise-label", value[] = "roster v1";
+    assert_int_equal(kw_kt_dir_update(dir, label, sizeof(label) - 1, value, sizeof(value) - 1,
+                                      promise, sizeof(promise), &plen),
+                     KW_OK);
+    assert_int_equal(kw_kt_promise_verify(&pr, log_pk, label, sizeof(label) - 1, value,
+                                          sizeof(value) - 1, promise, plen),
+                     KW_OK);
+    assert_int_equal(pr.version, 1);
+    assert_int_equal(pr.deadline_epoch, nheads + 1);
+    uint64_t deadline = pr.deadline_epoch;
+    assert_int_equal(kw_kt_promise_verify(&pr, log_pk, label, sizeof(label) - 1, value,
+                                          sizeof(value) - 2, promise, plen),
+                     KW_ERR_VERIFY);
+    assert_int_equal(kw_kt_promise_verify(&pr, other_pk, label, sizeof(label) - 1, value,
+                                          sizeof(value) - 1, promise, plen),
+                     KW_ERR_VERIFY);
+    assert_int_equal(kw_kt_promise_verify(&pr, log_pk, label, sizeof(label) - 2, value,
+                                          sizeof(value) - 1, promise, plen),
+                     KW_ERR_VERIFY);
+    for (size_t i = 0; i < plen; i++) {
+        promise[i] ^= 1;
+        assert_int_not_equal(kw_kt_promise_verify(&pr, log_pk, label, sizeof(label) - 1, value,
+                                                  sizeof(value) - 1, promise, plen),
+                             KW_OK);
+        promise[i] ^= 1;
+    }
+    assert_int_equal(kw_kt_promise_verify(&pr, log_pk, label, sizeof(label) - 1, value,
+                                          sizeof(value) - 1, promise, plen - 1),
+                     KW_ERR_TRUNCATED);
+    assert_int_equal(kw_kt_promise_verify(&pr, log_pk, label, sizeof(label) - 1, value,
+                                          sizeof(value) - 1, promise, plen + 1),
+                     KW_ERR_FORMAT);
+    /* Short output buffer, bad arguments. */
+    assert_int_equal(kw_kt_dir_update(dir, label, sizeof(label) - 1, value, 1, promise, 10, &plen),
+                     KW_ERR_TOO_LARGE);
+    assert_int_equal(kw_kt_dir_update(dir, label, 0, value, 1, promise, sizeof(promise), &plen),
+                     KW_ERR_INVALID_ARG);
+    static uint8_t big[KW_KT_VALUE_MAXBYTES + 1];
+    assert_int_equal(kw_kt_dir_update(dir, label, 3, big, sizeof(big), promise, sizeof(promise),
+                                      &plen),
+                     KW_ERR_TOO_LARGE);
+    assert_int_equal(kw_kt_dir_update(dir, big, KW_KT_LABEL_MAXBYTES + 1, value, 1, promise,
+                                      sizeof(promise), &plen),
+                     KW_ERR_TOO_LARGE);
+    /* Included by its deadline: the next epoch. */
+    publish();
+    kw_buf *b = newbuf();
+    kw_kt_result res;
+    kw_kt_reason why;
+    kw_kt_trust t = {.log_pk = log_pk, .vrf_pk = vrf_pk, .pinned = NULL};
+    assert_int_equal(kw_kt_dir_search(dir, label, sizeof(label) - 1, 0, b), KW_OK);
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, label, sizeof(label) - 1, kw_buf_ptr(b),
+                                         kw_buf_len(b)),
+                     KW_OK);
+    assert_int_equal(res.version, 1);
+    assert_true(res.head.epoch <= deadline);
+    kw_buf_free(&b);
+}
+
+/* Publishing in steps from the outside, without precomputed proofs:
+ * searches still verify (proofs computed on demand), prove_missing fills
+ * them, and the next version's index comes from the stored proof. */
+static void test_batches_without_proofs(void **state)
+{
+    (void)state;
+    kw_kt_batch *b = NULL;
+    size_t n;
+    kw_kt_head h;
+    model_label *m = &labels[3];
+    uint8_t promise[KW_KT_PROMISE_MAXBYTES];
+    size_t plen;
+    update(m);
+    /* A new label: its index needs a VRF evaluation, its proofs are left
+     * for later. */
+    assert_int_equal(kw_kt_dir_update(dir, (const uint8_t *)"fresh", 5, (const uint8_t *)"v", 1,
+                                      promise, sizeof(promise), &plen),
+                     KW_OK);
+    assert_int_equal(kw_kt_dir_pending(dir), 2);
+    assert_int_equal(kw_kt_dir_batch_begin(dir, 1, &b, &n), KW_OK);
+    assert_int_equal(n, 1);
+    /* No writes while a batch is open. */
+    assert_int_equal(kw_kt_dir_update(dir, m->label, m->label_len, (const uint8_t *)"x", 1, promise,
+                                      sizeof(promise), &plen),
+                     KW_ERR_INVALID_ARG);
+    /* Not indexed yet: refused, and the updates go back to the queue. */
+    assert_int_equal(kw_kt_dir_batch_commit(dir, &b, now + 1, &h), KW_ERR_INVALID_ARG);
+    assert_null(b);
+    assert_int_equal(kw_kt_dir_pending(dir), 2);
+    assert_int_equal(kw_kt_dir_batch_begin(dir, 0, &b, &n), KW_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(kw_kt_batch_index(b, 0, 1), KW_OK);
+    assert_int_equal(kw_kt_batch_index(b, 1, 2), KW_OK);
+    assert_int_equal(kw_kt_batch_index(b, 2, 1), KW_ERR_INVALID_ARG);
+    assert_int_equal(kw_kt_batch_index(b, 0, 3), KW_ERR_INVALID_ARG);
+    /* Time going backwards. */
+    assert_int_equal(kw_kt_dir_batch_commit(dir, &b, now - 1, &h), KW_ERR_INVALID_ARG);
+    assert_int_equal(kw_kt_dir_batch_begin(dir, 0, &b, &n), KW_OK);
+    assert_int_equal(kw_kt_batch_index(b, 0, n), KW_OK);
+    now += 2;
+    assert_int_equal(kw_kt_dir_batch_commit(dir, &b, now, &h), KW_OK);
+    heads[nheads++] = h;
+    kw_kt_dir_stats st;
+    kw_kt_dir_stats_get(dir, &st);
+    assert_true(st.proofs_missing >= 1);
+    verify_all_labels(&heads[nheads - 2]);
+    size_t computed = 0;
+    assert_int_equal(kw_kt_dir_prove_missing(dir, &computed), KW_OK);
+    assert_true(computed >= 2);
+    kw_kt_dir_stats_get(dir, &st);
+    assert_int_equal(st.proofs_missing, 0);
+    assert_int_equal(st.epochs, nheads);
+    assert_true(st.tree.nodes > 0);
+    verify_all_labels(&heads[nheads - 2]);
+    /* Abort returns the updates. */
+    update(m);
+    assert_int_equal(kw_kt_dir_batch_begin(dir, 0, &b, &n), KW_OK);
+    kw_kt_dir_batch_abort(dir, &b);
+    assert_null(b);
+    assert_int_equal(kw_kt_dir_pending(dir), 1);
+    publish();
+    verify_all_labels(&heads[nheads - 2]);
+}
+
+static void test_absent_label_and_size(void **state)
+{
+    (void)state;
+    model_label *o = &labels[NLABELS - 1];
+    kw_kt_trust t = {.log_pk = log_pk, .vrf_pk = vrf_pk, .pinned = NULL};
+    kw_kt_result res;
+    kw_kt_reason why;
+    kw_buf *b = search_resp(o, 0);
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, o->label, o->label_len, kw_buf_ptr(b),
+                                         kw_buf_len(b)),
+                     KW_OK);
+    assert_int_equal(res.version, 0);
+    assert_null(res.value);
+    size_t sz;
+    assert_int_equal(kw_kt_search_proof_size(&sz, kw_buf_ptr(b), kw_buf_len(b)), KW_OK);
+    assert_int_equal(sz, kw_buf_len(b));
+    kw_buf_free(&b);
+    model_label *m = label_with_versions(1);
+    b = search_resp(m, 0);
+    assert_int_equal(kw_kt_search_proof_size(&sz, kw_buf_ptr(b), kw_buf_len(b)), KW_OK);
+    assert_int_equal(sz, kw_buf_len(b) - m->value_len[m->nver]);
+    print_message("search proof: %zu bytes without the value (%d leaves)\n", sz, 0);
+    assert_int_equal(kw_kt_search_proof_size(&sz, kw_buf_ptr(b), kw_buf_len(b) - 1),
+                     KW_ERR_TRUNCATED);
+    /* A response buffer that is too small. */
+    kw_buf *small = kw_buf_new(100);
+    assert_int_equal(kw_kt_dir_search(dir, m->label, m->label_len, 0, small), KW_ERR_TOO_LARGE);
+    kw_buf_free(&small);
+    assert_int_equal(kw_kt_dir_search(dir, m->label, 0, 0, b), KW_ERR_INVALID_ARG);
+    kw_buf_free(&b);
+    assert_string_equal(kw_kt_reason_name(KW_KT_NOT_LATEST), "not-latest");
+    assert_string_equal(kw_kt_reason_name((kw_kt_reason)999), "unknown");
+}
+
+static void test_heads_and_errors(void **state)
+{
+    (void)state;
+    uint8_t enc[KW_KT_HEADBYTES + 1];
+    kw_kt_head h;
+    kw_kt_head_encode(enc, &heads[2]);
+    assert_int_equal(kw_kt_head_decode(&h, enc, KW_KT_HEADBYTES), KW_OK);
+    assert_int_equal(kw_kt_head_verify(&h, log_pk), KW_OK);
+    assert_int_equal(kw_kt_head_verify(&h, other_pk), KW_ERR_VERIFY);
+    assert_int_equal(kw_kt_head_decode(&h, enc, KW_KT_HEADBYTES - 1), KW_ERR_TRUNCATED);
+    assert_int_equal(kw_kt_head_decode(&h, enc, KW_KT_HEADBYTES + 1), KW_ERR_TOO_LARGE);
+    enc[15] ^= 1; /* log_size != epoch + 1 */
+    assert_int_equal(kw_kt_head_decode(&h, enc, KW_KT_HEADBYTES), KW_ERR_FORMAT);
+    assert_int_equal(kw_kt_dir_head_at(dir, nheads, &h), KW_ERR_NOT_FOUND);
+    assert_int_equal(kw_kt_dir_head_at(dir, 1, &h), KW_OK);
+    assert_memory_equal(&h, &heads[1], sizeof(h));
+    kw_kt_dir *d2 = NULL;
+    kw_kt_dir_config cfg = {.vrf_sk = vrf_sk, .log_key = log_key, .max_merge_delay = 0};
+    assert_int_equal(kw_kt_dir_new(&d2, &cfg), KW_ERR_INVALID_ARG);
+    cfg.max_merge_delay = 1;
+    assert_int_equal(kw_kt_dir_new(&d2, &cfg), KW_OK);
+    kw_buf *b = newbuf();
+    assert_int_equal(kw_kt_dir_search(d2, (const uint8_t *)"a", 1, 0, b), KW_ERR_NOT_FOUND);
+    assert_int_equal(kw_kt_dir_insertions(d2, 0, b), KW_ERR_NOT_FOUND);
+    /* A heartbeat first epoch: the empty tree. */
+    assert_int_equal(kw_kt_dir_publish(d2, 5, &h), KW_OK);
+    assert_int_equal(h.epoch, 0);
+    assert_true(kw_ct_is_zero(h.prefix_root, 32));
+    kw_kt_trust t = {.log_pk = log_pk, .vrf_pk = vrf_pk, .pinned = NULL};
+    kw_kt_result res;
+    kw_kt_reason why;
+    assert_int_equal(kw_kt_dir_search(d2, (const uint8_t *)"a", 1, 0, b), KW_OK);
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, (const uint8_t *)"a", 1, kw_buf_ptr(b),
+                                         kw_buf_len(b)),
+                     KW_OK);
+    assert_int_equal(res.version, 0);
+    kw_buf_free(&b);
+    kw_kt_dir_free(&d2);
+    kw_kt_dir_free(&d2);
+    /* Verifier argument checks. */
+    assert_int_equal(kw_kt_search_verify(&res, &why, NULL, (const uint8_t *)"a", 1, enc, 1),
+                     KW_ERR_INVALID_ARG);
+    assert_int_equal(kw_kt_lookup_verify(&res, &why, &t, (const uint8_t *)"a", 1, 0, enc, 1),
+                     KW_ERR_INVALID_ARG);
+    static uint8_t big[KW_KT_LABEL_MAXBYTES + 1];
+    assert_int_equal(kw_kt_search_verify(&res, &why, &t, big, sizeof(big), enc, 1),
+                     KW_ERR_TOO_LARGE);
+    uint8_t idx[32];
+    assert_int_equal(kw_kt_index(idx, vrf_sk, (const uint8_t *)"a", 1, 0), KW_ERR_INVALID_ARG);
+    assert_int_equal(kw_kt_index(idx, vrf_sk, big, sizeof(big), 1), KW_ERR_TOO_LARGE);
+    assert_int_equal(kw_kt_index(idx, vrf_sk, (const uint8_t *)"a", 1, 1), KW_OK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_end_to_end),
+        cmocka_unit_test(test_lookup_every_version),
+        cmocka_unit_test(test_monitor),
+        cmocka_unit_test(test_monitor_paging),
+        cmocka_unit_test(test_search_every_byte_flipped),
+        cmocka_unit_test(test_lookup_and_monitor_flips),
+        cmocka_unit_test(test_wrong_label_key_and_head),
+        cmocka_unit_test(test_rollback_and_fork),
+        cmocka_unit_test(test_not_latest_and_present_absent),
+        cmocka_unit_test(test_spliced_epoch_and_value),
+        cmocka_unit_test(test_consistency),
+        cmocka_unit_test(test_promises),
+        cmocka_unit_test(test_batches_without_proofs),
+        cmocka_unit_test(test_absent_label_and_size),
+        cmocka_unit_test(test_heads_and_errors),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
