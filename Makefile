@@ -48,7 +48,7 @@ UNIT_SRC  := $(sort $(wildcard tests/unit/core/test_*.c tests/unit/crypto/test_*
 UNIT_BIN  := $(UNIT_SRC:%.c=$(BUILD)/%)
 SRV_TEST_SRC := $(sort $(wildcard tests/unit/server/test_*.c))
 SRV_TEST_BIN := $(SRV_TEST_SRC:%.c=$(BUILD)/%)
-INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c))
+INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c tests/attacks/test_*.c))
 INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
 VEC_SRC   := $(sort $(wildcard tests/vectors/test_*.c))
 VEC_BIN   := $(VEC_SRC:%.c=$(BUILD)/%)
@@ -101,6 +101,12 @@ $(BUILD)/tests/unit/server/%: tests/unit/server/%.c $(SRV_A) $(LIB_A)
 $(BUILD)/tests/integration/%: tests/integration/%.c $(LIB_A) programs
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/integration $(CFLAGS_HARDEN) $< $(wildcard tests/integration/util/*.c) $(LIB_A) $(LDFLAGS) -lcurl $(LDLIBS_TEST) -o $@
+
+# Attack tests play the lying server (editing its database or using its
+# test-only fault hooks) against the real CLI, through the integration harness.
+$(BUILD)/tests/attacks/%: tests/attacks/%.c $(LIB_A) programs
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/integration $(CFLAGS_HARDEN) $< $(wildcard tests/integration/util/*.c) $(LIB_A) $(LDFLAGS) -lcurl -lsqlite3 $(LDLIBS_TEST) -o $@
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
