@@ -40,6 +40,11 @@ int cli_open(kw_client **c);
  * else asked on the terminal (twice when confirm). 0 or an exit code. */
 int cli_password(char *buf, size_t cap, const char *file, bool confirm);
 
+/* A secret: the first line of file when given, else $env_name, else asked
+ * on the terminal as `prompt` (twice when confirm). 0 or an exit code. */
+int cli_secret(char *buf, size_t cap, const char *file, const char *env_name, const char *prompt,
+               bool confirm);
+
 /* Reads one line from the terminal; echo off when secret. false when there
  * is no terminal. */
 bool cli_prompt(const char *question, char *buf, size_t cap, bool secret);
@@ -69,5 +74,6 @@ int cmd_approval_code_main(int argc, char **argv);
 int cmd_totp_main(int argc, char **argv);
 int cmd_recovery_key_main(int argc, char **argv);
 int cmd_status_main(int argc, char **argv);
+int cmd_password_main(int argc, char **argv);
 
 #endif

@@ -20,6 +20,8 @@ static const struct {
      "login NAME [--device-name N] [--password-file F]\n"
      "        [--approval-code CODE | --totp CODE | --recovery-key CODE]"},
     {"logout", cmd_logout_main, "logout"},
+    {"password", cmd_password_main,
+     "password change [--password-file F] [--new-password-file F]"},
     {"device", cmd_device_main,
      "device list | device approve ID (--code JOINCODE | interactive) | device remove ID [--yes]"},
     {"keychain", cmd_keychain_main, "keychain show"},
@@ -46,7 +48,9 @@ static int help(FILE *f)
             "  --ca FILE       trust this CA certificate (else $KEYWARD_CA)\n"
             "  --json          one JSON object on stdout\n"
             "\nsecrets: the profile passphrase from $KEYWARD_PASSPHRASE or the terminal; the\n"
-            "account password from --password-file, $KEYWARD_PASSWORD or the terminal.\n"
+            "account password from --password-file, $KEYWARD_PASSWORD or the terminal; the new\n"
+            "password of `password change` from --new-password-file, $KEYWARD_NEW_PASSWORD or\n"
+            "the terminal (asked twice).\n"
             "\nexit codes:\n"
             "  0 ok   1 usage   2 authentication or verification failed   3 not found\n"
             "  4 conflict   5 network or server error   6 rate limited   7 local profile error\n");
@@ -78,6 +82,10 @@ int main(int argc, char **argv)
     if (n == 0) {
         free(rest);
         return help(stderr);
+    }
+    if (strcmp(rest[0], "help") == 0) {
+        free(rest);
+        return help(stdout);
     }
     if (kw_init() != 0) {
         fprintf(stderr, "keyward: cannot initialise libkeyward\n");

@@ -139,9 +139,10 @@ int cli_open(kw_client **c)
     return CLI_EXIT_OK;
 }
 
-int cli_password(char *buf, size_t cap, const char *file, bool confirm)
+int cli_secret(char *buf, size_t cap, const char *file, const char *env_name, const char *prompt,
+               bool confirm)
 {
-    const char *env = getenv("KEYWARD_PASSWORD");
+    const char *env = getenv(env_name);
     if (file != NULL) {
         FILE *f = fopen(file, "r");
         if (f == NULL) {
@@ -158,10 +159,11 @@ int cli_password(char *buf, size_t cap, const char *file, bool confirm)
     } else if (env != NULL) {
         snprintf(buf, cap, "%s", env);
     } else {
-        char again[1024];
-        if (!cli_prompt("account password: ", buf, cap, true)) {
-            fprintf(stderr, "keyward: no terminal to ask the password: use --password-file FILE or "
-                            "KEYWARD_PASSWORD\n");
+        char again[1024], question[128];
+        snprintf(question, sizeof(question), "%s: ", prompt);
+        if (!cli_prompt(question, buf, cap, true)) {
+            fprintf(stderr, "keyward: no terminal to ask the %s: use a file option or %s\n", prompt,
+                    env_name);
             return CLI_EXIT_USAGE;
         }
         if (confirm) {
@@ -174,10 +176,15 @@ int cli_password(char *buf, size_t cap, const char *file, bool confirm)
         }
     }
     if (buf[0] == '\0') {
-        fprintf(stderr, "keyward: the password is empty\n");
+        fprintf(stderr, "keyward: the %s is empty\n", prompt);
         return CLI_EXIT_USAGE;
     }
     return CLI_EXIT_OK;
+}
+
+int cli_password(char *buf, size_t cap, const char *file, bool confirm)
+{
+    return cli_secret(buf, cap, file, "KEYWARD_PASSWORD", "account password", confirm);
 }
 
 static void print_value(const char *indent, const char *key, json_t *v)

@@ -102,6 +102,16 @@ int kw_client_login(kw_client *c, const char *name, const char *device_name,
                     const uint8_t *password, size_t password_len, const kw_client_factor *factor,
                     json_t **out);
 
+/* Changes the account password (trusted devices only): proves the current
+ * password with a fresh OPAQUE login bound to this session and registers
+ * the new one in the same exchange (password/start + finish). The server
+ * replaces the record only after the proof verifies, then revokes every
+ * other session of the account (*out: sessions_revoked). A wrong current
+ * password is detected here: KW_ERR_VERIFY (local), nothing sent to finish,
+ * nothing changed. KW_ERR_INVALID_ARG for an empty new password. */
+int kw_client_password_change(kw_client *c, const uint8_t *password, size_t password_len,
+                              const uint8_t *new_password, size_t new_password_len, json_t **out);
+
 /* Revokes the current session and forgets its token. */
 int kw_client_logout(kw_client *c, json_t **out);
 
@@ -115,7 +125,10 @@ int kw_client_device_approve(kw_client *c, const char *device_id, const char *ex
                              kw_client_confirm_fn confirm, void *arg, json_t **out);
 
 /* Removes device `device_id`: roster without it, KK rotated with a chain,
- * wraps to every remaining trusted device, keychain re-sealed. */
+ * wraps to every remaining trusted device, keychain re-sealed. When the
+ * keychain holds the recovery wrapping key (recovery keys made since it is
+ * kept there), the new generation is re-wrapped for recovery in the same
+ * request, so the recovery key keeps working (*out: recovery_rewrapped). */
 int kw_client_device_remove(kw_client *c, const char *device_id, json_t **out);
 
 /* Unwraps the current KK, opens the keychain and lists it. */
@@ -137,7 +150,10 @@ int kw_client_totp_disable(kw_client *c, json_t **out);
 /* The current TOTP code of a base32 secret (no client needed). */
 int kw_client_totp_code(const char *secret_b32, char code[static KW_CLIENT_CODEBYTES]);
 
-/* Creates (replaces) the recovery key; *out holds its grouped code. */
+/* Creates (replaces) the recovery key; *out holds its grouped code. The
+ * recovery wrapping key (not the recovery key) is stored in the keychain
+ * (KW_RECOVERY_RWK_ITEM, keychain version+1 in the same request) so that a
+ * later KK rotation can re-wrap for recovery. */
 int kw_client_recovery_create(kw_client *c, json_t **out);
 
 /* Account, device, state, server, KK generation. */

@@ -797,6 +797,87 @@ out:
     return r;
 }
 
+/* ---- password change ---- */
+
+int kw_client_password_change(kw_client *c, const uint8_t *password, size_t password_len,
+                              const uint8_t *new_password, size_t new_password_len, json_t **out)
+{
+    kw_opaque_config cfg;
+    kw_opaque_client *login = NULL, *reg = NULL;
+    uint8_t ke1[KW_OPAQUE_KE1BYTES], ke2[KW_OPAQUE_KE2BYTES], ke3[KW_OPAQUE_KE3BYTES];
+    uint8_t req[KW_OPAQUE_REGISTRATION_REQUESTBYTES], response[KW_OPAQUE_REGISTRATION_RESPONSEBYTES];
+    uint8_t record[KW_OPAQUE_REGISTRATION_RECORDBYTES], change_id[16];
+    uint8_t session_key[KW_OPAQUE_SESSION_KEYBYTES], export_key[KW_OPAQUE_EXPORT_KEYBYTES];
+    uint8_t new_export_key[KW_OPAQUE_EXPORT_KEYBYTES];
+    json_t *body = NULL, *resp = NULL;
+    int r;
+    *out = NULL;
+    if ((r = need_session(c)) != KW_OK)
+        return r;
+    if (password == NULL || password_len == 0 || new_password == NULL || new_password_len == 0)
+        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG, "passwords may not be empty");
+    kw_opaque_config_default(&cfg, (const uint8_t *)OPAQUE_CONTEXT, sizeof(OPAQUE_CONTEXT) - 1);
+    if ((r = kw_opaque_client_new(&login, &cfg)) != KW_OK ||
+        (r = kw_opaque_client_new(&reg, &cfg)) != KW_OK ||
+        (r = kw_opaque_client_login_start(login, ke1, password, password_len)) != KW_OK ||
+        (r = kw_opaque_client_registration_start(reg, req, new_password, new_password_len)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, r, "OPAQUE: %s", kw_strerror(r));
+        goto out;
+    }
+    body = json_object();
+    if (body == NULL || kwc_put_b64(body, "ke1", ke1, sizeof(ke1)) != KW_OK ||
+        kwc_put_b64(body, "request", req, sizeof(req)) != KW_OK) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    if ((r = kwc_http(c, "POST", "/v1/password/start", body, true, &resp)) != KW_OK)
+        goto out;
+    if (kwc_get_b64_fixed(resp, "change_id", change_id, sizeof(change_id)) != KW_OK ||
+        kwc_get_b64_fixed(resp, "ke2", ke2, sizeof(ke2)) != KW_OK ||
+        kwc_get_b64_fixed(resp, "response", response, sizeof(response)) != KW_OK) {
+        r = bad_answer(c, "password/start");
+        goto out;
+    }
+    /* the current password is checked here, against the server's KE2: a
+     * wrong one never reaches finish and nothing changes */
+    if (kw_opaque_client_login_finish(login, ke3, session_key, export_key, ke2, sizeof(ke2), NULL) !=
+        KW_OK) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "the current password is wrong; nothing changed");
+        goto out;
+    }
+    if ((r = kw_opaque_client_registration_finish(reg, record, new_export_key, response,
+                                                  sizeof(response), NULL)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, r, "OPAQUE registration: %s", kw_strerror(r));
+        goto out;
+    }
+    json_decref(body);
+    json_decref(resp);
+    resp = NULL;
+    body = json_object();
+    if (body == NULL || kwc_put_b64(body, "change_id", change_id, sizeof(change_id)) != KW_OK ||
+        kwc_put_b64(body, "ke3", ke3, sizeof(ke3)) != KW_OK ||
+        kwc_put_b64(body, "record", record, sizeof(record)) != KW_OK) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    if ((r = kwc_http(c, "POST", "/v1/password/finish", body, true, &resp)) != KW_OK)
+        goto out;
+    *out = result(c);
+    json_object_set_new(*out, "password_changed", json_true());
+    json_object_set_new(*out, "sessions_revoked",
+                        json_integer(json_integer_value(json_object_get(resp, "sessions_revoked"))));
+    r = KW_OK;
+out:
+    sodium_memzero(session_key, sizeof(session_key));
+    sodium_memzero(export_key, sizeof(export_key));
+    sodium_memzero(new_export_key, sizeof(new_export_key));
+    kw_opaque_client_free(&login);
+    kw_opaque_client_free(&reg);
+    json_decref(body);
+    json_decref(resp);
+    return r;
+}
+
 int kw_client_logout(kw_client *c, json_t **out)
 {
     json_t *resp = NULL;
@@ -1006,6 +1087,23 @@ int kw_client_device_remove(kw_client *c, const char *device_id, json_t **out)
     }
     json_object_set_new(body, "wraps", wraps);
     wraps = NULL;
+    /* the recovery key keeps working: re-wrap the new generation with the
+     * recovery wrapping key kept in the keychain (absent for recovery keys
+     * made before it was kept there: those need a new recovery key) */
+    const uint8_t *rwk = NULL;
+    size_t rwk_len = 0;
+    bool rewrapped = false;
+    if (kw_keychain_get(kc, KW_RECOVERY_RWK_ITEM, &rwk, &rwk_len) == KW_OK &&
+        rwk_len == KW_RECOVERY_WRAPKEYBYTES) {
+        uint8_t rwrap[KW_RECOVERY_WRAPBYTES];
+        if ((r = kw_recovery_wrap_rwk(rwrap, kk2, rwk, c->p->account, gen + 1)) != KW_OK) {
+            r = kwc_fail(c, LOCAL, r, "recovery wrap: %s", kw_strerror(r));
+            goto out;
+        }
+        if ((r = kwc_put_b64(body, "recovery_wrap", rwrap, sizeof(rwrap))) != KW_OK)
+            goto out;
+        rewrapped = true;
+    }
     if ((r = put_roster(c, body, ros, ak)) != KW_OK ||
         (r = seal_keychain(c, body, "keychain", kc, kk2, kcv + 1, gen + 1)) != KW_OK)
         goto out;
@@ -1018,6 +1116,7 @@ int kw_client_device_remove(kw_client *c, const char *device_id, json_t **out)
     json_object_set_new(*out, "removed", json_string(device_id));
     json_object_set_new(*out, "kk_generation", json_integer((json_int_t)(gen + 1)));
     json_object_set_new(*out, "roster_version", json_integer((json_int_t)ros->version));
+    json_object_set_new(*out, "recovery_rewrapped", json_boolean(rewrapped));
     r = KW_OK;
 out:
     sodium_memzero(kk2, sizeof(kk2));
@@ -1230,48 +1329,62 @@ int kw_client_totp_disable(kw_client *c, json_t **out)
 int kw_client_recovery_create(kw_client *c, json_t **out)
 {
     uint8_t key[KW_RECOVERY_KEYBYTES], auth[KW_RECOVERY_AUTHBYTES], rwrap[KW_RECOVERY_WRAPBYTES];
+    uint8_t rwk[KW_RECOVERY_WRAPKEYBYTES];
     char code[KW_RECOVERY_CODEBYTES];
     kw_roster *ros = NULL;
     kw_sign_key *ak = NULL;
+    kw_keychain *kc = NULL;
     json_t *body = NULL, *resp = NULL;
-    uint64_t gen = 0;
+    uint64_t gen = 0, kcv = 0;
     int r;
     *out = NULL;
     if ((r = need_session(c)) != KW_OK)
         return r;
     if ((ros = malloc(sizeof(*ros))) == NULL)
         return KW_ERR_NOMEM;
-    if ((r = sync_kk(c, NULL, NULL, &gen, ros)) != KW_OK || (r = account_key(c, &ak)) != KW_OK)
+    if ((r = sync_kk(c, &kc, &kcv, &gen, ros)) != KW_OK || (r = account_key(c, &ak)) != KW_OK)
         goto out;
     kw_recovery_key_new(key);
     kw_recovery_code_encode(code, key);
     if ((r = kw_recovery_wrap(rwrap, kwc_profile_kk(c->p, gen), key, c->p->account, gen)) != KW_OK ||
-        (r = kw_recovery_auth(auth, key, c->p->account)) != KW_OK) {
+        (r = kw_recovery_auth(auth, key, c->p->account)) != KW_OK ||
+        (r = kw_recovery_wrap_key(rwk, key, c->p->account)) != KW_OK) {
         r = kwc_fail(c, LOCAL, r, "recovery key: %s", kw_strerror(r));
         goto out;
     }
+    /* RWK goes into the (end-to-end) keychain, so that whichever device
+     * rotates KK later re-wraps the new generation for recovery */
+    if ((r = kw_keychain_set(kc, KW_RECOVERY_RWK_ITEM, rwk, sizeof(rwk))) != KW_OK) {
+        r = kwc_fail(c, LOCAL, r, "keychain: %s", kw_strerror(r));
+        goto out;
+    }
     ros->version++; /* the same devices, re-signed: the history records the change */
-    body = json_pack("{s:I}", "generation", (json_int_t)gen);
+    body = json_pack("{s:I,s:I}", "generation", (json_int_t)gen, "keychain_version",
+                     (json_int_t)(kcv + 1));
     if (body == NULL || kwc_put_b64(body, "recovery_wrap", rwrap, sizeof(rwrap)) != KW_OK ||
         kwc_put_b64(body, "recovery_auth", auth, sizeof(auth)) != KW_OK) {
         r = KW_ERR_NOMEM;
         goto out;
     }
     if ((r = put_roster(c, body, ros, ak)) != KW_OK ||
+        (r = seal_keychain(c, body, "keychain", kc, kwc_profile_kk(c->p, gen), kcv + 1, gen)) != KW_OK ||
         (r = kwc_http(c, "POST", "/v1/recovery", body, true, &resp)) != KW_OK)
         goto out;
     *out = result(c);
     json_object_set_new(*out, "recovery_key", json_string(code));
     json_object_set_new(*out, "kk_generation", json_integer((json_int_t)gen));
+    json_object_set_new(*out, "keychain_version", json_integer((json_int_t)(kcv + 1)));
     r = KW_OK;
 out:
     sodium_memzero(key, sizeof(key));
     sodium_memzero(auth, sizeof(auth));
+    sodium_memzero(rwk, sizeof(rwk));
     sodium_memzero(code, sizeof(code));
     if (body != NULL) {
         json_object_clear(body);
         json_decref(body);
     }
+    kw_keychain_free(&kc);
     kw_sign_key_free(&ak);
     free(ros);
     json_decref(resp);

@@ -3,7 +3,7 @@
  * application context they share.
  *
  * Each area lives in its own file (accounts.c, login.c, sessions.c,
- * devices.c, keychain.c, totp.c, approvals.c) and exports its routes
+ * devices.c, keychain.c, totp.c, approvals.c, recovery.c, password.c) and exports its routes
  * through a `kw_api_<area>_routes` table; routes.c gathers them. Handlers are
  * thread-safe: they touch only the store (thread-safe) and the read-only
  * server keys. Helpers here authenticate bearer tokens and read JSON fields

@@ -3,7 +3,7 @@
  * helpers the area files share.
  *
  * Each area file (accounts.c, login.c, sessions.c, approvals.c, totp_api.c,
- * devices.c, keychain.c, recovery.c) defines one route table; routes.c
+ * devices.c, keychain.c, recovery.c, password.c) defines one route table; routes.c
  * gathers them. The helpers here read the request objects several areas
  * share (a device, a device id), verify rosters against the account key,
  * and keep the in-memory rate limits.
@@ -34,6 +34,7 @@ KW_API_AREA(totp);
 KW_API_AREA(devices);
 KW_API_AREA(keychain);
 KW_API_AREA(recovery);
+KW_API_AREA(password);
 
 /* The OPAQUE configuration every party uses (docs/api.md). */
 #define KW_API_OPAQUE_CONTEXT "keyward-opaque-v1"
@@ -66,6 +67,51 @@ __attribute__((warn_unused_result)) int kw_api_login_open(const kw_server *srv, 
                                                           const uint8_t *sealed, size_t sealed_len,
                                                           const uint8_t id[KW_STORE_ID_BYTES]);
 
+/* ---- pending OPAQUE logins (login/start → finish, password/start → finish) ---- */
+
+/* What a pending login was started for: a sign-in, or a password change
+ * (bound to the session that started it). A login id of one kind is
+ * refused by the finish of the other. */
+#define KW_API_PENDING_LOGIN 1
+#define KW_API_PENDING_PASSWORD 2
+
+typedef struct {
+    int kind;                                  /* KW_API_PENDING_* */
+    int64_t account_id;                        /* 0: an unknown name (fake KE2) */
+    int64_t started_at;                        /* for refunding the start limits */
+    uint8_t remote_hash[16];                   /* of the address that started it */
+    uint8_t session_hash[KW_STORE_HASH_BYTES]; /* password change: the caller's session */
+    uint8_t record_hash[KW_STORE_HASH_BYTES];  /* password change: SHA-256 of the record KE2 used */
+    kw_opaque_server_login *login;             /* owned; kw_opaque_server_login_free */
+} kw_api_pending;
+
+/* Exports p->login with the rest of p (started_at and remote_hash are set
+ * here from the clock and `remote`), seals it under the login key bound to a
+ * fresh random id (written to id) and parks it (store or memory table) for
+ * KW_SERVER_LOGIN_TTL seconds. KW_ERR_LIMIT when the memory table has no
+ * room; store errors as is. */
+int kw_api_pending_put(kw_server *srv, kw_api_pending *p, const char *remote,
+                       uint8_t id[KW_STORE_ID_BYTES]);
+
+/* Takes (removes) the pending login id and opens it into *p (p->login to be
+ * freed with kw_api_pending_clear). KW_ERR_NOT_FOUND for an unknown,
+ * expired or used id; KW_ERR_INTERNAL when the parked state does not open. */
+int kw_api_pending_take(kw_server *srv, const uint8_t id[KW_STORE_ID_BYTES], kw_api_pending *p);
+
+/* Frees p->login and wipes p. */
+void kw_api_pending_clear(kw_api_pending *p);
+
+/* Counts a start (login/start, password/start) for account `name` and the
+ * remote address: KW_ERR_LIMIT (described in resp) when either start limit
+ * is reached, nothing counted then. */
+int kw_api_start_limit(kw_server *srv, kw_http_resp *resp, const char *name, const char *remote);
+
+/* After a finish proved the password: takes p's start back from the limits
+ * of account `name` and (when the finish comes from the same address) of the
+ * remote address. */
+void kw_api_start_refund(kw_server *srv, const kw_api_pending *p, const char *name,
+                         const char *remote);
+
 /* ---- rate limits (in memory, fixed windows) ---- */
 
 typedef enum {
@@ -74,6 +120,8 @@ typedef enum {
     KW_RL_APPROVAL_FAIL,    /* wrong approval codes per account */
     KW_RL_TOTP_FAIL,        /* wrong TOTP codes per account */
     KW_RL_APPROVAL_CREATE,  /* approval codes created per account */
+    KW_RL_START_ACCOUNT,    /* login/start (and password/start) per account name, refunded on success */
+    KW_RL_START_REMOTE,     /* login/start (and password/start) per remote address, refunded on success */
     KW_RL_KINDS
 } kw_rl_kind;
 
@@ -82,8 +130,18 @@ typedef enum {
 int kw_api_rl_check(kw_server *srv, kw_http_resp *resp, kw_rl_kind kind, const char *key);
 /* Counts one event for the key. */
 void kw_api_rl_hit(kw_server *srv, kw_rl_kind kind, const char *key);
+/* Takes back one event counted at `since` or later in the key's current
+ * window (a login/start whose finish proved the password): a stream of
+ * successful sign-ins never reaches the start limits, while starts that end
+ * in a wrong password, or are never finished (OPAQUE lets the client see a
+ * wrong password after login/start), stay counted. */
+void kw_api_rl_refund(kw_server *srv, kw_rl_kind kind, const char *key, int64_t since);
 /* Formats an account id as a rate-limit key. */
 void kw_api_rl_account_key(char out[24], int64_t account_id);
+/* The start-limit key of an account name (known or not, so that the limit
+ * does not tell which names exist): "n" and a hash of the name. */
+#define KW_API_RL_NAME_KEYBYTES 40
+void kw_api_rl_name_key(char out[KW_API_RL_NAME_KEYBYTES], const char *name);
 
 /* ---- shared request readers ---- */
 

@@ -3,10 +3,17 @@
  * plus the per-server state the areas share (OPAQUE server, pending-login
  * key, rate limits).
  *
- * A pending login is exported from the OPAQUE server, sealed under a key
- * derived from the server's code_key and bound to its login id, and parked
- * in the store for KW_SERVER_LOGIN_TTL seconds; login/finish takes it out
- * (deleting it), so every login id finishes at most once, also on failure.
+ * A pending login is exported from the OPAQUE server with what its finish
+ * needs to check (its kind, account, start time, and for a password change
+ * the session and the record it was made for), sealed under a key derived
+ * from the server's code_key and bound to its login id, and parked in the
+ * store for KW_SERVER_LOGIN_TTL seconds; the finish takes it out (deleting
+ * it), so every login id finishes at most once, also on failure.
+ *
+ * login/start is counted per account name and per remote address (a wrong
+ * password shows on the client after login/start, so the failed-finish
+ * limits alone never see an offline-checked guess); a finish that proves the
+ * password takes its start back (kw_api_rl_refund).
  * With srv->pending_logins_memory the sealed state is parked in a bounded
  * in-process table instead (same seal, same take-once rule, no durable
  * commit: two fewer fsyncs per sign-in; a restart drops pending logins, whose
@@ -37,7 +44,12 @@
  * login/start cannot evict the live logins of others. */
 #define PL_SLOTS 65536u /* power of two */
 #define PL_PROBES 32u
-#define PL_SEALED_BYTES (KW_OPAQUE_SERVER_LOGIN_STATEBYTES + KW_API_SEAL_OVERHEAD)
+/* sealed plaintext: u8 kind ‖ u64 account_id ‖ u64 started_at ‖ remote hash[16] ‖
+ * session_hash[32] ‖ record_hash[32] ‖ OPAQUE server login state */
+#define PENDING_REMOTE_HASHBYTES 16
+#define PENDING_PLAIN_BYTES                                                                        \
+    (1 + 8 + 8 + PENDING_REMOTE_HASHBYTES + 2 * KW_STORE_HASH_BYTES + KW_OPAQUE_SERVER_LOGIN_STATEBYTES)
+#define PL_SEALED_BYTES (PENDING_PLAIN_BYTES + KW_API_SEAL_OVERHEAD)
 
 typedef struct {
     char key[RL_KEY_MAX];
@@ -57,6 +69,11 @@ static const struct {
                              "too many wrong approval codes"},
     [KW_RL_TOTP_FAIL] = {10, 900, "too many wrong TOTP codes"},
     [KW_RL_APPROVAL_CREATE] = {10, KW_SERVER_APPROVAL_TTL, "too many approval codes requested"},
+    /* starts not (yet) taken back by a finish that proved the password; the
+     * account limit leaves room for a few dozen concurrent sign-ins of one
+     * account (the server benchmark runs 32) */
+    [KW_RL_START_ACCOUNT] = {40, 900, "too many sign-ins started for this account"},
+    [KW_RL_START_REMOTE] = {300, 900, "too many sign-ins started from this address"},
 };
 
 typedef struct {
@@ -241,6 +258,104 @@ static int pending_take(kw_server *srv, const uint8_t id[KW_STORE_ID_BYTES], int
     return KW_OK;
 }
 
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void remote_hash(uint8_t out[PENDING_REMOTE_HASHBYTES], const char *remote)
+{
+    const char *r = remote != NULL ? remote : "unknown";
+    crypto_generichash(out, PENDING_REMOTE_HASHBYTES, (const uint8_t *)r, strlen(r), NULL, 0);
+}
+
+int kw_api_pending_put(kw_server *srv, kw_api_pending *p, const char *remote,
+                       uint8_t id[KW_STORE_ID_BYTES])
+{
+    uint8_t plain[PENDING_PLAIN_BYTES], sealed[PL_SEALED_BYTES], *q = plain;
+    int64_t now = kw_api_now(srv);
+    int r;
+    p->started_at = now;
+    remote_hash(p->remote_hash, remote);
+    *q++ = (uint8_t)p->kind;
+    put64(q, (uint64_t)p->account_id);
+    q += 8;
+    put64(q, (uint64_t)p->started_at);
+    q += 8;
+    memcpy(q, p->remote_hash, PENDING_REMOTE_HASHBYTES);
+    q += PENDING_REMOTE_HASHBYTES;
+    memcpy(q, p->session_hash, KW_STORE_HASH_BYTES);
+    q += KW_STORE_HASH_BYTES;
+    memcpy(q, p->record_hash, KW_STORE_HASH_BYTES);
+    q += KW_STORE_HASH_BYTES;
+    if ((r = kw_opaque_server_login_export(q, p->login)) != KW_OK)
+        goto out;
+    randombytes_buf(id, KW_STORE_ID_BYTES);
+    kw_api_login_seal(srv, sealed, plain, sizeof(plain), id);
+    r = pending_put(srv, id, p->account_id, sealed, sizeof(sealed), now + KW_SERVER_LOGIN_TTL);
+out:
+    sodium_memzero(plain, sizeof(plain));
+    return r;
+}
+
+int kw_api_pending_take(kw_server *srv, const uint8_t id[KW_STORE_ID_BYTES], kw_api_pending *p)
+{
+    uint8_t *sealed = NULL, plain[PENDING_PLAIN_BYTES];
+    const uint8_t *q = plain;
+    size_t sealed_len = 0;
+    int64_t stored_account = 0;
+    memset(p, 0, sizeof(*p));
+    int r = pending_take(srv, id, kw_api_now(srv), &stored_account, &sealed, &sealed_len);
+    if (r != KW_OK)
+        return r;
+    if (sealed_len != sizeof(plain) + KW_API_SEAL_OVERHEAD ||
+        kw_api_login_open(srv, plain, sealed, sealed_len, id) != KW_OK) {
+        fprintf(stderr, "level=error event=login_state_unreadable\n");
+        r = KW_ERR_INTERNAL;
+        goto out;
+    }
+    p->kind = *q++;
+    p->account_id = (int64_t)get64(q);
+    q += 8;
+    p->started_at = (int64_t)get64(q);
+    q += 8;
+    memcpy(p->remote_hash, q, PENDING_REMOTE_HASHBYTES);
+    q += PENDING_REMOTE_HASHBYTES;
+    memcpy(p->session_hash, q, KW_STORE_HASH_BYTES);
+    q += KW_STORE_HASH_BYTES;
+    memcpy(p->record_hash, q, KW_STORE_HASH_BYTES);
+    q += KW_STORE_HASH_BYTES;
+    if (p->account_id != stored_account ||
+        kw_opaque_server_login_import(&p->login, q, KW_OPAQUE_SERVER_LOGIN_STATEBYTES) != KW_OK) {
+        fprintf(stderr, "level=error event=login_state_unreadable\n");
+        r = KW_ERR_INTERNAL;
+        goto out;
+    }
+    r = KW_OK;
+out:
+    if (r != KW_OK)
+        kw_api_pending_clear(p);
+    sodium_memzero(plain, sizeof(plain));
+    sodium_memzero(sealed, sealed_len);
+    free(sealed);
+    return r;
+}
+
+void kw_api_pending_clear(kw_api_pending *p)
+{
+    kw_opaque_server_login_free(&p->login);
+    sodium_memzero(p, sizeof(*p));
+}
+
 /* ---- rate limits ---- */
 
 /* Finds the key's slot (or a free / stale / oldest one to take over) among
@@ -309,6 +424,56 @@ void kw_api_rl_hit(kw_server *srv, kw_rl_kind kind, const char *key)
 void kw_api_rl_account_key(char out[24], int64_t account_id)
 {
     snprintf(out, 24, "a%lld", (long long)account_id);
+}
+
+void kw_api_rl_refund(kw_server *srv, kw_rl_kind kind, const char *key, int64_t since)
+{
+    struct kw_api_state *s = srv->state;
+    int64_t now = kw_api_now(srv);
+    bool found;
+    pthread_mutex_lock(&s->rl_lock);
+    rl_slot *e = rl_find(s, kind, key, now, &found);
+    /* only a count made in the current window: a start from an earlier
+     * window was already forgotten with it */
+    if (found && now - e->window_start < rl_rules[kind].window && e->window_start <= since &&
+        e->count > 0)
+        e->count--;
+    pthread_mutex_unlock(&s->rl_lock);
+}
+
+void kw_api_rl_name_key(char out[KW_API_RL_NAME_KEYBYTES], const char *name)
+{
+    uint8_t h[16];
+    crypto_generichash(h, sizeof(h), (const uint8_t *)name, strlen(name), NULL, 0);
+    out[0] = 'n';
+    sodium_bin2hex(out + 1, KW_API_RL_NAME_KEYBYTES - 1, h, sizeof(h));
+}
+
+int kw_api_start_limit(kw_server *srv, kw_http_resp *resp, const char *name, const char *remote)
+{
+    char key[KW_API_RL_NAME_KEYBYTES];
+    const char *addr = remote != NULL ? remote : "unknown";
+    kw_api_rl_name_key(key, name);
+    int r;
+    if ((r = kw_api_rl_check(srv, resp, KW_RL_START_REMOTE, addr)) != KW_OK ||
+        (r = kw_api_rl_check(srv, resp, KW_RL_START_ACCOUNT, key)) != KW_OK)
+        return r;
+    kw_api_rl_hit(srv, KW_RL_START_REMOTE, addr);
+    kw_api_rl_hit(srv, KW_RL_START_ACCOUNT, key);
+    return KW_OK;
+}
+
+void kw_api_start_refund(kw_server *srv, const kw_api_pending *p, const char *name,
+                         const char *remote)
+{
+    char key[KW_API_RL_NAME_KEYBYTES];
+    uint8_t rh[PENDING_REMOTE_HASHBYTES];
+    const char *addr = remote != NULL ? remote : "unknown";
+    kw_api_rl_name_key(key, name);
+    kw_api_rl_refund(srv, KW_RL_START_ACCOUNT, key, p->started_at);
+    remote_hash(rh, addr);
+    if (sodium_memcmp(rh, p->remote_hash, sizeof(rh)) == 0)
+        kw_api_rl_refund(srv, KW_RL_START_REMOTE, addr, p->started_at);
 }
 
 /* ---- second factors ---- */
@@ -463,10 +628,8 @@ static int login_start(kw_http_req *req, kw_http_resp *resp)
     static const char *const fields[] = {"name", "ke1", NULL};
     kw_server *srv = req->app;
     kw_store_account acct = {0};
-    kw_opaque_server_login *login = NULL;
+    kw_api_pending p = {0};
     uint8_t ke1[KW_OPAQUE_KE1BYTES], ke2[KW_OPAQUE_KE2BYTES], id[KW_STORE_ID_BYTES];
-    uint8_t state[KW_OPAQUE_SERVER_LOGIN_STATEBYTES];
-    uint8_t sealed[KW_OPAQUE_SERVER_LOGIN_STATEBYTES + KW_API_SEAL_OVERHEAD];
     const char *name;
     json_t *out = NULL;
     int r;
@@ -475,11 +638,15 @@ static int login_start(kw_http_req *req, kw_http_resp *resp)
         (r = kw_api_check_name(resp, name)) != KW_OK ||
         (r = kw_api_get_b64_fixed(resp, req->body, "ke1", ke1, sizeof(ke1))) != KW_OK)
         return r;
+    /* counted by name, known or not: the limit tells nothing about which
+     * names exist */
+    if ((r = kw_api_start_limit(srv, resp, name, req->remote)) != KW_OK)
+        return r;
     r = kw_store_account_get_by_name(srv->store, name, &acct);
     if (r != KW_OK && r != KW_ERR_NOT_FOUND)
         return kw_api_store_fail(resp, r, "account");
     bool known = r == KW_OK;
-    r = kw_opaque_server_ke2(kw_api_opaque(srv), &login, ke2, known ? acct.opaque_record : NULL,
+    r = kw_opaque_server_ke2(kw_api_opaque(srv), &p.login, ke2, known ? acct.opaque_record : NULL,
                              known ? acct.opaque_record_len : 0, (const uint8_t *)name, strlen(name),
                              ke1, sizeof(ke1), NULL);
     if (r == KW_ERR_FORMAT || r == KW_ERR_TRUNCATED || r == KW_ERR_CRYPTO || r == KW_ERR_TOO_LARGE) {
@@ -491,12 +658,9 @@ static int login_start(kw_http_req *req, kw_http_resp *resp)
         r = KW_ERR_INTERNAL;
         goto out;
     }
-    if ((r = kw_opaque_server_login_export(state, login)) != KW_OK)
-        goto out;
-    randombytes_buf(id, sizeof(id));
-    kw_api_login_seal(srv, sealed, state, sizeof(state), id);
-    r = pending_put(srv, id, known ? acct.id : 0, sealed, sizeof(sealed),
-                    kw_api_now(srv) + KW_SERVER_LOGIN_TTL);
+    p.kind = KW_API_PENDING_LOGIN;
+    p.account_id = known ? acct.id : 0;
+    r = kw_api_pending_put(srv, &p, req->remote, id);
     if (r == KW_ERR_LIMIT) {
         r = kw_http_fail(resp, KW_ERR_LIMIT, "too many sign-ins in progress; try again later");
         goto out;
@@ -516,58 +680,49 @@ static int login_start(kw_http_req *req, kw_http_resp *resp)
     r = KW_OK;
 out:
     json_decref(out);
-    kw_opaque_server_login_free(&login);
+    kw_api_pending_clear(&p);
     kw_store_account_clear(&acct);
-    sodium_memzero(state, sizeof(state));
     return r;
 }
 
 /* Takes the pending login and checks KE3. KW_ERR_VERIFY (described) for an
- * unknown/expired/used login or a wrong password. */
+ * unknown/expired/used login, one started for a password change, or a
+ * wrong password. On success *p holds the pending login (the caller clears
+ * it). */
 static int login_verify(kw_server *srv, kw_http_resp *resp, const uint8_t id[KW_STORE_ID_BYTES],
-                        const uint8_t ke3[KW_OPAQUE_KE3BYTES], const char *remote, int64_t *account_id)
+                        const uint8_t ke3[KW_OPAQUE_KE3BYTES], const char *remote, kw_api_pending *p)
 {
-    uint8_t *sealed = NULL;
-    size_t sealed_len = 0;
-    uint8_t state[KW_OPAQUE_SERVER_LOGIN_STATEBYTES], session_key[KW_OPAQUE_SESSION_KEYBYTES];
-    kw_opaque_server_login *login = NULL;
+    uint8_t session_key[KW_OPAQUE_SESSION_KEYBYTES];
     char key[24];
-    int r = pending_take(srv, id, kw_api_now(srv), account_id, &sealed, &sealed_len);
+    int r = kw_api_pending_take(srv, id, p);
+    if (r == KW_OK && p->kind != KW_API_PENDING_LOGIN) {
+        kw_api_pending_clear(p);
+        r = KW_ERR_NOT_FOUND;
+    }
     if (r == KW_ERR_NOT_FOUND) {
         kw_api_rl_hit(srv, KW_RL_LOGIN_REMOTE, remote);
         return kw_http_fail(resp, KW_ERR_VERIFY, "sign-in failed: unknown, expired or used login");
     }
     if (r != KW_OK)
-        return kw_api_store_fail(resp, r, "pending login");
-    if (*account_id != 0) {
-        kw_api_rl_account_key(key, *account_id);
+        return r == KW_ERR_INTERNAL ? r : kw_api_store_fail(resp, r, "pending login");
+    if (p->account_id != 0) {
+        kw_api_rl_account_key(key, p->account_id);
         if ((r = kw_api_rl_check(srv, resp, KW_RL_LOGIN_ACCOUNT, key)) != KW_OK)
             goto out;
     }
-    if (sealed_len != sizeof(state) + KW_API_SEAL_OVERHEAD ||
-        kw_api_login_open(srv, state, sealed, sealed_len, id) != KW_OK ||
-        kw_opaque_server_login_import(&login, state, sizeof(state)) != KW_OK) {
-        fprintf(stderr, "level=error event=login_state_unreadable\n");
-        r = KW_ERR_INTERNAL;
-        goto out;
-    }
-    r = kw_opaque_server_finish(login, session_key, ke3, KW_OPAQUE_KE3BYTES);
+    r = kw_opaque_server_finish(p->login, session_key, ke3, KW_OPAQUE_KE3BYTES);
     if (r != KW_OK) {
         kw_api_rl_hit(srv, KW_RL_LOGIN_REMOTE, remote);
-        if (*account_id != 0)
+        if (p->account_id != 0)
             kw_api_rl_hit(srv, KW_RL_LOGIN_ACCOUNT, key);
         r = kw_http_fail(resp, KW_ERR_VERIFY, "sign-in failed");
         goto out;
     }
     r = KW_OK;
 out:
-    kw_opaque_server_login_free(&login);
-    sodium_memzero(state, sizeof(state));
+    if (r != KW_OK)
+        kw_api_pending_clear(p);
     sodium_memzero(session_key, sizeof(session_key));
-    if (sealed != NULL) {
-        sodium_memzero(sealed, sealed_len);
-        free(sealed);
-    }
     return r;
 }
 
@@ -579,7 +734,8 @@ static int login_finish(kw_http_req *req, kw_http_resp *resp)
     uint8_t msg[2 * KW_STORE_ID_BYTES];
     kw_store_device dev = {0}, known = {0};
     kw_store_account acct = {0};
-    int64_t account_id = 0, expires_at = 0;
+    kw_api_pending pending = {0};
+    int64_t expires_at = 0;
     char token[64] = {0};
     json_t *out = NULL;
     int r;
@@ -592,12 +748,14 @@ static int login_finish(kw_http_req *req, kw_http_resp *resp)
         return r;
     if ((r = kw_api_rl_check(srv, resp, KW_RL_LOGIN_REMOTE, remote)) != KW_OK)
         return r;
-    if ((r = login_verify(srv, resp, id, ke3, remote, &account_id)) != KW_OK)
+    if ((r = login_verify(srv, resp, id, ke3, remote, &pending)) != KW_OK)
         return r;
-    if ((r = kw_store_account_get(srv->store, account_id, &acct)) != KW_OK) {
+    if ((r = kw_store_account_get(srv->store, pending.account_id, &acct)) != KW_OK) {
         r = kw_api_store_fail(resp, r, "account");
         goto out;
     }
+    /* the password is proven: this start no longer counts against the limits */
+    kw_api_start_refund(srv, &pending, acct.name, req->remote);
     memcpy(msg, id, KW_STORE_ID_BYTES);
     memcpy(msg + KW_STORE_ID_BYTES, dev.id, KW_STORE_ID_BYTES);
     if (kw_sign_verify(sig, dev.identity_pk, (const uint8_t *)KW_API_LOGIN_SIG_CONTEXT,
@@ -657,6 +815,7 @@ static int login_finish(kw_http_req *req, kw_http_resp *resp)
 out:
     json_decref(out);
     sodium_memzero(token, sizeof(token));
+    kw_api_pending_clear(&pending);
     kw_store_account_clear(&acct);
     return r;
 }

@@ -9,6 +9,12 @@
  * (kw_store_roster_apply), so storing a recovery key also takes a roster of
  * version current+1 listing the same trusted devices, re-signed by the
  * account key: the roster history then records when recovery changed.
+ *
+ * It may also carry the keychain (version current+1, compare-and-swap, in
+ * the same store call): the client stores the recovery wrapping key there
+ * (keyward/keychain.h, KW_RECOVERY_RWK_ITEM) so that whichever trusted
+ * device later rotates KK (device removal) re-wraps the new generation for
+ * recovery. The keychain is end to end: the server never sees that key.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -20,14 +26,14 @@
 static int recovery_put(kw_http_req *req, kw_http_resp *resp)
 {
     static const char *const fields[] = {"recovery_wrap", "recovery_auth", "generation", "roster",
-                                         NULL};
+                                         "keychain",      "keychain_version", NULL};
     kw_server *srv = req->app;
     kw_api_caller caller;
     kw_store_account acct = {0};
     kw_store_device *list = NULL, *expect = NULL;
-    uint8_t *rwrap = NULL, *roster = NULL, *cur = NULL, auth[32];
-    size_t rwrap_len = 0, roster_len = 0, cur_len = 0, n = 0, k = 0;
-    int64_t gen = 0, cur_gen = 0, version = 0;
+    uint8_t *rwrap = NULL, *roster = NULL, *cur = NULL, *keychain = NULL, auth[32];
+    size_t rwrap_len = 0, roster_len = 0, cur_len = 0, n = 0, k = 0, keychain_len = 0;
+    int64_t gen = 0, cur_gen = 0, version = 0, kc_version = 0;
     int r;
     if ((r = kw_api_auth(req, resp, true, &caller)) != KW_OK ||
         (r = kw_api_only_fields(resp, req->body, fields)) != KW_OK)
@@ -38,6 +44,18 @@ static int recovery_put(kw_http_req *req, kw_http_resp *resp)
         (r = kw_api_get_int(resp, req->body, "generation", 1, INT64_MAX, &gen)) != KW_OK ||
         (r = kw_api_get_b64(resp, req->body, "roster", 1, KW_API_ROSTER_MAX, &roster, &roster_len)) !=
             KW_OK)
+        goto out;
+    /* keychain and keychain_version come together or not at all */
+    if ((json_object_get(req->body, "keychain") == NULL) !=
+        (json_object_get(req->body, "keychain_version") == NULL)) {
+        r = kw_http_fail(resp, KW_ERR_FORMAT, "keychain and keychain_version go together");
+        goto out;
+    }
+    if (json_object_get(req->body, "keychain") != NULL &&
+        ((r = kw_api_get_b64(resp, req->body, "keychain", 1, KW_API_KEYCHAIN_MAX, &keychain,
+                             &keychain_len)) != KW_OK ||
+         (r = kw_api_get_int(resp, req->body, "keychain_version", 2, INT64_MAX - 1, &kc_version)) !=
+             KW_OK))
         goto out;
     if ((r = kw_store_account_get(srv->store, caller.account_id, &acct)) != KW_OK ||
         (r = kw_store_roster_latest(srv->store, caller.account_id, &version, &cur, &cur_len)) !=
@@ -70,9 +88,13 @@ static int recovery_put(kw_http_req *req, kw_http_resp *resp)
                                  .kk_generation = cur_gen,
                                  .recovery_wrap = rwrap,
                                  .recovery_wrap_len = rwrap_len,
-                                 .recovery_auth = auth};
+                                 .recovery_auth = auth,
+                                 .keychain_version = keychain != NULL ? kc_version : 0,
+                                 .keychain = keychain,
+                                 .keychain_len = keychain_len};
     if ((r = kw_store_roster_apply(srv->store, &ch)) != KW_OK) {
-        r = kw_api_store_fail(resp, r, "roster or recovery wrap");
+        r = kw_api_store_fail(resp, r, keychain != NULL ? "roster, keychain or recovery wrap"
+                                                        : "roster or recovery wrap");
         goto out;
     }
     kw_http_json(resp, 200, json_object());
@@ -81,6 +103,7 @@ out:
     sodium_memzero(auth, sizeof(auth));
     free(rwrap);
     free(roster);
+    free(keychain);
     free(cur);
     free(list);
     free(expect);
@@ -139,7 +162,7 @@ static int join_recovery(kw_http_req *req, kw_http_resp *resp)
 }
 
 const kw_http_route kw_api_recovery_routes[] = {
-    {"POST", "/v1/recovery", recovery_put, 0},
+    {"POST", "/v1/recovery", recovery_put, KW_API_KEYCHAIN_BODY_LIMIT},
     {"GET", "/v1/recovery", recovery_get, 0},
     {"POST", "/v1/devices/join-recovery", join_recovery, 0},
 };

@@ -21,6 +21,7 @@ static const struct {
     {kw_api_devices_routes, &kw_api_devices_nroutes},
     {kw_api_keychain_routes, &kw_api_keychain_nroutes},
     {kw_api_recovery_routes, &kw_api_recovery_nroutes},
+    {kw_api_password_routes, &kw_api_password_nroutes},
 };
 
 static kw_http_route all_routes[ROUTES_MAX];

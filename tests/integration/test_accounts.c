@@ -9,7 +9,10 @@
  * B; B reads the keychain (same account key); A removes B: B's session is
  * refused and B's profile cannot open the new KK generation; A creates a
  * recovery key; C signs in with password + recovery key, joins and reads
- * the keychain.
+ * the keychain. Then: a recovery key survives a device removal (A makes a
+ * new one, removes C; F recovers with it at the new KK generation), and the
+ * password change (a wrong current password changes nothing; after the
+ * change the old password is refused and the new one signs in).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,7 +34,7 @@
 #define PASSPHRASE "integration-test-passphrase" /* what the harness sets */
 
 static kw_it_server srv;
-static char *prof_a, *prof_b, *prof_c, *prof_d, *prof_e;
+static char *prof_a, *prof_b, *prof_c, *prof_d, *prof_e, *prof_f;
 static char a_pk[64], b_id[32], b_join[8], approval[8];
 
 static kw_it_result cli(const char *profile, const char *const *args)
@@ -58,6 +61,7 @@ static int setup(void **state)
     prof_c = kw_it_profile(&srv, "C");
     prof_d = kw_it_profile(&srv, "D");
     prof_e = kw_it_profile(&srv, "E");
+    prof_f = kw_it_profile(&srv, "F");
     setenv("KEYWARD_PASSWORD", PASSWORD, 1);
     return 0;
 }
@@ -72,6 +76,7 @@ static int teardown(void **state)
     free(prof_c);
     free(prof_d);
     free(prof_e);
+    free(prof_f);
     return 0;
 }
 
@@ -353,13 +358,133 @@ static void test_logout(void **state)
     kw_it_result_free(&r);
 }
 
+/* The recovery key survives a device removal: A creates a recovery key
+ * (its wrapping key goes into the keychain), removes C (KK generation 3,
+ * re-wrapped for recovery in the same request); F, a new device, recovers
+ * with that key and reads the keychain of generation 3. */
+static void test_recovery_after_removal(void **state)
+{
+    (void)state;
+    const char *st[] = {"--json", "status", NULL};
+    kw_it_result r = cli(prof_c, st);
+    assert_int_equal(r.status, 0);
+    char c_id[32];
+    snprintf(c_id, sizeof(c_id), "%s", jstr(&r, "device_id"));
+    assert_int_equal(strlen(c_id), 22);
+    kw_it_result_free(&r);
+
+    const char *mk[] = {"--json", "recovery-key", "create", NULL};
+    r = cli(prof_a, mk);
+    assert_int_equal(r.status, 0);
+    char code[KW_RECOVERY_CODEBYTES];
+    snprintf(code, sizeof(code), "%s", jstr(&r, "recovery_key"));
+    assert_int_equal(json_integer_value(json_object_get(r.json, "kk_generation")), 2);
+    kw_it_result_free(&r);
+
+    /* the keychain now holds the recovery wrapping key */
+    const char *show[] = {"--json", "keychain", "show", NULL};
+    r = cli(prof_a, show);
+    assert_int_equal(r.status, 0);
+    bool has_rwk = false;
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(r.json, "items"), i, it)
+    {
+        if (strcmp(json_string_value(json_object_get(it, "name")), KW_RECOVERY_RWK_ITEM) == 0)
+            has_rwk = json_integer_value(json_object_get(it, "size")) == KW_RECOVERY_WRAPKEYBYTES;
+    }
+    assert_true(has_rwk);
+    kw_it_result_free(&r);
+
+    const char *rm[] = {"--json", "device", "remove", c_id, "--yes", NULL};
+    r = cli(prof_a, rm);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "kk_generation")), 3);
+    assert_true(json_is_true(json_object_get(r.json, "recovery_rewrapped")));
+    kw_it_result_free(&r);
+
+    const char *in[] = {"--json", "login", "alice", "--device-name", "tablet-F", "--recovery-key", code,
+                        NULL};
+    r = cli(prof_f, in);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(jstr(&r, "device_state"), "trusted");
+    kw_it_result_free(&r);
+
+    r = cli(prof_f, show);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(jstr(&r, "account_pk"), a_pk);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "kk_generation")), 3);
+    kw_it_result_free(&r);
+}
+
+static void write_file(char *path, size_t cap, const char *name, const char *text)
+{
+    snprintf(path, cap, "%s/%s", srv.dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Password change on A. A wrong current password is refused (2) and
+ * nothing changes (F still signs in with the old password). With the right
+ * one the record is replaced and A's other sessions (F's) are revoked; the
+ * old password no longer signs in (2), the new one does, and A's own
+ * session still works. */
+static void test_password_change(void **state)
+{
+    (void)state;
+    char wrong[400], newpw[400];
+    write_file(wrong, sizeof(wrong), "pw-wrong", "not the password\n");
+    write_file(newpw, sizeof(newpw), "pw-new", "a brand new passphrase\n");
+
+    const char *bad[] = {"--json", "password", "change", "--password-file", wrong,
+                         "--new-password-file", newpw, NULL};
+    kw_it_result r = kw_it_cli(&srv, prof_a, NULL, bad);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "current password is wrong"));
+    kw_it_result_free(&r);
+    const char *in_old[] = {"--json", "login", "alice", NULL};
+    r = cli(prof_f, in_old);
+    assert_int_equal(r.status, 0);
+    kw_it_result_free(&r);
+
+    const char *ch[] = {"--json", "password", "change", "--new-password-file", newpw, NULL};
+    r = cli(prof_a, ch);
+    assert_int_equal(r.status, 0);
+    assert_true(json_is_true(json_object_get(r.json, "password_changed")));
+    assert_true(json_integer_value(json_object_get(r.json, "sessions_revoked")) >= 1);
+    kw_it_result_free(&r);
+
+    /* F's session was revoked with the change */
+    const char *list[] = {"--json", "device", "list", NULL};
+    r = kw_it_cli(&srv, prof_f, NULL, list);
+    assert_int_equal(r.status, 2);
+    kw_it_result_free(&r);
+    /* the old password (KEYWARD_PASSWORD) no longer signs in */
+    r = kw_it_cli(&srv, prof_f, NULL, in_old);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "sign-in failed"));
+    kw_it_result_free(&r);
+    /* the new one does, and A's own session is still good */
+    const char *in_new[] = {"--json", "login", "alice", "--password-file", newpw, NULL};
+    r = cli(prof_f, in_new);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(jstr(&r, "device_state"), "trusted");
+    kw_it_result_free(&r);
+    r = cli(prof_a, list);
+    assert_int_equal(r.status, 0);
+    kw_it_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_account), cmocka_unit_test(test_bad_sign_in),
         cmocka_unit_test(test_approval_sign_in), cmocka_unit_test(test_approve),
         cmocka_unit_test(test_remove),         cmocka_unit_test(test_recovery),
-        cmocka_unit_test(test_logout),
+        cmocka_unit_test(test_logout),         cmocka_unit_test(test_recovery_after_removal),
+        cmocka_unit_test(test_password_change),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

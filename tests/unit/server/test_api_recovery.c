@@ -150,10 +150,79 @@ static void test_recovery_flow(void **state)
     th_device_free(&c);
 }
 
+/* POST /v1/recovery with the keychain (it carries the recovery wrapping
+ * key): keychain and keychain_version go together; a stale version is a
+ * conflict and stores nothing (no recovery wrap, same roster and keychain);
+ * the right one stores all three; removal then re-wraps for recovery. */
+static void test_recovery_with_keychain(void **state)
+{
+    fx *f = *state;
+    json_t *reply = NULL;
+    uint8_t kc[150];
+    randombytes_buf(kc, sizeof(kc));
+
+    json_t *body = put_body(f, 1, 2);
+    json_object_set_new(body, "keychain", th_b64(kc, sizeof(kc)));
+    assert_int_equal(th_req(&f->s, "POST", "/v1/recovery", f->token, body, &reply), 400);
+    assert_string_equal(th_err(reply), "format");
+    json_decref(reply);
+    body = put_body(f, 1, 2);
+    json_object_set_new(body, "keychain_version", json_integer(2));
+    assert_int_equal(th_req(&f->s, "POST", "/v1/recovery", f->token, body, &reply), 400);
+    json_decref(reply);
+    body = put_body(f, 1, 2);
+    json_object_set_new(body, "keychain", th_b64(kc, sizeof(kc)));
+    json_object_set_new(body, "keychain_version", json_integer(3)); /* current is 1 */
+    assert_int_equal(th_req(&f->s, "POST", "/v1/recovery", f->token, body, &reply), 409);
+    json_decref(reply);
+    /* nothing was stored */
+    assert_int_equal(th_req(&f->s, "GET", "/v1/recovery", f->token, NULL, &reply), 404);
+    json_decref(reply);
+    assert_int_equal(th_req(&f->s, "GET", "/v1/roster", f->token, NULL, &reply), 200);
+    assert_int_equal(json_integer_value(json_object_get(reply, "version")), 1);
+    json_decref(reply);
+
+    body = put_body(f, 1, 2);
+    json_object_set_new(body, "keychain", th_b64(kc, sizeof(kc)));
+    json_object_set_new(body, "keychain_version", json_integer(2));
+    assert_int_equal(th_req(&f->s, "POST", "/v1/recovery", f->token, body, &reply), 200);
+    json_decref(reply);
+    f->a.roster_version = 2;
+    f->a.keychain_version = 2;
+    assert_int_equal(th_req(&f->s, "GET", "/v1/recovery", f->token, NULL, &reply), 200);
+    assert_int_equal(json_integer_value(json_object_get(reply, "keychain_version")), 2);
+    uint8_t got[sizeof(kc)];
+    th_unb64(reply, "keychain", got, sizeof(got));
+    assert_memory_equal(got, kc, sizeof(kc));
+    json_decref(reply);
+
+    /* a second device joins and is removed with recovery_wrap: the recovery
+     * wrap follows the new generation */
+    th_device b;
+    char tb[64];
+    th_device_new(&b, "phone");
+    const th_device *one[1] = {&f->d};
+    th_add_device(&f->s, &f->a, f->token, one, 1, &b, tb);
+    body = th_remove_body(&f->a, &b, one, 1);
+    uint8_t rw[80];
+    randombytes_buf(rw, sizeof(rw));
+    json_object_set_new(body, "recovery_wrap", th_b64(rw, sizeof(rw)));
+    assert_int_equal(th_req(&f->s, "POST", "/v1/devices/remove", f->token, body, &reply), 200);
+    json_decref(reply);
+    assert_int_equal(th_req(&f->s, "GET", "/v1/recovery", f->token, NULL, &reply), 200);
+    assert_int_equal(json_integer_value(json_object_get(reply, "generation")), 2);
+    uint8_t got_rw[80];
+    th_unb64(reply, "recovery_wrap", got_rw, sizeof(got_rw));
+    assert_memory_equal(got_rw, rw, sizeof(rw));
+    json_decref(reply);
+    th_device_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_recovery_flow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_with_keychain, setup, teardown),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int r = cmocka_run_group_tests(tests, NULL, NULL);
