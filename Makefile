@@ -144,6 +144,20 @@ $(BUILD)/fuzz/%: fuzz/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined $< $(LIB_A) $(LDLIBS_LIB) -o $@
 
+# Server-side parsers (config file, key file, request path router): the
+# fuzz_server_* targets compile the server sources they exercise next to
+# libkeyward. fuzz_server_http #includes server/http/http.c itself (its path
+# splitter and route matcher are static), so http.c is a prerequisite here
+# but not compiled a second time.
+FUZZ_SRV_SRC := server/config.c server/keys.c
+LDLIBS_FUZZ_SRV := -lmicrohttpd -ljansson -lsqlite3 -lpthread
+
+$(BUILD)/fuzz/fuzz_server_%: fuzz/fuzz_server_%.c $(FUZZ_SRV_SRC) server/http/http.c \
+	    $(wildcard server/*.h server/*/*.h) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iserver -fsanitize=fuzzer,address,undefined $< $(FUZZ_SRV_SRC) $(LIB_A) \
+	    $(LDLIBS_LIB) $(LDLIBS_FUZZ_SRV) -o $@
+
 bench: deps programs
 	@$(MAKE) --no-print-directory $(BUILD)/bench/bench
 	@./$(BUILD)/bench/bench

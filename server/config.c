@@ -119,6 +119,30 @@ static char *trim(char *s)
     return s;
 }
 
+/* Reads one line, without its newline, into line (cap bytes with the NUL):
+ * 1 when a line was read, 0 at end of file, KW_ERR_TOO_LARGE when it does
+ * not fit, KW_ERR_FORMAT for a NUL byte (it would silently cut the line
+ * short), KW_ERR_SYSTEM on a read error. */
+static int read_line(FILE *f, char *line, size_t cap)
+{
+    size_t n = 0;
+    int ch, any = 0;
+    while ((ch = getc(f)) != EOF) {
+        any = 1;
+        if (ch == '\n')
+            break;
+        if (ch == '\0')
+            return KW_ERR_FORMAT;
+        if (n + 1 >= cap)
+            return KW_ERR_TOO_LARGE;
+        line[n++] = (char)ch;
+    }
+    if (ch == EOF && ferror(f))
+        return KW_ERR_SYSTEM;
+    line[n] = '\0';
+    return any;
+}
+
 int kw_config_load_file(kw_config *c, const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -128,12 +152,15 @@ int kw_config_load_file(kw_config *c, const char *path)
     }
     char line[CONFIG_LINE_MAX];
     unsigned lineno = 0;
-    int r = KW_OK;
-    while (fgets(line, sizeof(line), f) != NULL) {
+    int r = KW_OK, got;
+    while ((got = read_line(f, line, sizeof(line))) != 0) {
         lineno++;
-        if (strchr(line, '\n') == NULL && !feof(f)) {
-            fprintf(stderr, "keywardd: %s:%u: line too long\n", path, lineno);
-            r = KW_ERR_TOO_LARGE;
+        if (got < 0) {
+            fprintf(stderr, "keywardd: %s:%u: %s\n", path, lineno,
+                    got == KW_ERR_TOO_LARGE ? "line too long"
+                    : got == KW_ERR_FORMAT  ? "NUL byte in line"
+                                            : "read error");
+            r = got;
             break;
         }
         char *s = trim(line);

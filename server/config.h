@@ -32,8 +32,10 @@ typedef struct {
 /* Fills defaults. */
 void kw_config_defaults(kw_config *c);
 
-/* Reads a config file over the current values. KW_ERR_FORMAT with a
- * message on stderr naming file and line. */
+/* Reads a config file over the current values. KW_ERR_FORMAT (no '=',
+ * unknown key, bad value, NUL byte), KW_ERR_TOO_LARGE (a line over 2047
+ * bytes), KW_ERR_SYSTEM (cannot open or read), each with a message on
+ * stderr naming file and line. */
 int kw_config_load_file(kw_config *c, const char *path);
 
 /* Sets one key (as in the file) to a value. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "client/client_internal.h"
+#include "client/profile_parse.h"
 #include "keyward/buf.h"
 #include "keyward/codec.h"
 #include "keyward/err.h"
@@ -25,7 +26,7 @@
 
 #define NONCEBYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define TAGBYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
-#define CONFIG_MAXBYTES 16384
+#define CONFIG_MAXBYTES KWC_CONFIG_MAXBYTES
 
 int kwc_profile_path(char out[static PATH_MAX], const char *dir)
 {
@@ -282,6 +283,43 @@ fail:
     return r;
 }
 
+int kwc_secrets_parse(kwc_secrets *s, const uint8_t *pt, size_t len)
+{
+    kw_buf *b = NULL;
+    int r = KW_ERR_NOMEM;
+    if (len > KWC_SECRETS_MAXBYTES) {
+        sodium_memzero(s, sizeof(*s));
+        return KW_ERR_TOO_LARGE;
+    }
+    if ((b = kw_buf_from(pt, len)) == NULL) {
+        sodium_memzero(s, sizeof(*s));
+        return r;
+    }
+    r = secrets_decode(s, b);
+    kw_buf_free(&b);
+    return r;
+}
+
+int kwc_secrets_serialize(const kwc_secrets *s, uint8_t *out, size_t cap, size_t *len)
+{
+    kw_buf *b = kw_buf_new(KWC_SECRETS_MAXBYTES);
+    int r = KW_ERR_NOMEM;
+    *len = 0;
+    if (b == NULL)
+        return r;
+    if ((r = secrets_encode(b, s)) != KW_OK)
+        goto out;
+    if (kw_buf_len(b) > cap) {
+        r = KW_ERR_TOO_LARGE;
+        goto out;
+    }
+    memcpy(out, kw_buf_ptr(b), kw_buf_len(b));
+    *len = kw_buf_len(b);
+out:
+    kw_buf_free(&b);
+    return r;
+}
+
 static int secrets_save(const kwc_profile *p)
 {
     kw_buf *pt = kw_buf_new(KWC_SECRETS_MAXBYTES);
@@ -405,13 +443,22 @@ static int config_load(kwc_profile *p)
 {
     uint8_t *text = NULL;
     size_t len = 0;
-    json_error_t jerr;
-    json_t *o = NULL;
     int r = read_file(p->dir, "config.json", CONFIG_MAXBYTES, &text, &len);
     if (r != KW_OK)
         return r;
-    o = json_loadb((const char *)text, len, 0, &jerr);
+    r = kwc_profile_config_parse(p, text, len);
     free(text);
+    return r;
+}
+
+int kwc_profile_config_parse(kwc_profile *p, const uint8_t *text, size_t len)
+{
+    json_error_t jerr;
+    json_t *o = NULL;
+    int r;
+    if (len > CONFIG_MAXBYTES)
+        return KW_ERR_TOO_LARGE;
+    o = json_loadb((const char *)text, len, 0, &jerr);
     if (!json_is_object(o)) {
         r = KW_ERR_FORMAT;
         goto out;
