@@ -1,9 +1,21 @@
-/* keyward device list | approve ID (--code JOINCODE | interactive) | remove ID [--yes] */
+/* keyward device list | approve ID (--code JOINCODE | interactive) | remove ID [--yes]
+ * (ID may follow "--"; an ID starting with '-' is taken as the ID anyway) */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "keyward/codec.h"
+#include "keyward/err.h"
+
+/* A device id: 16 bytes in base64url (22 characters, no padding). */
+static bool is_device_id(const char *a)
+{
+    uint8_t raw[16];
+    size_t n = 0;
+    return strlen(a) == 22 && kw_b64url_decode(raw, sizeof(raw), &n, a, 22) == KW_OK && n == 16;
+}
 
 static bool confirm_code(const char *join_code, void *arg)
 {
@@ -23,12 +35,17 @@ int cmd_device_main(int argc, char **argv)
     if (argc < 2)
         return cli_usage("usage: keyward device list | approve ID --code CODE | remove ID [--yes]");
     const char *sub = argv[1];
+    bool options = true;
     for (int i = 2; i < argc; i++) {
-        if (cli_opt(argc, argv, &i, "code", &v))
+        /* device ids are base64url and may start with '-': "--" ends the
+         * options, and a well-formed device id is never an option */
+        if (options && strcmp(argv[i], "--") == 0)
+            options = false;
+        else if (options && !is_device_id(argv[i]) && cli_opt(argc, argv, &i, "code", &v))
             code = v;
-        else if (strcmp(argv[i], "--yes") == 0 || strcmp(argv[i], "-y") == 0)
+        else if (options && (strcmp(argv[i], "--yes") == 0 || strcmp(argv[i], "-y") == 0))
             yes = true;
-        else if (argv[i][0] != '-' && id == NULL)
+        else if ((!options || argv[i][0] != '-' || is_device_id(argv[i])) && id == NULL)
             id = argv[i];
         else
             return cli_usage("device %s: unexpected '%s'", sub, argv[i]);

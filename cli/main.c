@@ -23,7 +23,8 @@ static const struct {
     {"password", cmd_password_main,
      "password change [--password-file F] [--new-password-file F]"},
     {"device", cmd_device_main,
-     "device list | device approve ID (--code JOINCODE | interactive) | device remove ID [--yes]"},
+     "device list | device approve [--] ID (--code JOINCODE | interactive) |\n"
+     "        device remove [--] ID [--yes]"},
     {"keychain", cmd_keychain_main, "keychain show"},
     {"session", cmd_session_main, "session list | session revoke ID"},
     {"approval-code", cmd_approval_code_main, "approval-code"},
@@ -65,6 +66,13 @@ int main(int argc, char **argv)
         return CLI_EXIT_PROFILE;
     for (int i = 1; i < argc; i++) {
         const char *v;
+        if (strcmp(argv[i], "--") == 0) { /* the rest is the command's, verbatim */
+            if (n == 0) /* before the command: just ends the global options */
+                i++;
+            while (i < argc)
+                rest[n++] = argv[i++];
+            break;
+        }
         if (cli_opt(argc, argv, &i, "server", &v))
             cli_g.server = v;
         else if (cli_opt(argc, argv, &i, "profile", &v))

@@ -8,7 +8,10 @@
  * account key, nothing secret — and secrets.bin — the device identity seed,
  * the HPKE key pair, the session token, the KK generations and the account
  * key seed, sealed with XChaCha20-Poly1305 under an Argon2id key from the
- * profile passphrase, parameters record in the file header) and the HTTP
+ * profile passphrase, parameters record in the file header — and pins.json,
+ * the device's rollback marks: the newest roster version it verified with
+ * the SHA-256 of that roster, the newest keychain version and KK generation
+ * it opened; public, bound to the account and device id) and the HTTP
  * connection settings (libcurl, TLS verification always on, an optional CA
  * file for a self-signed server, a 4 MiB response limit).
  *
@@ -115,7 +118,11 @@ int kw_client_password_change(kw_client *c, const uint8_t *password, size_t pass
 /* Revokes the current session and forgets its token. */
 int kw_client_logout(kw_client *c, json_t **out);
 
-/* Device list with each pending device's join code. */
+/* Device list with each pending device's join code, checked against the
+ * verified roster: a device shown trusted that the roster does not list,
+ * or a roster device shown otherwise or missing, is KW_ERR_VERIFY (local,
+ * an "ALERT: ..." message); pending devices outside the roster are fine.
+ * roster_version in *out is the verified roster's. */
 int kw_client_device_list(kw_client *c, json_t **out);
 
 /* Approves pending device `device_id` (base64url): its join code must equal
@@ -131,7 +138,14 @@ int kw_client_device_approve(kw_client *c, const char *device_id, const char *ex
  * request, so the recovery key keeps working (*out: recovery_rewrapped). */
 int kw_client_device_remove(kw_client *c, const char *device_id, json_t **out);
 
-/* Unwraps the current KK, opens the keychain and lists it. */
+/* Unwraps the current KK, opens the keychain and lists it.
+ *
+ * Rollback (every flow that reads the roster or the keychain): a verified
+ * roster older than the newest this device verified, or of that version
+ * with other bytes, is KW_ERR_VERIFY "ALERT: the server rolled the roster
+ * back ..."; a keychain of an older version, or under a KK generation older
+ * than the newest the device holds, is KW_ERR_VERIFY "ALERT: the server
+ * rolled the keychain back ...". */
 int kw_client_keychain_show(kw_client *c, json_t **out);
 
 int kw_client_session_list(kw_client *c, json_t **out);

@@ -89,6 +89,17 @@ int kwc_write_file(const char *dir, const char *name, const uint8_t *data, size_
 
 /* ---- the client ---- */
 
+/* Rollback high-water marks of this device (pins.json in the profile
+ * directory, public): the newest roster version verified and the SHA-256
+ * of its bytes, the newest keychain version and KK generation opened.
+ * Bound to the account and device id they were recorded for. */
+typedef struct {
+    uint64_t roster_version;
+    uint8_t roster_hash[32];
+    uint64_t keychain_version;
+    uint64_t kk_generation;
+} kwc_pins;
+
 struct kw_client {
     kwc_profile *p; /* NULL until created or loaded */
     char dir[PATH_MAX];
@@ -97,6 +108,7 @@ struct kw_client {
     uint8_t *passphrase; /* sodium_malloc'd copy, for creating a profile */
     size_t passphrase_len;
     bool fast_kdf;
+    kwc_pins pins;
     char err[512];
     int origin;
 };

@@ -32,6 +32,8 @@
 
 /* ---- client object ---- */
 
+static int pins_load(kw_client *c);
+
 int kw_client_open(kw_client **out, const kw_client_options *o)
 {
     const char *env;
@@ -70,7 +72,7 @@ int kw_client_open(kw_client **out, const kw_client_options *o)
         return kwc_fail(c, PROFILE, r, "cannot read the profile in %s: %s", c->dir, kw_strerror(r));
     if (c->server[0] == '\0')
         snprintf(c->server, sizeof(c->server), "%s", c->p->server);
-    return KW_OK;
+    return pins_load(c);
 }
 
 void kw_client_free(kw_client **cp)
@@ -210,6 +212,121 @@ static int get_u64(const json_t *o, const char *key, uint64_t *v)
     return KW_OK;
 }
 
+/* ---- rollback pins (pins.json; see kwc_pins) ---- */
+
+#define PINS_FILE "pins.json"
+#define PINS_MAXBYTES 4096
+
+static int pins_save(kw_client *c)
+{
+    char id[32];
+    int r = KW_ERR_NOMEM;
+    id_b64(id, c->p->device_id);
+    json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I}", "account", c->p->account, "device_id", id,
+                          "roster_version", (json_int_t)c->pins.roster_version, "keychain_version",
+                          (json_int_t)c->pins.keychain_version, "kk_generation",
+                          (json_int_t)c->pins.kk_generation);
+    char *text = NULL;
+    if (o == NULL || kwc_put_b64(o, "roster_sha256", c->pins.roster_hash, 32) != KW_OK ||
+        (text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL)
+        goto out;
+    r = kwc_write_file(c->dir, PINS_FILE, (const uint8_t *)text, strlen(text));
+out:
+    free(text);
+    json_decref(o);
+    if (r != KW_OK)
+        return kwc_fail(c, PROFILE, r, "cannot write %s/%s: %s", c->dir, PINS_FILE, kw_strerror(r));
+    return KW_OK;
+}
+
+/* Reads pins.json when it exists and belongs to this profile's account and
+ * device (a file left by another profile in the directory is ignored). */
+static int pins_load(kw_client *c)
+{
+    char path[PATH_MAX + 16], id[32];
+    json_error_t jerr;
+    json_t *o = NULL;
+    kwc_pins pn;
+    int r = KW_OK;
+    memset(&c->pins, 0, sizeof(c->pins));
+    if (snprintf(path, sizeof(path), "%s/%s", c->dir, PINS_FILE) >= (int)sizeof(path))
+        return kwc_fail(c, PROFILE, KW_ERR_TOO_LARGE, "profile path too long");
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return KW_OK;
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (size >= 0 && size <= PINS_MAXBYTES && fseek(f, 0, SEEK_SET) == 0)
+        o = json_loadf(f, 0, &jerr);
+    fclose(f);
+    memset(&pn, 0, sizeof(pn));
+    id_b64(id, c->p->device_id);
+    if (!json_is_object(o) ||
+        get_u64(o, "roster_version", &pn.roster_version) != KW_OK ||
+        get_u64(o, "keychain_version", &pn.keychain_version) != KW_OK ||
+        get_u64(o, "kk_generation", &pn.kk_generation) != KW_OK ||
+        kwc_get_b64_fixed(o, "roster_sha256", pn.roster_hash, 32) != KW_OK ||
+        !json_is_string(json_object_get(o, "account")) ||
+        !json_is_string(json_object_get(o, "device_id"))) {
+        r = kwc_fail(c, PROFILE, KW_ERR_FORMAT, "damaged %s (the rollback marks of this device)", path);
+        goto out;
+    }
+    if (strcmp(json_string_value(json_object_get(o, "account")), c->p->account) == 0 &&
+        strcmp(json_string_value(json_object_get(o, "device_id")), id) == 0)
+        c->pins = pn;
+out:
+    json_decref(o);
+    return r;
+}
+
+/* The roster high-water mark: refuses a verified roster older than the
+ * newest this device verified, or of that version with other bytes;
+ * records a newer one. */
+static int roster_pin(kw_client *c, const kw_roster *ros, const uint8_t *blob, size_t len)
+{
+    uint8_t h[32];
+    kwc_pins *pn = &c->pins;
+    crypto_hash_sha256(h, blob, len);
+    bool older = ros->version < pn->roster_version;
+    bool forked = pn->roster_version != 0 && ros->version == pn->roster_version &&
+                  sodium_memcmp(h, pn->roster_hash, 32) != 0;
+    if (older || forked) {
+        bool hidden = kw_roster_find(ros, c->p->device_id) == NULL;
+        return kwc_fail(c, LOCAL, KW_ERR_VERIFY,
+                        "ALERT: the server rolled the roster back: it serves version %llu%s, this "
+                        "device verified version %llu before%s",
+                        (unsigned long long)ros->version, forked ? " with other contents" : "",
+                        (unsigned long long)pn->roster_version,
+                        hidden ? "; this device is not in the account's signed roster it serves" : "");
+    }
+    if (ros->version == pn->roster_version)
+        return KW_OK;
+    pn->roster_version = ros->version;
+    memcpy(pn->roster_hash, h, 32);
+    return pins_save(c);
+}
+
+/* The keychain high-water mark: refuses a keychain version older than the
+ * newest opened, or a KK generation older than the newest held or seen;
+ * records newer ones. */
+static int keychain_pin(kw_client *c, uint64_t version, uint64_t gen)
+{
+    kwc_pins *pn = &c->pins;
+    uint64_t newest = kwc_profile_kk_latest(c->p);
+    if (pn->kk_generation > newest)
+        newest = pn->kk_generation;
+    if (version < pn->keychain_version || gen < newest)
+        return kwc_fail(c, LOCAL, KW_ERR_VERIFY,
+                        "ALERT: the server rolled the keychain back: it serves version %llu under KK "
+                        "generation %llu, this device has seen version %llu and generation %llu",
+                        (unsigned long long)version, (unsigned long long)gen,
+                        (unsigned long long)pn->keychain_version, (unsigned long long)newest);
+    if (version == pn->keychain_version && gen == pn->kk_generation)
+        return KW_OK;
+    pn->keychain_version = version;
+    pn->kk_generation = gen;
+    return pins_save(c);
+}
+
 /* The account signing key from the profile's account seed, checked against
  * the pinned account key. */
 static int account_key(kw_client *c, kw_sign_key **ak)
@@ -258,7 +375,7 @@ static int fetch_roster(kw_client *c, kw_roster *ros)
                                               "version");
         goto out;
     }
-    r = KW_OK;
+    r = roster_pin(c, ros, blob, len);
 out:
     free(blob);
     json_decref(resp);
@@ -335,6 +452,8 @@ static int sync_kk(kw_client *c, kw_keychain **kc_out, uint64_t *kc_version, uin
         r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the keychain holds another account key");
         goto out;
     }
+    if ((r = keychain_pin(c, version, gen)) != KW_OK)
+        goto out;
     bool changed = !c->p->s->has_account_seed || kwc_profile_kk(c->p, gen) == NULL ||
                    strcmp(c->p->state, "trusted") != 0;
     memcpy(c->p->s->account_seed, seed, sizeof(seed));
@@ -913,6 +1032,64 @@ static const json_t *find_device(const json_t *list, const char *id)
     return NULL;
 }
 
+/* Checks the server's device table (GET /v1/devices) against the verified
+ * roster: every device the table shows trusted is in the roster, every
+ * roster device is in the table as trusted; pending and removed devices
+ * outside the roster are fine. Sets the table's roster_version to the
+ * verified one. */
+static int check_device_table(kw_client *c, json_t *list)
+{
+    kw_roster *ros = malloc(sizeof(*ros));
+    const json_t *d;
+    size_t i;
+    int r;
+    if (ros == NULL)
+        return kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
+    if ((r = fetch_roster(c, ros)) != KW_OK)
+        goto out;
+    json_array_foreach(json_object_get(list, "devices"), i, d)
+    {
+        const char *id = json_string_value(json_object_get(d, "id"));
+        const char *st = json_string_value(json_object_get(d, "state"));
+        uint8_t did[KWC_ID_BYTES];
+        if (id == NULL || st == NULL || kwc_get_b64_fixed(d, "id", did, KWC_ID_BYTES) != KW_OK) {
+            r = bad_answer(c, "devices");
+            goto out;
+        }
+        bool listed = kw_roster_find(ros, did) != NULL;
+        if (strcmp(st, "trusted") == 0 && !listed) {
+            r = kwc_fail(c, LOCAL, KW_ERR_VERIFY,
+                         "ALERT: the server shows device %s as trusted but the account's signed "
+                         "roster (version %llu) does not list it",
+                         id, (unsigned long long)ros->version);
+            goto out;
+        }
+        if (listed && strcmp(st, "trusted") != 0) {
+            r = kwc_fail(c, LOCAL, KW_ERR_VERIFY,
+                         "ALERT: the server shows device %s as %s but the account's signed roster "
+                         "(version %llu) lists it as trusted",
+                         id, st, (unsigned long long)ros->version);
+            goto out;
+        }
+    }
+    for (i = 0; i < ros->ndevices; i++) {
+        char id[32];
+        id_b64(id, ros->devices[i].id);
+        if (find_device(list, id) == NULL) {
+            r = kwc_fail(c, LOCAL, KW_ERR_VERIFY,
+                         "ALERT: the server's device list omits device %s, which the account's signed "
+                         "roster (version %llu) lists as trusted",
+                         id, (unsigned long long)ros->version);
+            goto out;
+        }
+    }
+    json_object_set_new(list, "roster_version", json_integer((json_int_t)ros->version));
+    r = KW_OK;
+out:
+    free(ros);
+    return r;
+}
+
 int kw_client_device_list(kw_client *c, json_t **out)
 {
     json_t *resp = NULL, *d;
@@ -924,6 +1101,10 @@ int kw_client_device_list(kw_client *c, json_t **out)
         return r;
     if ((r = kwc_http(c, "GET", "/v1/devices", NULL, true, &resp)) != KW_OK)
         return r;
+    if ((r = check_device_table(c, resp)) != KW_OK) {
+        json_decref(resp);
+        return r;
+    }
     id_b64(me, c->p->device_id);
     json_array_foreach(json_object_get(resp, "devices"), i, d)
     {

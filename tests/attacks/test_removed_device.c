@@ -9,8 +9,10 @@
  *     trusted again and hands B the generation-2 wrap made for A. B refuses
  *     with exit 2 "this device is not in the account's signed roster".
  *   (lie 2) additionally serves roster v2 {A, B} (older, correctly signed)
- *     as the latest: B gets past the roster check, but A's wrap does not
- *     open for B: exit 2 "the key wrap does not open for this device".
+ *     as the latest: B verified v3 in lie 1 and refuses with exit 2
+ *     "ALERT: the server rolled the roster back"; with its rollback marks
+ *     (pins.json) deleted, B gets past the roster check, but A's wrap does
+ *     not open for B: exit 2 "the key wrap does not open for this device".
  * Then, with everything B holds (its profile: KK 1 only, its HPKE key) and
  * everything the server has (keychain v2, A's wrap, the KK chain), nothing
  * opens: B's profile has no KK 2, KK 1 does not open keychain v2, A's wrap
@@ -106,6 +108,12 @@ static void test_server_hands_new_wrap_to_removed_device(void **state)
                        NULL, 0, &saved_v3_len);
     at_exec(db, "DELETE FROM rosters WHERE account_id = " ALICE " AND version = 3", NULL, 0, NULL, 0, 1);
     at_lie_end(&srv, db);
+    r = at_cli(&srv, prof_b, show, 2);
+    at_assert_refused(&r, "ALERT: the server rolled the roster back", NULL);
+    kw_it_result_free(&r);
+    char pins[600];
+    snprintf(pins, sizeof(pins), "%s/pins.json", prof_b);
+    assert_int_equal(unlink(pins), 0);
     r = at_cli(&srv, prof_b, show, 2);
     at_assert_refused(&r, "the key wrap does not open for this device", NULL);
     kw_it_result_free(&r);

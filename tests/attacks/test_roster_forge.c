@@ -14,9 +14,8 @@
  * "ALERT: the server's roster does not verify under the account key"; after
  * the lie is undone both read the keychain again (nothing lost).
  *
- * KNOWN GAP (under KW_ATTACK_KNOWN_GAP): `keyward device list` prints the
- * server's device table without checking it against the signed roster, so
- * the injected device M is shown as "trusted" and no alert is raised.
+ * `keyward device list` checks the server's device table against the
+ * signed roster: with M injected it refuses with exit 2 and an ALERT.
  */
 #include "attack_util.h"
 
@@ -191,10 +190,8 @@ static void test_device_added_resigned_by_other_key(void **state)
     assert_honest_again();
 }
 
-#ifdef KW_ATTACK_KNOWN_GAP
-/* GAP: `device list` trusts the server's device table: M shows as trusted
- * with no check against the signed roster. Expected: a refusal (exit 2)
- * naming the device that the signed roster does not list. */
+/* `device list` checks the server's device table against the signed
+ * roster: a refusal (exit 2) with an ALERT. */
 static void test_device_list_shows_unsigned_device(void **state)
 {
     (void)state;
@@ -202,11 +199,12 @@ static void test_device_list_shows_unsigned_device(void **state)
     const char *list[] = {"--json", "device", "list", NULL};
     kw_it_result r = at_cli(&srv, prof_a, list, 2);
     int status = r.status;
+    at_assert_refused(&r, "ALERT", NULL);
     kw_it_result_free(&r);
     undo();
     assert_int_equal(status, 2);
+    assert_honest_again();
 }
-#endif
 
 int main(void)
 {
@@ -215,9 +213,7 @@ int main(void)
         cmocka_unit_test(test_device_added_bad_signature),
         cmocka_unit_test(test_device_added_no_signature),
         cmocka_unit_test(test_device_added_resigned_by_other_key),
-#ifdef KW_ATTACK_KNOWN_GAP
         cmocka_unit_test(test_device_list_shows_unsigned_device),
-#endif
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -16,11 +16,9 @@
  *       header does not match".
  * After each lie is undone the honest devices read their keychains again.
  *
- * KNOWN GAP (under KW_ATTACK_KNOWN_GAP): a consistent rollback of the
- * whole keychain state to generation 1 (keychain v1, KK generation 2 and
- * its wraps deleted) is accepted: A's profile holds KK 2, but the client
- * does not compare the server's generation or keychain version with the
- * newest it has seen.
+ *   (e) rolls the whole keychain state back to generation 1 (keychain v1,
+ *       KK generation 2 and its wraps deleted): A, which holds KK 2 and saw
+ *       keychain v2, refuses "ALERT: the server rolled the keychain back".
  */
 #include "attack_util.h"
 
@@ -197,9 +195,8 @@ static void test_old_keychain_replayed(void **state)
     at_keychain_ok(&srv, prof_a, a_pk, 2);
 }
 
-#ifdef KW_ATTACK_KNOWN_GAP
-/* GAP: the whole keychain state rolled back to generation 1 is accepted.
- * Expected: exit 2, a rollback alert (A holds KK generation 2). */
+/* (e) the whole keychain state rolled back to generation 1: A holds KK
+ * generation 2 and saw keychain v2, so it refuses with a rollback alert. */
 static void test_keychain_generation_rolled_back(void **state)
 {
     (void)state;
@@ -217,6 +214,7 @@ static void test_keychain_generation_rolled_back(void **state)
     at_lie_end(&srv, db);
     kw_it_result r = at_cli(&srv, prof_a, show, 2);
     int status = r.status;
+    at_assert_refused(&r, "ALERT: the server rolled the keychain back", NULL);
     kw_it_result_free(&r);
 
     db = at_lie_begin(&srv);
@@ -233,7 +231,6 @@ static void test_keychain_generation_rolled_back(void **state)
     at_keychain_ok(&srv, prof_a, a_pk, 2);
     assert_int_equal(status, 2);
 }
-#endif
 
 static void test_cleanup(void **state)
 {
@@ -252,9 +249,7 @@ int main(void)
         cmocka_unit_test(test_roster_swapped_between_accounts),
         cmocka_unit_test(test_wrap_swapped_between_devices),
         cmocka_unit_test(test_old_keychain_replayed),
-#ifdef KW_ATTACK_KNOWN_GAP
         cmocka_unit_test(test_keychain_generation_rolled_back),
-#endif
         cmocka_unit_test(test_cleanup),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

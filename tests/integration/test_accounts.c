@@ -218,6 +218,33 @@ static void test_approve(void **state)
     kw_it_result_free(&r);
 }
 
+/* Device ids are base64url, so 1 in 64 starts with '-': the CLI takes a
+ * well-formed 22-character id as the ID even then, and after "--"; other
+ * dash words stay options (a usage error). Here an id that names no device
+ * reaches the lookup (exit 3, not 1), whatever random ids this run drew. */
+static void test_dash_device_id(void **state)
+{
+    (void)state;
+    const char *dash = "-AAAAAAAAAAAAAAAAAAAAA";
+    const char *as_arg[] = {"--json", "device", "approve", dash, "--code", "123456", NULL};
+    kw_it_result r = kw_it_cli(&srv, prof_a, NULL, as_arg);
+    assert_int_equal(r.status, 3);
+    assert_non_null(strstr(r.err, "no device -AAAAAAAAAAAAAAAAAAAAA"));
+    kw_it_result_free(&r);
+    const char *after[] = {"--json", "device", "approve", "--code", "123456", "--", dash, NULL};
+    r = kw_it_cli(&srv, prof_a, NULL, after);
+    assert_int_equal(r.status, 3);
+    kw_it_result_free(&r);
+    const char *rm[] = {"--json", "device", "remove", "--yes", "--", "-x", NULL};
+    r = kw_it_cli(&srv, prof_a, NULL, rm); /* not an id: refused locally */
+    assert_int_equal(r.status, 1);
+    kw_it_result_free(&r);
+    const char *opt[] = {"--json", "device", "approve", "-x", "--code", "123456", NULL};
+    r = kw_it_cli(&srv, prof_a, NULL, opt);
+    assert_int_equal(r.status, 1);
+    kw_it_result_free(&r);
+}
+
 /* A removes B: KK generation 2; B's next request is refused (2); B's
  * profile holds no KK of generation 2 and its KK 1 does not open the new
  * keychain, nor does B's HPKE key open A's wrap. */
@@ -482,6 +509,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_account), cmocka_unit_test(test_bad_sign_in),
         cmocka_unit_test(test_approval_sign_in), cmocka_unit_test(test_approve),
+        cmocka_unit_test(test_dash_device_id),
         cmocka_unit_test(test_remove),         cmocka_unit_test(test_recovery),
         cmocka_unit_test(test_logout),         cmocka_unit_test(test_recovery_after_removal),
         cmocka_unit_test(test_password_change),
