@@ -75,5 +75,7 @@ int cmd_totp_main(int argc, char **argv);
 int cmd_recovery_key_main(int argc, char **argv);
 int cmd_status_main(int argc, char **argv);
 int cmd_password_main(int argc, char **argv);
+int cmd_kt_main(int argc, char **argv);
+int cmd_audit_main(int argc, char **argv);
 
 #endif

@@ -33,6 +33,8 @@ static const struct {
      "        totp code --secret B32"},
     {"recovery-key", cmd_recovery_key_main, "recovery-key create"},
     {"status", cmd_status_main, "status"},
+    {"kt", cmd_kt_main, "kt lookup NAME   (verified key-transparency lookup; pins in PROFILE/kt.json)"},
+    {"audit", cmd_audit_main, "audit --server URL   (replays the key-transparency log from epoch 0)"},
 };
 
 static int help(FILE *f)

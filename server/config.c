@@ -17,6 +17,7 @@ void kw_config_defaults(kw_config *c)
     snprintf(c->data_dir, sizeof(c->data_dir), "./keyward-data");
     c->threads = 4;
     c->session_ttl = 30 * 24 * 3600;
+    c->kt_epoch_ms = 1000;
 }
 
 static int set_path(char *dst, const char *value)
@@ -90,6 +91,12 @@ int kw_config_set(kw_config *c, const char *key, const char *value)
         if ((r = parse_uint(value, 365ULL * 24 * 3600, &v)) != KW_OK || v < 60)
             return KW_ERR_FORMAT;
         c->session_ttl = (int64_t)v;
+        return KW_OK;
+    }
+    if (strcmp(key, "kt_epoch_ms") == 0) {
+        if ((r = parse_uint(value, 3600ULL * 1000, &v)) != KW_OK || v < 10)
+            return KW_ERR_FORMAT;
+        c->kt_epoch_ms = (int64_t)v;
         return KW_OK;
     }
     if (strcmp(key, "quiet") == 0)

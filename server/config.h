@@ -22,6 +22,7 @@ typedef struct {
     char port_file[KW_CONFIG_PATH_MAX]; /* write the bound port here once listening */
     unsigned threads;                /* default 4 */
     int64_t session_ttl;             /* seconds, default 30 days */
+    int64_t kt_epoch_ms;             /* key-transparency epoch cadence, default 1000 */
     bool quiet;                      /* no request log lines */
     bool test_faults;                /* test-only fault hooks; refused unless KEYWARD_TEST_FAULTS=1 */
     bool pending_logins_memory;      /* pending_logins = memory | store (default: memory on

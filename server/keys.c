@@ -21,6 +21,7 @@ static void keys_generate(kw_server_keys *k)
     crypto_scalarmult_ristretto255_base(k->opaque_pk, k->opaque_sk);
     randombytes_buf(k->totp_key, sizeof(k->totp_key));
     randombytes_buf(k->code_key, sizeof(k->code_key));
+    randombytes_buf(k->kt_seed, sizeof(k->kt_seed));
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)

@@ -1,11 +1,14 @@
 /*
  * server/keys.h — the server's key file: OPAQUE OPRF seed and AKE key pair,
- * and the keys that protect TOTP secrets and approval-code hashes.
+ * the keys that protect TOTP secrets and approval-code hashes, and the seed
+ * of the key-transparency log and VRF keys.
  *
  * The file is created on first start (mode 0600, written durably) and read
  * on every start; its contents are kept in sodium_malloc'd, read-only memory
  * and wiped on free. Format: "KWSK1\n" then the fields of kw_server_keys in
- * order, then a BLAKE2b-256 checksum of everything before it.
+ * order (kt_seed last), then a BLAKE2b-256 checksum of everything before it.
+ * A file of the older size (without kt_seed) is refused as damaged
+ * (KW_ERR_FORMAT): no server was deployed with it; delete it to regenerate.
  */
 #ifndef KEYWARD_SERVER_KEYS_H
 #define KEYWARD_SERVER_KEYS_H

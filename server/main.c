@@ -37,6 +37,7 @@ static void usage(FILE *out)
             "                      and login/finish (default memory on SQLite, store otherwise;\n"
             "                      memory: no disk write, one keywardd per store only,\n"
             "                      a restart drops them)\n"
+            "  --kt-epoch-ms N     key-transparency epoch cadence in ms (default 1000)\n"
             "  --quiet             no per-request log lines\n"
             "exit codes: 0 clean shutdown, 1 usage or configuration error, 2 startup failure\n");
 }
@@ -63,6 +64,7 @@ static int parse_args(int argc, char **argv, int start, kw_config *cfg)
     } map[] = {{"--listen", "listen"},       {"--data", "data_dir"},     {"--store", "store"},
                {"--tls-cert", "tls_cert"},   {"--tls-key", "tls_key"},   {"--port-file", "port_file"},
                {"--threads", "threads"},     {"--key-file", "key_file"}, {"--session-ttl", "session_ttl"},
+               {"--kt-epoch-ms", "kt_epoch_ms"},
                {"--pending-logins", "pending_logins"}};
     /* The config file first, so flags override it. */
     for (int i = start; i < argc; i++) {
@@ -199,6 +201,13 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* After the mask, so the publisher thread never takes the stop signals. */
+    r = kw_api_kt_start(&srv, cfg.kt_epoch_ms);
+    if (r != KW_OK) {
+        fprintf(stderr, "keywardd: cannot start the key-transparency directory: %s\n", kw_strerror(r));
+        goto out;
+    }
+
     size_t nroutes;
     const kw_http_route *routes = kw_api_routes(&nroutes);
     kw_http_config hc = {.bind_addr = cfg.listen_addr, .port = cfg.port, .tls_cert_pem = cert,
@@ -228,6 +237,7 @@ out:
         free(key);
     }
     free(cert);
+    kw_api_kt_stop(&srv);
     kw_api_server_fini(&srv);
     kw_server_keys_free(&keys);
     kw_store_close(&store);

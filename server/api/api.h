@@ -35,6 +35,7 @@ typedef struct {
     uint8_t opaque_pk[32];
     uint8_t totp_key[32];         /* encrypts TOTP secrets at rest */
     uint8_t code_key[32];         /* keys the hashes of approval codes */
+    uint8_t kt_seed[32];          /* derives the KT log signing key and VRF key (HKDF) */
 } kw_server_keys;
 
 typedef struct {
@@ -45,6 +46,7 @@ typedef struct {
     bool pending_logins_memory;   /* pending OPAQUE logins in process memory, not the store
                                      (one keywardd per store only); read at kw_api_server_init */
     struct kw_api_state *state;   /* OPAQUE server, login key, rate limits (areas.h) */
+    struct kw_api_kt *kt;         /* key-transparency directory (kt.c); NULL: off */
 } kw_server;
 
 /* The authenticated caller of a request. */

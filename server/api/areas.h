@@ -35,6 +35,21 @@ KW_API_AREA(devices);
 KW_API_AREA(keychain);
 KW_API_AREA(recovery);
 KW_API_AREA(password);
+KW_API_AREA(kt);
+
+/* ---- key transparency (kt.c) ---- */
+
+/* Derives the log and VRF keys from srv->keys->kt_seed, creates the
+ * in-memory directory, publishes epoch 0 and starts the publisher thread
+ * (one epoch every epoch_ms, heartbeats included). Call after
+ * kw_api_server_init and before kw_http_start. KW_ERR_NOMEM, KW_ERR_SYSTEM. */
+int kw_api_kt_start(kw_server *srv, int64_t epoch_ms);
+/* Stops the publisher (joins it) and frees the directory; NULL-safe. Call
+ * after kw_http_stop. */
+void kw_api_kt_stop(kw_server *srv);
+/* Queues an accepted roster of account `name` as the label's next version
+ * (logged on failure; the roster is already stored). Thread-safe. */
+void kw_api_kt_roster(kw_server *srv, const char *name, const uint8_t *roster, size_t len);
 
 /* The OPAQUE configuration every party uses (docs/api.md). */
 #define KW_API_OPAQUE_CONTEXT "keyward-opaque-v1"

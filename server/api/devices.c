@@ -291,6 +291,7 @@ int kw_api_roster_add_device(kw_http_req *req, kw_http_resp *resp, const kw_api_
         r = kw_api_store_fail(resp, r, "roster");
         goto out;
     }
+    kw_api_kt_roster(srv, acct.name, roster, roster_len);
     kw_http_json(resp, 200, json_object());
     r = KW_OK;
 out:
@@ -460,6 +461,7 @@ static int devices_remove(kw_http_req *req, kw_http_resp *resp)
         r = kw_api_store_fail(resp, r, "roster, keychain or recovery wrap");
         goto out;
     }
+    kw_api_kt_roster(srv, acct.name, roster, roster_len);
     kw_http_json(resp, 200, json_object());
     r = KW_OK;
 out:

@@ -22,6 +22,7 @@ static const struct {
     {kw_api_keychain_routes, &kw_api_keychain_nroutes},
     {kw_api_recovery_routes, &kw_api_recovery_nroutes},
     {kw_api_password_routes, &kw_api_password_nroutes},
+    {kw_api_kt_routes, &kw_api_kt_nroutes},
 };
 
 static kw_http_route all_routes[ROUTES_MAX];
