@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,14 +215,34 @@ static void print_value(const char *indent, const char *key, json_t *v)
     }
 }
 
+/* Results can carry secrets shown once (a recovery code, a TOTP secret and
+ * its otpauth URI): wipe every string in place before the object is freed. */
+static void wipe_strings(json_t *v)
+{
+    const char *k;
+    json_t *child;
+    size_t i;
+    if (json_is_string(v)) {
+        sodium_memzero((char *)(uintptr_t)json_string_value(v), json_string_length(v));
+    } else if (json_is_object(v)) {
+        json_object_foreach(v, k, child)
+            wipe_strings(child);
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, child)
+            wipe_strings(child);
+    }
+}
+
 int cli_print(json_t *o, const char *headline)
 {
     if (o == NULL)
         o = json_object();
     if (cli_g.json) {
         char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-        if (s != NULL)
+        if (s != NULL) {
             printf("%s\n", s);
+            sodium_memzero(s, strlen(s));
+        }
         free(s);
     } else {
         const char *k;
@@ -230,6 +252,8 @@ int cli_print(json_t *o, const char *headline)
         json_object_foreach(o, k, v)
             print_value("", k, v);
     }
+    fflush(stdout);
+    wipe_strings(o);
     json_decref(o);
     return CLI_EXIT_OK;
 }

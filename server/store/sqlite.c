@@ -669,3 +669,37 @@ out:
         sq_close(&s->base);
     return r;
 }
+
+int sq_collect_rows(sq_store *s, sqlite3_stmt *stmt, int r, bool row, size_t elem_size,
+                    sq_row_reader read, void **out, size_t *count)
+{
+    uint8_t *list = NULL;
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    *count = 0;
+    while (r == KW_OK && row) {
+        if (n == cap) {
+            size_t ncap = cap == 0 ? 8 : cap * 2;
+            uint8_t *grown = reallocarray(list, ncap, elem_size);
+            if (grown == NULL) {
+                r = KW_ERR_NOMEM;
+                break;
+            }
+            list = grown;
+            cap = ncap;
+        }
+        read(stmt, list + n * elem_size);
+        n++;
+        int rc = sqlite3_step(stmt);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            r = sq_err(s, rc);
+        row = rc == SQLITE_ROW;
+    }
+    if (r != KW_OK) {
+        free(list);
+        return r;
+    }
+    *out = list; /* transferred */
+    *count = n;
+    return KW_OK;
+}

@@ -192,39 +192,21 @@ int sq_device_get(kw_store *st, const uint8_t id[KW_STORE_ID_BYTES], kw_store_de
     return r;
 }
 
+static void read_device_row(sqlite3_stmt *stmt, void *elem)
+{
+    read_device(stmt, elem);
+}
+
 int sq_device_list(kw_store *st, int64_t account_id, kw_store_device **out, size_t *count)
 {
     sq_store *s = sq_lock(st, "device_list");
-    kw_store_device *list = NULL;
-    size_t n = 0, cap = 0;
     bool row;
+    void *list = NULL;
     int r = sq_run(s, SQ_DEV_LIST, &row, "i", account_id);
-    sqlite3_stmt *stmt = s->stmts[SQ_DEV_LIST];
-    while (r == KW_OK && row) {
-        if (n == cap) {
-            size_t ncap = cap == 0 ? 8 : cap * 2;
-            kw_store_device *grown = reallocarray(list, ncap, sizeof(*list));
-            if (grown == NULL) {
-                r = KW_ERR_NOMEM;
-                break;
-            }
-            list = grown;
-            cap = ncap;
-        }
-        read_device(stmt, &list[n++]);
-        int rc = sqlite3_step(stmt);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            r = sq_err(s, rc);
-        row = rc == SQLITE_ROW;
-    }
+    r = sq_collect_rows(s, s->stmts[SQ_DEV_LIST], r, row, sizeof(kw_store_device), read_device_row, &list, count);
     sq_unlock(s);
-    if (r != KW_OK) {
-        free(list);
-        return r;
-    }
-    *out = list; /* transferred */
-    *count = n;
-    return KW_OK;
+    *out = list; /* transferred (NULL on error) */
+    return r;
 }
 
 void sq_device_touch(kw_store *st, const uint8_t id[KW_STORE_ID_BYTES], int64_t now)

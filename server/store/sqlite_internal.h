@@ -130,6 +130,16 @@ int sq_bind(sqlite3_stmt *stmt, const char *fmt, ...);
  * statement stays un-reset for reading columns. */
 int sq_run(sq_store *s, enum sq_stmt_id id, bool *row, const char *fmt, ...);
 
+/* Reads one row of stmt into the element at elem. */
+typedef void (*sq_row_reader)(sqlite3_stmt *stmt, void *elem);
+
+/* Collects every remaining row of a statement that sq_run has just stepped
+ * (r and row are sq_run's results) into a malloc'd array of elem_size-byte
+ * elements, growing geometrically. On success *out is transferred to the
+ * caller; on error nothing is returned. Called with the store lock held. */
+int sq_collect_rows(sq_store *s, sqlite3_stmt *stmt, int r, bool row, size_t elem_size,
+                    sq_row_reader read, void **out, size_t *count);
+
 /* Like sq_run for statements that return no rows; *changes (optional) gets
  * the number of rows changed. Resets the statement. */
 int sq_exec(sq_store *s, enum sq_stmt_id id, int *changes, const char *fmt, ...);

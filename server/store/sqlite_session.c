@@ -105,39 +105,21 @@ int sq_session_get(kw_store *st, const uint8_t hash[KW_STORE_HASH_BYTES], kw_sto
     return r;
 }
 
+static void read_session_row(sqlite3_stmt *stmt, void *elem)
+{
+    read_session(stmt, elem);
+}
+
 int sq_session_list(kw_store *st, int64_t account_id, kw_store_session **out, size_t *count)
 {
     sq_store *s = sq_lock(st, "session_list");
-    kw_store_session *list = NULL;
-    size_t n = 0, cap = 0;
     bool row;
+    void *list = NULL;
     int r = sq_run(s, SQ_SES_LIST, &row, "i", account_id);
-    sqlite3_stmt *stmt = s->stmts[SQ_SES_LIST];
-    while (r == KW_OK && row) {
-        if (n == cap) {
-            size_t ncap = cap == 0 ? 8 : cap * 2;
-            kw_store_session *grown = reallocarray(list, ncap, sizeof(*list));
-            if (grown == NULL) {
-                r = KW_ERR_NOMEM;
-                break;
-            }
-            list = grown;
-            cap = ncap;
-        }
-        read_session(stmt, &list[n++]);
-        int rc = sqlite3_step(stmt);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            r = sq_err(s, rc);
-        row = rc == SQLITE_ROW;
-    }
+    r = sq_collect_rows(s, s->stmts[SQ_SES_LIST], r, row, sizeof(kw_store_session), read_session_row, &list, count);
     sq_unlock(s);
-    if (r != KW_OK) {
-        free(list);
-        return r;
-    }
-    *out = list; /* transferred */
-    *count = n;
-    return KW_OK;
+    *out = list; /* transferred (NULL on error) */
+    return r;
 }
 
 int sq_session_revoke(kw_store *st, int64_t account_id, const uint8_t hash[KW_STORE_HASH_BYTES])
