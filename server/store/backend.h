@@ -15,8 +15,24 @@
 
 #include "store/store.h"
 
+/* Domain operation tables. Each domain (store/<domain>.h with its public
+ * kw_store_<domain>_* functions, store/<domain>.c validating and
+ * dispatching, sqlite_<domain>.c implementing) defines its own ops struct;
+ * a backend that does not implement a domain leaves the pointer NULL and the
+ * domain's public functions return KW_ERR_UNSUPPORTED. */
+struct kw_store_seckey_ops; /* security keys, WebAuthn challenges (issue 4) */
+struct kw_store_kt_ops;     /* key-transparency directory state (issue 5) */
+struct kw_store_msg_ops;    /* mailboxes, prekeys (issue 6) */
+struct kw_store_record_ops; /* records and chunks metadata (issue 7) */
+struct kw_store_adp_ops;    /* custody, ADP state, recovery contacts, escrow, web access (issue 7) */
+
 typedef struct kw_store_ops {
     const char *name; /* "sqlite", later "postgres" */
+    const struct kw_store_seckey_ops *seckey;
+    const struct kw_store_kt_ops *kt;
+    const struct kw_store_msg_ops *msg;
+    const struct kw_store_record_ops *record;
+    const struct kw_store_adp_ops *adp;
     void (*close)(kw_store *st);
     int (*schema_version)(kw_store *st, int *version);
 

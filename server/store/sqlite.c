@@ -122,6 +122,13 @@ static const char sq_schema_v2[] =
 static const char *const sq_migrations[] = {sq_schema_v1, sq_schema_v2};
 #define SQ_SCHEMA_VERSION ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
 
+/* Domain components (see sq_component in sqlite_internal.h): one line per
+ * domain file, migrated after the core schema, each step in its own
+ * transaction. */
+static const sq_component *const sq_components[] = {
+    NULL, /* placeholder so the array is never empty; skipped */
+};
+
 /* ---- statements ---- */
 
 #define ACC_COLS "id, name, opaque_record, account_pk, totp_secret, totp_last_step, created_at"
@@ -252,6 +259,12 @@ void sq_unlock(sq_store *s)
             sqlite3_clear_bindings(s->stmts[i]); /* drop pointers to the caller's buffers */
         }
     }
+    for (size_t i = 0; i < SQ_QCACHE; i++) {
+        if (s->qcache[i].stmt != NULL) {
+            sqlite3_reset(s->qcache[i].stmt);
+            sqlite3_clear_bindings(s->qcache[i].stmt);
+        }
+    }
     if (!sqlite3_get_autocommit(s->db)) {
         int rc = sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         if (rc != SQLITE_OK)
@@ -322,10 +335,9 @@ int sq_bind(sqlite3_stmt *stmt, const char *fmt, ...)
     return rc;
 }
 
-static int sq_vrun(sq_store *s, enum sq_stmt_id id, bool *row, const char *fmt, va_list ap)
+static int sq_vrun_stmt(sq_store *s, sqlite3_stmt *stmt, bool *row, const char *fmt, va_list ap)
 {
     *row = false;
-    sqlite3_stmt *stmt = sq_stmt(s, id);
     if (stmt == NULL)
         return KW_ERR_STORAGE;
     sqlite3_reset(stmt);
@@ -342,6 +354,11 @@ static int sq_vrun(sq_store *s, enum sq_stmt_id id, bool *row, const char *fmt, 
     int r = sq_err(s, rc);
     sqlite3_reset(stmt);
     return r;
+}
+
+static int sq_vrun(sq_store *s, enum sq_stmt_id id, bool *row, const char *fmt, va_list ap)
+{
+    return sq_vrun_stmt(s, sq_stmt(s, id), row, fmt, ap);
 }
 
 int sq_run(sq_store *s, enum sq_stmt_id id, bool *row, const char *fmt, ...)
@@ -394,6 +411,79 @@ int sq_begin(sq_store *s)
 int sq_commit(sq_store *s)
 {
     return sq_exec(s, SQ_COMMIT, NULL, "");
+}
+
+/* ---- domain statements (cached by SQL text address) ---- */
+
+sqlite3_stmt *sq_stmt_q(sq_store *s, const char *sql)
+{
+    size_t h = ((uintptr_t)sql >> 3) * (size_t)0x9E3779B97F4A7C15ull;
+    for (size_t n = 0; n < SQ_QCACHE; n++) {
+        sq_qslot *slot = &s->qcache[(h + n) % SQ_QCACHE];
+        if (slot->sql == sql)
+            return slot->stmt;
+        if (slot->sql != NULL)
+            continue;
+        if (s->qcount + 1 >= SQ_QCACHE) {
+            sq_log(s->op, 0, "statement cache full");
+            return NULL;
+        }
+        sqlite3_stmt *stmt = NULL;
+        int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+        if (rc != SQLITE_OK) {
+            sq_log(s->op, rc, sqlite3_errmsg(s->db));
+            return NULL;
+        }
+        slot->sql = sql;
+        slot->stmt = stmt;
+        s->qcount++;
+        return stmt;
+    }
+    return NULL;
+}
+
+int sq_run_q(sq_store *s, const char *sql, bool *row, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = sq_vrun_stmt(s, sq_stmt_q(s, sql), row, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+int sq_exec_q(sq_store *s, const char *sql, int *changes, const char *fmt, ...)
+{
+    bool row;
+    va_list ap;
+    if (changes != NULL)
+        *changes = 0;
+    sqlite3_stmt *stmt = sq_stmt_q(s, sql);
+    va_start(ap, fmt);
+    int r = sq_vrun_stmt(s, stmt, &row, fmt, ap);
+    va_end(ap);
+    if (r == KW_OK && changes != NULL)
+        *changes = sqlite3_changes(s->db);
+    if (stmt != NULL)
+        sqlite3_reset(stmt);
+    return r;
+}
+
+int sq_scalar_q(sq_store *s, const char *sql, int64_t *value, const char *fmt, ...)
+{
+    bool row;
+    va_list ap;
+    *value = 0;
+    sqlite3_stmt *stmt = sq_stmt_q(s, sql);
+    va_start(ap, fmt);
+    int r = sq_vrun_stmt(s, stmt, &row, fmt, ap);
+    va_end(ap);
+    if (r == KW_OK && !row)
+        r = KW_ERR_NOT_FOUND;
+    if (r == KW_OK)
+        *value = sqlite3_column_int64(stmt, 0);
+    if (stmt != NULL)
+        sqlite3_reset(stmt);
+    return r;
 }
 
 int sq_col_dup(sqlite3_stmt *stmt, int col, uint8_t **out, size_t *len)
@@ -509,6 +599,89 @@ out:
     return r;
 }
 
+int sq_component_version(sq_store *s, const char *name, int64_t *version)
+{
+    *version = 0;
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT version FROM schema_components WHERE name = ?1", -1,
+                                &stmt, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) {
+            *version = sqlite3_column_int64(stmt, 0);
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            rc = SQLITE_OK;
+        }
+    }
+    int r = rc == SQLITE_OK ? KW_OK : sq_err(s, rc);
+    sqlite3_finalize(stmt);
+    return r;
+}
+
+/* Brings one component to its newest step, one transaction per step,
+ * re-reading the version inside BEGIN IMMEDIATE like sq_migrate. */
+static int sq_migrate_component(sq_store *s, const sq_component *c)
+{
+    int r = KW_OK;
+    for (;;) {
+        if ((r = sq_exec_sql(s, "BEGIN IMMEDIATE")) != KW_OK)
+            break;
+        r = sq_exec_sql(s, "CREATE TABLE IF NOT EXISTS schema_components ("
+                           " name TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;");
+        int64_t version = 0;
+        if (r == KW_OK)
+            r = sq_component_version(s, c->name, &version);
+        if (r != KW_OK)
+            break;
+        if (version < 0 || version > c->count) {
+            sq_log(s->op, 0, "a schema component is newer than this keywardd");
+            r = KW_ERR_UNSUPPORTED;
+            break;
+        }
+        if (version == c->count) {
+            r = sq_exec_sql(s, "COMMIT");
+            break;
+        }
+        if ((r = sq_exec_sql(s, c->steps[version])) != KW_OK)
+            break;
+        sqlite3_stmt *stmt = NULL;
+        int rc = sqlite3_prepare_v2(s->db,
+                                    "INSERT INTO schema_components (name, version) VALUES (?1, ?2)"
+                                    " ON CONFLICT (name) DO UPDATE SET version = excluded.version",
+                                    -1, &stmt, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_text(stmt, 1, c->name, -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(stmt, 2, version + 1);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(stmt);
+        sqlite3_finalize(stmt);
+        if (rc != SQLITE_DONE) {
+            r = sq_err(s, rc);
+            break;
+        }
+        if ((r = sq_exec_sql(s, "COMMIT")) != KW_OK)
+            break;
+    }
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return r;
+}
+
+static int sq_migrate_components(sq_store *s)
+{
+    int r = KW_OK;
+    s->op = "migrate";
+    for (size_t i = 0; i < sizeof(sq_components) / sizeof(sq_components[0]) && r == KW_OK; i++)
+        if (sq_components[i] != NULL)
+            r = sq_migrate_component(s, sq_components[i]);
+    s->op = NULL;
+    return r;
+}
+
 static int sq_configure(sq_store *s)
 {
     int r;
@@ -559,6 +732,11 @@ static void sq_close(kw_store *st)
     for (int i = 0; i < SQ_NSTMT; i++) {
         sqlite3_finalize(s->stmts[i]);
         s->stmts[i] = NULL;
+    }
+    for (size_t i = 0; i < SQ_QCACHE; i++) {
+        sqlite3_finalize(s->qcache[i].stmt);
+        s->qcache[i].stmt = NULL;
+        s->qcache[i].sql = NULL;
     }
     if (s->db != NULL) {
         int rc = sqlite3_close(s->db);
@@ -660,6 +838,8 @@ int kw_store_sqlite_open(const char *path, kw_store **out)
     if ((r = sq_configure(s)) != KW_OK)
         goto out;
     if ((r = sq_migrate(s)) != KW_OK)
+        goto out;
+    if ((r = sq_migrate_components(s)) != KW_OK)
         goto out;
     *out = &s->base;
     s = NULL; /* transferred */

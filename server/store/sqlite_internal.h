@@ -91,12 +91,22 @@ typedef struct sq_gc_item {
     struct sq_gc_item *next;
 } sq_gc_item;
 
+/* Statements of the domain files (sqlite_<domain>.c), cached by the address
+ * of their SQL text (a static string): see sq_stmt_q. */
+#define SQ_QCACHE 512
+typedef struct {
+    const char *sql;
+    sqlite3_stmt *stmt;
+} sq_qslot;
+
 typedef struct {
     kw_store base; /* first: a kw_store * points here */
     sqlite3 *db;
     pthread_mutex_t lock;
     const char *op; /* the running operation, for log lines */
     sqlite3_stmt *stmts[SQ_NSTMT];
+    sq_qslot qcache[SQ_QCACHE];
+    size_t qcount;
     /* Group commit of session inserts: callers queue under gc_lock; one of
      * them at a time (the leader) commits everything queued in one
      * transaction, so concurrent sign-ins share one WAL sync. */
@@ -157,6 +167,31 @@ int sq_commit(sq_store *s);
  * stored length differs, which the schema's CHECKs rule out). */
 int sq_col_dup(sqlite3_stmt *stmt, int col, uint8_t **out, size_t *len);
 void sq_col_fixed(sqlite3_stmt *stmt, int col, uint8_t *dst, size_t n);
+
+/* ---- domain extensions ----
+ *
+ * A domain (security keys, key transparency, messages, records, ...) keeps
+ * its SQL in its own file as static strings and uses the _q variants below,
+ * which cache statements by the address of the SQL text. It declares its
+ * schema as a component: a name and an append-only list of migration steps,
+ * tracked per name in the schema_components table, so domains migrate
+ * independently of each other and of the core schema. Register the component
+ * in sq_components[] (sqlite.c). */
+typedef struct {
+    const char *name;         /* e.g. "seckeys"; never renamed once shipped */
+    const char *const *steps; /* SQL scripts; never edit a shipped step, append */
+    int count;
+} sq_component;
+
+/* The cached statement for this SQL text (same pointer → same statement),
+ * prepared on first use; NULL (logged) on failure or when the cache is full. */
+sqlite3_stmt *sq_stmt_q(sq_store *s, const char *sql);
+/* sq_run / sq_exec / sq_scalar for a domain statement. */
+int sq_run_q(sq_store *s, const char *sql, bool *row, const char *fmt, ...);
+int sq_exec_q(sq_store *s, const char *sql, int *changes, const char *fmt, ...);
+int sq_scalar_q(sq_store *s, const char *sql, int64_t *value, const char *fmt, ...);
+/* The version of a component in this database (0 when never migrated). */
+int sq_component_version(sq_store *s, const char *name, int64_t *version);
 
 /* Operation tables implemented in the other files. */
 int sq_account_create(kw_store *st, const kw_store_new_account *na, int64_t *account_id);
