@@ -54,6 +54,14 @@ VEC_SRC   := $(sort $(wildcard tests/vectors/test_*.c))
 VEC_BIN   := $(VEC_SRC:%.c=$(BUILD)/%)
 VEC_UTIL  := $(BUILD)/tests/vectors/vecutil.o
 
+# Areas extend the build in mk/<area>.mk: extra link libraries for the
+# server (LDLIBS_SRV += ...), extra test commands run by check-tests after the
+# binaries (EXTRA_TESTS += path; each prints cmocka-style "[  PASSED  ] N
+# test(s)." / "[  FAILED  ] N test(s)" lines and exits non-zero on failure),
+# and their own targets.
+EXTRA_TESTS :=
+-include $(sort $(wildcard mk/*.mk))
+
 FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
@@ -121,7 +129,7 @@ $(BUILD)/bench/bench: $(wildcard bench/*.c) $(LIB_A)
 	$(CC) $(CFLAGS) $(CFLAGS_HARDEN) -O3 $(wildcard bench/*.c) $(LIB_A) $(LDFLAGS) $(LDLIBS_LIB) -lpthread -o $@
 
 check-tests: tests
-	@KEYWARD_SHARED_VECTORS="$(SHARED_VECTORS)" KEYWARD_BIN_DIR="$(abspath $(BUILD)/bin)" ./scripts/run-tests $(BUILD) $(UNIT_BIN) $(VEC_BIN) $(SRV_TEST_BIN) $(INTEG_BIN)
+	@KEYWARD_SHARED_VECTORS="$(SHARED_VECTORS)" KEYWARD_BIN_DIR="$(abspath $(BUILD)/bin)" KEYWARD_BUILD="$(abspath $(BUILD))" ./scripts/run-tests $(BUILD) $(UNIT_BIN) $(VEC_BIN) $(SRV_TEST_BIN) $(INTEG_BIN) $(EXTRA_TESTS)
 
 test: deps
 	@$(MAKE) --no-print-directory check-tests

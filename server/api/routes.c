@@ -6,7 +6,7 @@
 #include "api/api.h"
 #include "api/areas.h"
 
-#define ROUTES_MAX 64
+#define ROUTES_MAX 256
 
 /* Area tables are added here as areas land. */
 static const struct {
