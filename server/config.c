@@ -53,6 +53,32 @@ static int parse_bool(const char *value, bool *out)
     return KW_OK;
 }
 
+/* Area keys: "<area>.<name>", lower-case letters, digits and '_' around
+ * exactly one dot; a later value replaces an earlier one. */
+static int config_set_ext(kw_config *c, const char *key, const char *value)
+{
+    const char *dot = strchr(key, '.');
+    size_t klen = strlen(key);
+    if (dot == NULL || dot == key || dot[1] == '\0' || strchr(dot + 1, '.') != NULL)
+        return KW_ERR_NOT_FOUND;
+    for (const char *p = key; *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.'))
+            return KW_ERR_NOT_FOUND;
+    if (klen >= sizeof(c->ext[0].key) || strlen(value) >= sizeof(c->ext[0].value))
+        return KW_ERR_TOO_LARGE;
+    size_t i = 0;
+    while (i < c->next && strcmp(c->ext[i].key, key) != 0)
+        i++;
+    if (i == c->next) {
+        if (c->next == KW_CONFIG_EXT_MAX)
+            return KW_ERR_TOO_LARGE;
+        c->next++;
+    }
+    memcpy(c->ext[i].key, key, klen + 1);
+    memcpy(c->ext[i].value, value, strlen(value) + 1);
+    return KW_OK;
+}
+
 int kw_config_set(kw_config *c, const char *key, const char *value)
 {
     unsigned long long v;
@@ -113,7 +139,15 @@ int kw_config_set(kw_config *c, const char *key, const char *value)
         c->pending_logins_set = true;
         return KW_OK;
     }
-    return KW_ERR_NOT_FOUND;
+    return config_set_ext(c, key, value);
+}
+
+const char *kw_config_get(const kw_config *c, const char *key)
+{
+    for (size_t i = 0; i < c->next; i++)
+        if (strcmp(c->ext[i].key, key) == 0)
+            return c->ext[i].value;
+    return NULL;
 }
 
 static char *trim(char *s)

@@ -7,11 +7,13 @@
 #define KEYWARD_SERVER_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define KW_CONFIG_PATH_MAX 1024
+#define KW_CONFIG_EXT_MAX 64
 
-typedef struct {
+typedef struct kw_config_s {
     char listen_addr[64];            /* default 127.0.0.1 */
     uint16_t port;                   /* default 8443 (0 = any free port) */
     char data_dir[KW_CONFIG_PATH_MAX];  /* default ./keyward-data */
@@ -28,7 +30,17 @@ typedef struct {
     bool pending_logins_memory;      /* pending_logins = memory | store (default: memory on
                                         SQLite, which serves one node; store otherwise) */
     bool pending_logins_set;         /* given in the file or on the command line */
+    /* Area keys "<area>.<name>" (e.g. "records.dir", "web.origins"): kept as
+     * given, validated by the area when it starts (kw_config_get). */
+    size_t next;
+    struct {
+        char key[64];
+        char value[KW_CONFIG_PATH_MAX];
+    } ext[KW_CONFIG_EXT_MAX];
 } kw_config;
+
+/* The value of an area key ("<area>.<name>") or NULL when it was not set. */
+const char *kw_config_get(const kw_config *c, const char *key);
 
 /* Fills defaults. */
 void kw_config_defaults(kw_config *c);

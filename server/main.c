@@ -87,6 +87,26 @@ static int parse_args(int argc, char **argv, int start, kw_config *cfg)
             cfg->test_faults = true;
             continue;
         }
+        if (strcmp(argv[i], "--set") == 0) {
+            /* --set area.key=value: any config key, mostly the areas' own. */
+            char kv[2 * KW_CONFIG_PATH_MAX];
+            char *eq = NULL;
+            if (i + 1 < argc && strlen(argv[i + 1]) < sizeof(kv)) {
+                memcpy(kv, argv[i + 1], strlen(argv[i + 1]) + 1);
+                eq = strchr(kv, '=');
+            }
+            if (eq == NULL) {
+                fprintf(stderr, "keywardd: --set needs KEY=VALUE\n");
+                return -1;
+            }
+            *eq = '\0';
+            if (kw_config_set(cfg, kv, eq + 1) != KW_OK) {
+                fprintf(stderr, "keywardd: bad --set %s\n", kv);
+                return -1;
+            }
+            i++;
+            continue;
+        }
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             exit(0);
@@ -175,7 +195,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    kw_server srv = {.store = store, .keys = keys, .session_ttl = cfg.session_ttl,
+    kw_server srv = {.store = store, .keys = keys, .cfg = &cfg, .session_ttl = cfg.session_ttl,
                      .test_faults = cfg.test_faults, .pending_logins_memory = cfg.pending_logins_memory};
     char *cert = NULL, *key = NULL;
     r = kw_api_server_init(&srv);
@@ -208,6 +228,12 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    r = kw_api_areas_start(&srv);
+    if (r != KW_OK) {
+        fprintf(stderr, "keywardd: cannot start the API areas: %s\n", kw_strerror(r));
+        goto out;
+    }
+
     size_t nroutes;
     const kw_http_route *routes = kw_api_routes(&nroutes);
     kw_http_config hc = {.bind_addr = cfg.listen_addr, .port = cfg.port, .tls_cert_pem = cert,
@@ -237,6 +263,7 @@ out:
         free(key);
     }
     free(cert);
+    kw_api_areas_stop(&srv);
     kw_api_kt_stop(&srv);
     kw_api_server_fini(&srv);
     kw_server_keys_free(&keys);

@@ -47,7 +47,22 @@ typedef struct {
                                      (one keywardd per store only); read at kw_api_server_init */
     struct kw_api_state *state;   /* OPAQUE server, login key, rate limits (areas.h) */
     struct kw_api_kt *kt;         /* key-transparency directory (kt.c); NULL: off */
+    const struct kw_config_s *cfg; /* the whole configuration (area keys: kw_config_get) */
+    /* Per-area state, set by the area's start hook (lifecycle.c), NULL when
+     * the area is off or not started. */
+    struct kw_api_seckeys *seckeys;
+    struct kw_api_web *web;
+    struct kw_api_msg *msg;
+    struct kw_api_records *records;
+    struct kw_api_adp *adp;
 } kw_server;
+
+/* Runs every area's start hook in order (lifecycle.c), after kw_api_kt_start
+ * and before kw_http_start; on failure the started ones are stopped again.
+ * Areas read their keys from srv->cfg. */
+int kw_api_areas_start(kw_server *srv);
+/* Runs the stop hooks in reverse order; safe after a failed or no start. */
+void kw_api_areas_stop(kw_server *srv);
 
 /* The authenticated caller of a request. */
 typedef struct {
