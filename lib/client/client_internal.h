@@ -130,4 +130,32 @@ int kwc_get_b64_fixed(const json_t *o, const char *key, uint8_t *out, size_t len
 /* Any length up to max; *out malloc'd. */
 int kwc_get_b64(const json_t *o, const char *key, size_t max, uint8_t **out, size_t *len);
 
+
+#include "keyward/keychain.h"
+#include "keyward/roster.h"
+#include "keyward/sign.h"
+
+/* ---- shared flow helpers (flows.c), for the domain files lib/client/<domain>.c ---- */
+/* Each sets the client error (kwc_fail) on failure, like the public functions. */
+int kwc_need_profile(kw_client *c);
+int kwc_need_session(kw_client *c);
+int kwc_ensure_profile(kw_client *c);
+int kwc_save(kw_client *c);
+void kwc_device_identity_pk(const kwc_profile *p, uint8_t pk[32]);
+json_t *kwc_device_json(const kwc_profile *p);
+void kwc_id_b64(char out[32], const uint8_t id[KWC_ID_BYTES]);
+int kwc_parse_id(kw_client *c, const char *s, uint8_t id[KWC_ID_BYTES]);
+int kwc_bad_answer(kw_client *c, const char *what);
+int kwc_get_u64(const json_t *o, const char *key, uint64_t *v);
+int kwc_pins_save(kw_client *c);
+int kwc_pins_load(kw_client *c);
+int kwc_roster_pin(kw_client *c, const kw_roster *ros, const uint8_t *blob, size_t len);
+int kwc_keychain_pin(kw_client *c, uint64_t version, uint64_t gen);
+int kwc_account_key(kw_client *c, kw_sign_key **ak);
+int kwc_fetch_roster(kw_client *c, kw_roster *ros);
+int kwc_sync_kk(kw_client *c, kw_keychain **kc_out, uint64_t *kc_version, uint64_t *gen_out, kw_roster *ros);
+int kwc_put_roster(kw_client *c, json_t *o, const kw_roster *ros, const kw_sign_key *ak);
+int kwc_seal_keychain(kw_client *c, json_t *o, const char *key, const kw_keychain *kc, const uint8_t kk[static 32], uint64_t version, uint64_t gen);
+json_t *kwc_result(kw_client *c);
+
 #endif

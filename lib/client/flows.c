@@ -32,7 +32,7 @@
 
 /* ---- client object ---- */
 
-static int pins_load(kw_client *c);
+int kwc_pins_load(kw_client *c);
 
 int kw_client_open(kw_client **out, const kw_client_options *o)
 {
@@ -72,7 +72,7 @@ int kw_client_open(kw_client **out, const kw_client_options *o)
         return kwc_fail(c, PROFILE, r, "cannot read the profile in %s: %s", c->dir, kw_strerror(r));
     if (c->server[0] == '\0')
         snprintf(c->server, sizeof(c->server), "%s", c->p->server);
-    return pins_load(c);
+    return kwc_pins_load(c);
 }
 
 void kw_client_free(kw_client **cp)
@@ -119,7 +119,7 @@ static bool name_ok(const char *s)
     return true;
 }
 
-static int need_profile(kw_client *c)
+int kwc_need_profile(kw_client *c)
 {
     if (c->p == NULL)
         return kwc_fail(c, PROFILE, KW_ERR_NOT_FOUND,
@@ -128,9 +128,9 @@ static int need_profile(kw_client *c)
     return KW_OK;
 }
 
-static int need_session(kw_client *c)
+int kwc_need_session(kw_client *c)
 {
-    int r = need_profile(c);
+    int r = kwc_need_profile(c);
     if (r != KW_OK)
         return r;
     if (c->p->account[0] == '\0' || c->p->s->token[0] == '\0')
@@ -139,7 +139,7 @@ static int need_session(kw_client *c)
     return KW_OK;
 }
 
-static int ensure_profile(kw_client *c)
+int kwc_ensure_profile(kw_client *c)
 {
     if (c->p != NULL)
         return KW_OK;
@@ -150,7 +150,7 @@ static int ensure_profile(kw_client *c)
     return KW_OK;
 }
 
-static int save(kw_client *c)
+int kwc_save(kw_client *c)
 {
     snprintf(c->p->server, sizeof(c->p->server), "%s", c->server);
     int r = kwc_profile_save(c->p);
@@ -159,7 +159,7 @@ static int save(kw_client *c)
     return KW_OK;
 }
 
-static void device_identity_pk(const kwc_profile *p, uint8_t pk[32])
+void kwc_device_identity_pk(const kwc_profile *p, uint8_t pk[32])
 {
     kw_sign_key *k = NULL;
     memset(pk, 0, 32);
@@ -168,11 +168,11 @@ static void device_identity_pk(const kwc_profile *p, uint8_t pk[32])
     kw_sign_key_free(&k);
 }
 
-static json_t *device_json(const kwc_profile *p)
+json_t *kwc_device_json(const kwc_profile *p)
 {
     uint8_t ipk[32];
     json_t *d = json_object();
-    device_identity_pk(p, ipk);
+    kwc_device_identity_pk(p, ipk);
     if (d == NULL || json_object_set_new(d, "name", json_string(p->device_name)) != 0 ||
         kwc_put_b64(d, "id", p->device_id, KWC_ID_BYTES) != KW_OK ||
         kwc_put_b64(d, "identity_pk", ipk, 32) != KW_OK ||
@@ -183,12 +183,12 @@ static json_t *device_json(const kwc_profile *p)
     return d;
 }
 
-static void id_b64(char out[32], const uint8_t id[KWC_ID_BYTES])
+void kwc_id_b64(char out[32], const uint8_t id[KWC_ID_BYTES])
 {
     kw_b64url_encode(out, 32, id, KWC_ID_BYTES);
 }
 
-static int parse_id(kw_client *c, const char *s, uint8_t id[KWC_ID_BYTES])
+int kwc_parse_id(kw_client *c, const char *s, uint8_t id[KWC_ID_BYTES])
 {
     size_t n = 0;
     if (s == NULL || kw_b64url_decode(id, KWC_ID_BYTES, &n, s, strlen(s)) != KW_OK || n != KWC_ID_BYTES)
@@ -197,13 +197,13 @@ static int parse_id(kw_client *c, const char *s, uint8_t id[KWC_ID_BYTES])
     return KW_OK;
 }
 
-static int bad_answer(kw_client *c, const char *what)
+int kwc_bad_answer(kw_client *c, const char *what)
 {
     return kwc_fail(c, KW_CLIENT_ORIGIN_NETWORK, KW_ERR_FORMAT, "malformed answer from the server: %s",
                     what);
 }
 
-static int get_u64(const json_t *o, const char *key, uint64_t *v)
+int kwc_get_u64(const json_t *o, const char *key, uint64_t *v)
 {
     const json_t *j = json_object_get(o, key);
     if (!json_is_integer(j) || json_integer_value(j) < 0)
@@ -217,11 +217,11 @@ static int get_u64(const json_t *o, const char *key, uint64_t *v)
 #define PINS_FILE "pins.json"
 #define PINS_MAXBYTES 4096
 
-static int pins_save(kw_client *c)
+int kwc_pins_save(kw_client *c)
 {
     char id[32];
     int r = KW_ERR_NOMEM;
-    id_b64(id, c->p->device_id);
+    kwc_id_b64(id, c->p->device_id);
     json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I}", "account", c->p->account, "device_id", id,
                           "roster_version", (json_int_t)c->pins.roster_version, "keychain_version",
                           (json_int_t)c->pins.keychain_version, "kk_generation",
@@ -241,7 +241,7 @@ out:
 
 /* Reads pins.json when it exists and belongs to this profile's account and
  * device (a file left by another profile in the directory is ignored). */
-static int pins_load(kw_client *c)
+int kwc_pins_load(kw_client *c)
 {
     char path[PATH_MAX + 16], id[32];
     json_error_t jerr;
@@ -259,11 +259,11 @@ static int pins_load(kw_client *c)
         o = json_loadf(f, 0, &jerr);
     fclose(f);
     memset(&pn, 0, sizeof(pn));
-    id_b64(id, c->p->device_id);
+    kwc_id_b64(id, c->p->device_id);
     if (!json_is_object(o) ||
-        get_u64(o, "roster_version", &pn.roster_version) != KW_OK ||
-        get_u64(o, "keychain_version", &pn.keychain_version) != KW_OK ||
-        get_u64(o, "kk_generation", &pn.kk_generation) != KW_OK ||
+        kwc_get_u64(o, "roster_version", &pn.roster_version) != KW_OK ||
+        kwc_get_u64(o, "keychain_version", &pn.keychain_version) != KW_OK ||
+        kwc_get_u64(o, "kk_generation", &pn.kk_generation) != KW_OK ||
         kwc_get_b64_fixed(o, "roster_sha256", pn.roster_hash, 32) != KW_OK ||
         !json_is_string(json_object_get(o, "account")) ||
         !json_is_string(json_object_get(o, "device_id"))) {
@@ -281,7 +281,7 @@ out:
 /* The roster high-water mark: refuses a verified roster older than the
  * newest this device verified, or of that version with other bytes;
  * records a newer one. */
-static int roster_pin(kw_client *c, const kw_roster *ros, const uint8_t *blob, size_t len)
+int kwc_roster_pin(kw_client *c, const kw_roster *ros, const uint8_t *blob, size_t len)
 {
     uint8_t h[32];
     kwc_pins *pn = &c->pins;
@@ -302,13 +302,13 @@ static int roster_pin(kw_client *c, const kw_roster *ros, const uint8_t *blob, s
         return KW_OK;
     pn->roster_version = ros->version;
     memcpy(pn->roster_hash, h, 32);
-    return pins_save(c);
+    return kwc_pins_save(c);
 }
 
 /* The keychain high-water mark: refuses a keychain version older than the
  * newest opened, or a KK generation older than the newest held or seen;
  * records newer ones. */
-static int keychain_pin(kw_client *c, uint64_t version, uint64_t gen)
+int kwc_keychain_pin(kw_client *c, uint64_t version, uint64_t gen)
 {
     kwc_pins *pn = &c->pins;
     uint64_t newest = kwc_profile_kk_latest(c->p);
@@ -324,12 +324,12 @@ static int keychain_pin(kw_client *c, uint64_t version, uint64_t gen)
         return KW_OK;
     pn->keychain_version = version;
     pn->kk_generation = gen;
-    return pins_save(c);
+    return kwc_pins_save(c);
 }
 
 /* The account signing key from the profile's account seed, checked against
  * the pinned account key. */
-static int account_key(kw_client *c, kw_sign_key **ak)
+int kwc_account_key(kw_client *c, kw_sign_key **ak)
 {
     uint8_t pk[32];
     *ak = NULL;
@@ -348,7 +348,7 @@ static int account_key(kw_client *c, kw_sign_key **ak)
 }
 
 /* GET /v1/roster, verified under the pinned account key. */
-static int fetch_roster(kw_client *c, kw_roster *ros)
+int kwc_fetch_roster(kw_client *c, kw_roster *ros)
 {
     json_t *resp = NULL;
     uint8_t *blob = NULL;
@@ -359,9 +359,9 @@ static int fetch_roster(kw_client *c, kw_roster *ros)
         return kwc_fail(c, LOCAL, KW_ERR_VERIFY, "no pinned account key in this profile");
     if ((r = kwc_http(c, "GET", "/v1/roster", NULL, true, &resp)) != KW_OK)
         return r;
-    if (get_u64(resp, "version", &version) != KW_OK ||
+    if (kwc_get_u64(resp, "version", &version) != KW_OK ||
         kwc_get_b64(resp, "roster", KW_ROSTER_MAXBYTES, &blob, &len) != KW_OK) {
-        r = bad_answer(c, "roster");
+        r = kwc_bad_answer(c, "roster");
         goto out;
     }
     if ((r = kw_roster_open(ros, blob, len, c->p->account_pk)) != KW_OK) {
@@ -375,7 +375,7 @@ static int fetch_roster(kw_client *c, kw_roster *ros)
                                               "version");
         goto out;
     }
-    r = roster_pin(c, ros, blob, len);
+    r = kwc_roster_pin(c, ros, blob, len);
 out:
     free(blob);
     json_decref(resp);
@@ -386,7 +386,7 @@ out:
  * sender in the verified roster), the keychain under it, the account key
  * seed in it (checked against the pinned account key). Stores the KK and
  * the seed in the profile. kc, kc_version and ros are optional outputs. */
-static int sync_kk(kw_client *c, kw_keychain **kc_out, uint64_t *kc_version, uint64_t *gen_out,
+int kwc_sync_kk(kw_client *c, kw_keychain **kc_out, uint64_t *kc_version, uint64_t *gen_out,
                    kw_roster *ros)
 {
     json_t *resp = NULL;
@@ -412,13 +412,13 @@ static int sync_kk(kw_client *c, kw_keychain **kc_out, uint64_t *kc_version, uin
                      "(`keyward device approve ID --code CODE` there)");
         goto out;
     }
-    if (get_u64(resp, "version", &version) != KW_OK || get_u64(resp, "generation", &gen) != KW_OK ||
+    if (kwc_get_u64(resp, "version", &version) != KW_OK || kwc_get_u64(resp, "generation", &gen) != KW_OK ||
         kwc_get_b64(resp, "keychain", KW_KEYCHAIN_MAXBYTES, &blob, &blob_len) != KW_OK ||
         kwc_get_b64(resp, "wrap", 4096, &wrap, &wrap_len) != KW_OK) {
-        r = bad_answer(c, "keychain");
+        r = kwc_bad_answer(c, "keychain");
         goto out;
     }
-    if ((r = fetch_roster(c, ros)) != KW_OK)
+    if ((r = kwc_fetch_roster(c, ros)) != KW_OK)
         goto out;
     if (kw_roster_find(ros, c->p->device_id) == NULL) {
         r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "this device is not in the account's signed roster");
@@ -452,7 +452,7 @@ static int sync_kk(kw_client *c, kw_keychain **kc_out, uint64_t *kc_version, uin
         r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the keychain holds another account key");
         goto out;
     }
-    if ((r = keychain_pin(c, version, gen)) != KW_OK)
+    if ((r = kwc_keychain_pin(c, version, gen)) != KW_OK)
         goto out;
     bool changed = !c->p->s->has_account_seed || kwc_profile_kk(c->p, gen) == NULL ||
                    strcmp(c->p->state, "trusted") != 0;
@@ -460,7 +460,7 @@ static int sync_kk(kw_client *c, kw_keychain **kc_out, uint64_t *kc_version, uin
     c->p->s->has_account_seed = 1;
     kwc_profile_kk_put(c->p, gen, kk);
     snprintf(c->p->state, sizeof(c->p->state), "trusted");
-    if (changed && (r = save(c)) != KW_OK)
+    if (changed && (r = kwc_save(c)) != KW_OK)
         goto out;
     if (kc_out != NULL) {
         *kc_out = kc;
@@ -484,7 +484,7 @@ out:
 }
 
 /* Encodes ros signed by ak into a base64url JSON string member. */
-static int put_roster(kw_client *c, json_t *o, const kw_roster *ros, const kw_sign_key *ak)
+int kwc_put_roster(kw_client *c, json_t *o, const kw_roster *ros, const kw_sign_key *ak)
 {
     uint8_t *buf = malloc(KW_ROSTER_MAXBYTES);
     size_t len = 0;
@@ -499,7 +499,7 @@ static int put_roster(kw_client *c, json_t *o, const kw_roster *ros, const kw_si
     return r;
 }
 
-static int seal_keychain(kw_client *c, json_t *o, const char *key, const kw_keychain *kc,
+int kwc_seal_keychain(kw_client *c, json_t *o, const char *key, const kw_keychain *kc,
                          const uint8_t kk[static 32], uint64_t version, uint64_t gen)
 {
     size_t cap = KW_KEYCHAIN_HEADERBYTES + kw_keychain_plaintext_len(kc) + KW_KEYCHAIN_TAGBYTES, len = 0;
@@ -515,12 +515,12 @@ static int seal_keychain(kw_client *c, json_t *o, const char *key, const kw_keyc
     return r;
 }
 
-static json_t *result(kw_client *c)
+json_t *kwc_result(kw_client *c)
 {
     json_t *o = json_object();
     if (o != NULL && c->p != NULL) {
         char id[32];
-        id_b64(id, c->p->device_id);
+        kwc_id_b64(id, c->p->device_id);
         json_object_set_new(o, "account", json_string(c->p->account));
         json_object_set_new(o, "device_id", json_string(id));
         json_object_set_new(o, "device_name", json_string(c->p->device_name));
@@ -555,7 +555,7 @@ int kw_client_account_create(kw_client *c, const char *name, const char *device_
         return kwc_fail(c, PROFILE, KW_ERR_CONFLICT,
                         "this profile already belongs to account %s (use another --profile)",
                         c->p->account);
-    if ((r = ensure_profile(c)) != KW_OK)
+    if ((r = kwc_ensure_profile(c)) != KW_OK)
         return r;
     if (device_name != NULL)
         snprintf(c->p->device_name, sizeof(c->p->device_name), "%s", device_name);
@@ -574,7 +574,7 @@ int kw_client_account_create(kw_client *c, const char *name, const char *device_
     if ((r = kwc_http(c, "POST", "/v1/accounts/register/start", body, false, &resp)) != KW_OK)
         goto out;
     if (kwc_get_b64_fixed(resp, "response", response, sizeof(response)) != KW_OK) {
-        r = bad_answer(c, "response");
+        r = kwc_bad_answer(c, "response");
         goto out;
     }
     if ((r = kw_opaque_client_registration_finish(oc, record, export_key, response, sizeof(response),
@@ -592,7 +592,7 @@ int kw_client_account_create(kw_client *c, const char *name, const char *device_
     kw_sign_key_seed(ak, seed);
     kw_sign_key_public(ak, apk);
     kw_kk_new(kk);
-    device_identity_pk(c->p, ipk);
+    kwc_device_identity_pk(c->p, ipk);
     if ((ros = malloc(sizeof(*ros))) == NULL) {
         r = KW_ERR_NOMEM;
         goto out;
@@ -610,21 +610,21 @@ int kw_client_account_create(kw_client *c, const char *name, const char *device_
         goto out;
     }
     snprintf(c->p->account, sizeof(c->p->account), "%s", name);
-    body = json_pack("{s:s,s:o}", "name", name, "device", device_json(c->p));
+    body = json_pack("{s:s,s:o}", "name", name, "device", kwc_device_json(c->p));
     if (body == NULL || kwc_put_b64(body, "record", record, sizeof(record)) != KW_OK ||
         kwc_put_b64(body, "account_pk", apk, 32) != KW_OK ||
         kwc_put_b64(body, "wrap", wrap, sizeof(wrap)) != KW_OK) {
         r = kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if ((r = put_roster(c, body, ros, ak)) != KW_OK ||
-        (r = seal_keychain(c, body, "keychain", kc, kk, 1, 1)) != KW_OK)
+    if ((r = kwc_put_roster(c, body, ros, ak)) != KW_OK ||
+        (r = kwc_seal_keychain(c, body, "keychain", kc, kk, 1, 1)) != KW_OK)
         goto out;
     if ((r = kwc_http(c, "POST", "/v1/accounts/register/finish", body, false, &resp)) != KW_OK)
         goto out;
     token = json_string_value(json_object_get(resp, "token"));
     if (token == NULL || strlen(token) >= KWC_TOKEN_MAX) {
-        r = bad_answer(c, "token");
+        r = kwc_bad_answer(c, "token");
         goto out;
     }
     snprintf(c->p->s->token, sizeof(c->p->s->token), "%s", token);
@@ -634,9 +634,9 @@ int kw_client_account_create(kw_client *c, const char *name, const char *device_
     c->p->s->has_account_seed = 1;
     kwc_profile_kk_put(c->p, 1, kk);
     snprintf(c->p->state, sizeof(c->p->state), "trusted");
-    if ((r = save(c)) != KW_OK)
+    if ((r = kwc_save(c)) != KW_OK)
         goto out;
-    *out = result(c);
+    *out = kwc_result(c);
     json_object_set_new(*out, "state", json_string("trusted"));
     json_object_set_new(*out, "kk_generation", json_integer(1));
     kwc_put_b64(*out, "account_pk", apk, 32);
@@ -674,10 +674,10 @@ static int recovery_join(kw_client *c, const uint8_t key[static KW_RECOVERY_KEYB
     int r;
     if ((r = kwc_http(c, "GET", "/v1/recovery", NULL, true, &resp)) != KW_OK)
         goto out;
-    if (get_u64(resp, "generation", &gen) != KW_OK || get_u64(resp, "keychain_version", &version) != KW_OK ||
+    if (kwc_get_u64(resp, "generation", &gen) != KW_OK || kwc_get_u64(resp, "keychain_version", &version) != KW_OK ||
         kwc_get_b64(resp, "recovery_wrap", 4096, &rwrap, &rwrap_len) != KW_OK ||
         kwc_get_b64(resp, "keychain", KW_KEYCHAIN_MAXBYTES, &blob, &blob_len) != KW_OK) {
-        r = bad_answer(c, "recovery");
+        r = kwc_bad_answer(c, "recovery");
         goto out;
     }
     if ((r = kw_recovery_unwrap(kk, rwrap, rwrap_len, key, c->p->account, gen)) != KW_OK) {
@@ -711,9 +711,9 @@ static int recovery_join(kw_client *c, const uint8_t key[static KW_RECOVERY_KEYB
         r = KW_ERR_NOMEM;
         goto out;
     }
-    if ((r = fetch_roster(c, ros)) != KW_OK)
+    if ((r = kwc_fetch_roster(c, ros)) != KW_OK)
         goto out;
-    device_identity_pk(c->p, ipk);
+    kwc_device_identity_pk(c->p, ipk);
     ros->version++;
     if ((r = kw_roster_add(ros, c->p->device_id, ipk, c->p->s->hpke_pk, c->p->device_name)) != KW_OK) {
         r = kwc_fail(c, LOCAL, r, "roster: %s", kw_strerror(r));
@@ -729,7 +729,7 @@ static int recovery_join(kw_client *c, const uint8_t key[static KW_RECOVERY_KEYB
         r = KW_ERR_NOMEM;
         goto out;
     }
-    if ((r = put_roster(c, body, ros, ak)) != KW_OK)
+    if ((r = kwc_put_roster(c, body, ros, ak)) != KW_OK)
         goto out;
     if ((r = kwc_http(c, "POST", "/v1/devices/join-recovery", body, true, &r2)) != KW_OK)
         goto out;
@@ -737,7 +737,7 @@ static int recovery_join(kw_client *c, const uint8_t key[static KW_RECOVERY_KEYB
     c->p->s->has_account_seed = 1;
     kwc_profile_kk_put(c->p, gen, kk);
     snprintf(c->p->state, sizeof(c->p->state), "trusted");
-    r = save(c);
+    r = kwc_save(c);
 out:
     sodium_memzero(kk, sizeof(kk));
     sodium_memzero(seed, sizeof(seed));
@@ -800,7 +800,7 @@ int kw_client_login(kw_client *c, const char *name, const char *device_name,
                      "this profile belongs to account %s (use another --profile)", c->p->account);
         goto out;
     }
-    if ((r = ensure_profile(c)) != KW_OK)
+    if ((r = kwc_ensure_profile(c)) != KW_OK)
         goto out;
     if (device_name != NULL && c->p->account[0] == '\0')
         snprintf(c->p->device_name, sizeof(c->p->device_name), "%s", device_name);
@@ -820,7 +820,7 @@ int kw_client_login(kw_client *c, const char *name, const char *device_name,
         goto out;
     if (kwc_get_b64_fixed(resp, "login_id", login_id, 16) != KW_OK ||
         kwc_get_b64_fixed(resp, "ke2", ke2, sizeof(ke2)) != KW_OK) {
-        r = bad_answer(c, "login/start");
+        r = kwc_bad_answer(c, "login/start");
         goto out;
     }
     /* A wrong password and an unknown account fail here alike: the server
@@ -840,7 +840,7 @@ int kw_client_login(kw_client *c, const char *name, const char *device_name,
     json_decref(body);
     json_decref(resp);
     resp = NULL;
-    body = json_pack("{s:o}", "device", device_json(c->p));
+    body = json_pack("{s:o}", "device", kwc_device_json(c->p));
     if (body == NULL || kwc_put_b64(body, "login_id", login_id, 16) != KW_OK ||
         kwc_put_b64(body, "ke3", ke3, sizeof(ke3)) != KW_OK ||
         kwc_put_b64(body, "device_sig", sig, sizeof(sig)) != KW_OK) {
@@ -869,7 +869,7 @@ int kw_client_login(kw_client *c, const char *name, const char *device_name,
     token = json_string_value(json_object_get(resp, "token"));
     state = json_string_value(json_object_get(resp, "device_state"));
     if (token == NULL || strlen(token) >= KWC_TOKEN_MAX || state == NULL || strlen(state) >= 16) {
-        r = bad_answer(c, "login/finish");
+        r = kwc_bad_answer(c, "login/finish");
         goto out;
     }
     snprintf(c->p->s->token, sizeof(c->p->s->token), "%s", token);
@@ -885,16 +885,16 @@ int kw_client_login(kw_client *c, const char *name, const char *device_name,
         r = kwc_get_b64_fixed(pub, "account_pk", c->p->account_pk, 32);
         json_decref(pub);
         if (r != KW_OK || kw_sign_pk_validate(c->p->account_pk) != KW_OK) {
-            r = bad_answer(c, "account_pk");
+            r = kwc_bad_answer(c, "account_pk");
             goto out;
         }
         c->p->has_account_pk = true;
     }
-    if ((r = save(c)) != KW_OK)
+    if ((r = kwc_save(c)) != KW_OK)
         goto out;
     if (have_rkey && strcmp(state, "pending") == 0 && (r = recovery_join(c, rkey)) != KW_OK)
         goto out;
-    *out = result(c);
+    *out = kwc_result(c);
     json_object_set_new(*out, "device_state", json_string(c->p->state));
     if (strcmp(c->p->state, "pending") == 0) {
         char code[KW_JOIN_CODEBYTES];
@@ -931,7 +931,7 @@ int kw_client_password_change(kw_client *c, const uint8_t *password, size_t pass
     json_t *body = NULL, *resp = NULL;
     int r;
     *out = NULL;
-    if ((r = need_session(c)) != KW_OK)
+    if ((r = kwc_need_session(c)) != KW_OK)
         return r;
     if (password == NULL || password_len == 0 || new_password == NULL || new_password_len == 0)
         return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG, "passwords may not be empty");
@@ -954,7 +954,7 @@ int kw_client_password_change(kw_client *c, const uint8_t *password, size_t pass
     if (kwc_get_b64_fixed(resp, "change_id", change_id, sizeof(change_id)) != KW_OK ||
         kwc_get_b64_fixed(resp, "ke2", ke2, sizeof(ke2)) != KW_OK ||
         kwc_get_b64_fixed(resp, "response", response, sizeof(response)) != KW_OK) {
-        r = bad_answer(c, "password/start");
+        r = kwc_bad_answer(c, "password/start");
         goto out;
     }
     /* the current password is checked here, against the server's KE2: a
@@ -981,7 +981,7 @@ int kw_client_password_change(kw_client *c, const uint8_t *password, size_t pass
     }
     if ((r = kwc_http(c, "POST", "/v1/password/finish", body, true, &resp)) != KW_OK)
         goto out;
-    *out = result(c);
+    *out = kwc_result(c);
     json_object_set_new(*out, "password_changed", json_true());
     json_object_set_new(*out, "sessions_revoked",
                         json_integer(json_integer_value(json_object_get(resp, "sessions_revoked"))));
@@ -1002,7 +1002,7 @@ int kw_client_logout(kw_client *c, json_t **out)
     json_t *resp = NULL;
     int r;
     *out = NULL;
-    if ((r = need_session(c)) != KW_OK)
+    if ((r = kwc_need_session(c)) != KW_OK)
         return r;
     r = kwc_http(c, "POST", "/v1/logout", NULL, true, &resp);
     json_decref(resp);
@@ -1010,9 +1010,9 @@ int kw_client_logout(kw_client *c, json_t **out)
     if (r != KW_OK && !(r == KW_ERR_VERIFY && c->origin == KW_CLIENT_ORIGIN_SERVER))
         return r;
     sodium_memzero(c->p->s->token, sizeof(c->p->s->token));
-    if ((r = save(c)) != KW_OK)
+    if ((r = kwc_save(c)) != KW_OK)
         return r;
-    *out = result(c);
+    *out = kwc_result(c);
     json_object_set_new(*out, "signed_in", json_false());
     return KW_OK;
 }
@@ -1045,7 +1045,7 @@ static int check_device_table(kw_client *c, json_t *list)
     int r;
     if (ros == NULL)
         return kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
-    if ((r = fetch_roster(c, ros)) != KW_OK)
+    if ((r = kwc_fetch_roster(c, ros)) != KW_OK)
         goto out;
     json_array_foreach(json_object_get(list, "devices"), i, d)
     {
@@ -1053,7 +1053,7 @@ static int check_device_table(kw_client *c, json_t *list)
         const char *st = json_string_value(json_object_get(d, "state"));
         uint8_t did[KWC_ID_BYTES];
         if (id == NULL || st == NULL || kwc_get_b64_fixed(d, "id", did, KWC_ID_BYTES) != KW_OK) {
-            r = bad_answer(c, "devices");
+            r = kwc_bad_answer(c, "devices");
             goto out;
         }
         bool listed = kw_roster_find(ros, did) != NULL;
@@ -1074,7 +1074,7 @@ static int check_device_table(kw_client *c, json_t *list)
     }
     for (i = 0; i < ros->ndevices; i++) {
         char id[32];
-        id_b64(id, ros->devices[i].id);
+        kwc_id_b64(id, ros->devices[i].id);
         if (find_device(list, id) == NULL) {
             r = kwc_fail(c, LOCAL, KW_ERR_VERIFY,
                          "ALERT: the server's device list omits device %s, which the account's signed "
@@ -1097,7 +1097,7 @@ int kw_client_device_list(kw_client *c, json_t **out)
     size_t i;
     int r;
     *out = NULL;
-    if ((r = need_session(c)) != KW_OK)
+    if ((r = kwc_need_session(c)) != KW_OK)
         return r;
     if ((r = kwc_http(c, "GET", "/v1/devices", NULL, true, &resp)) != KW_OK)
         return r;
@@ -1105,7 +1105,7 @@ int kw_client_device_list(kw_client *c, json_t **out)
         json_decref(resp);
         return r;
     }
-    id_b64(me, c->p->device_id);
+    kwc_id_b64(me, c->p->device_id);
     json_array_foreach(json_object_get(resp, "devices"), i, d)
     {
         const char *id = json_string_value(json_object_get(d, "id"));
@@ -1138,7 +1138,7 @@ int kw_client_device_approve(kw_client *c, const char *device_id, const char *ex
     uint64_t gen = 0;
     int r;
     *out = NULL;
-    if ((r = need_session(c)) != KW_OK || (r = parse_id(c, device_id, did)) != KW_OK)
+    if ((r = kwc_need_session(c)) != KW_OK || (r = kwc_parse_id(c, device_id, did)) != KW_OK)
         return r;
     if (expected_code != NULL && !six_digits(expected_code))
         return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG, "join codes are exactly 6 digits");
@@ -1157,7 +1157,7 @@ int kw_client_device_approve(kw_client *c, const char *device_id, const char *ex
     }
     if (kwc_get_b64_fixed(d, "identity_pk", ipk, 32) != KW_OK ||
         kwc_get_b64_fixed(d, "hpke_pk", hpk, 32) != KW_OK) {
-        r = bad_answer(c, "device keys");
+        r = kwc_bad_answer(c, "device keys");
         goto out;
     }
     if ((r = kw_join_code(code, c->p->account, did, ipk, hpk)) != KW_OK)
@@ -1177,7 +1177,7 @@ int kw_client_device_approve(kw_client *c, const char *device_id, const char *ex
         r = KW_ERR_NOMEM;
         goto out;
     }
-    if ((r = sync_kk(c, NULL, NULL, &gen, ros)) != KW_OK || (r = account_key(c, &ak)) != KW_OK)
+    if ((r = kwc_sync_kk(c, NULL, NULL, &gen, ros)) != KW_OK || (r = kwc_account_key(c, &ak)) != KW_OK)
         goto out;
     ros->version++;
     if ((r = kw_roster_add(ros, did, ipk, hpk, dname)) != KW_OK) {
@@ -1196,10 +1196,10 @@ int kw_client_device_approve(kw_client *c, const char *device_id, const char *ex
         r = KW_ERR_NOMEM;
         goto out;
     }
-    if ((r = put_roster(c, body, ros, ak)) != KW_OK ||
+    if ((r = kwc_put_roster(c, body, ros, ak)) != KW_OK ||
         (r = kwc_http(c, "POST", "/v1/devices/approve", body, true, &resp)) != KW_OK)
         goto out;
-    *out = result(c);
+    *out = kwc_result(c);
     json_object_set_new(*out, "approved", json_string(device_id));
     json_object_set_new(*out, "approved_name", json_string(dname != NULL ? dname : ""));
     json_object_set_new(*out, "join_code", json_string(code));
@@ -1224,14 +1224,14 @@ int kw_client_device_remove(kw_client *c, const char *device_id, json_t **out)
     uint64_t gen = 0, kcv = 0;
     int r;
     *out = NULL;
-    if ((r = need_session(c)) != KW_OK || (r = parse_id(c, device_id, did)) != KW_OK)
+    if ((r = kwc_need_session(c)) != KW_OK || (r = kwc_parse_id(c, device_id, did)) != KW_OK)
         return r;
     if (memcmp(did, c->p->device_id, 16) == 0)
         return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG,
                         "this is the current device: remove it from another trusted device");
     if ((ros = malloc(sizeof(*ros))) == NULL)
         return KW_ERR_NOMEM;
-    if ((r = sync_kk(c, &kc, &kcv, &gen, ros)) != KW_OK || (r = account_key(c, &ak)) != KW_OK)
+    if ((r = kwc_sync_kk(c, &kc, &kcv, &gen, ros)) != KW_OK || (r = kwc_account_key(c, &ak)) != KW_OK)
         goto out;
     r = kw_roster_remove(ros, did); /* a pending device is not listed */
     if (r != KW_OK && r != KW_ERR_NOT_FOUND)
@@ -1258,7 +1258,7 @@ int kw_client_device_remove(kw_client *c, const char *device_id, json_t **out)
             r = kwc_fail(c, LOCAL, r, "KK wrap: %s", kw_strerror(r));
             goto out;
         }
-        id_b64(idb, dv->id);
+        kwc_id_b64(idb, dv->id);
         json_t *w = json_pack("{s:s}", "device_id", idb);
         if (w == NULL || json_array_append_new(wraps, w) != 0 ||
             kwc_put_b64(w, "wrap", wrap, sizeof(wrap)) != KW_OK) {
@@ -1285,15 +1285,15 @@ int kw_client_device_remove(kw_client *c, const char *device_id, json_t **out)
             goto out;
         rewrapped = true;
     }
-    if ((r = put_roster(c, body, ros, ak)) != KW_OK ||
-        (r = seal_keychain(c, body, "keychain", kc, kk2, kcv + 1, gen + 1)) != KW_OK)
+    if ((r = kwc_put_roster(c, body, ros, ak)) != KW_OK ||
+        (r = kwc_seal_keychain(c, body, "keychain", kc, kk2, kcv + 1, gen + 1)) != KW_OK)
         goto out;
     if ((r = kwc_http(c, "POST", "/v1/devices/remove", body, true, &resp)) != KW_OK)
         goto out;
     kwc_profile_kk_put(c->p, gen + 1, kk2);
-    if ((r = save(c)) != KW_OK)
+    if ((r = kwc_save(c)) != KW_OK)
         goto out;
-    *out = result(c);
+    *out = kwc_result(c);
     json_object_set_new(*out, "removed", json_string(device_id));
     json_object_set_new(*out, "kk_generation", json_integer((json_int_t)(gen + 1)));
     json_object_set_new(*out, "roster_version", json_integer((json_int_t)ros->version));
@@ -1327,9 +1327,9 @@ int kw_client_keychain_show(kw_client *c, json_t **out)
     json_t *items = NULL;
     int r;
     *out = NULL;
-    if ((r = need_session(c)) != KW_OK)
+    if ((r = kwc_need_session(c)) != KW_OK)
         return r;
-    if ((r = sync_kk(c, &kc, &version, &gen, NULL)) != KW_OK)
+    if ((r = kwc_sync_kk(c, &kc, &version, &gen, NULL)) != KW_OK)
         return r;
     if ((items = json_array()) == NULL) {
         r = KW_ERR_NOMEM;
@@ -1351,7 +1351,7 @@ int kw_client_keychain_show(kw_client *c, json_t **out)
         else
             kwc_put_b64(it, "value", v, vlen);
     }
-    *out = result(c);
+    *out = kwc_result(c);
     kwc_put_b64(*out, "account_pk", c->p->account_pk, 32);
     json_object_set_new(*out, "keychain_version", json_integer((json_int_t)version));
     json_object_set_new(*out, "kk_generation", json_integer((json_int_t)gen));
@@ -1370,7 +1370,7 @@ int kw_client_session_list(kw_client *c, json_t **out)
 {
     int r;
     *out = NULL;
-    if ((r = need_session(c)) != KW_OK)
+    if ((r = kwc_need_session(c)) != KW_OK)
         return r;
     return kwc_http(c, "GET", "/v1/sessions", NULL, true, out);
 }
@@ -1383,7 +1383,7 @@ int kw_client_session_revoke(kw_client *c, const char *session_id, json_t **out)
     size_t n = 0;
     int r;
     *out = NULL;
-    if ((r = need_session(c)) != KW_OK)
+    if ((r = kwc_need_session(c)) != KW_OK)
         return r;
     if (session_id == NULL || kw_b64url_decode(h, sizeof(h), &n, session_id, strlen(session_id)) != KW_OK ||
         n == 0 || snprintf(path, sizeof(path), "/v1/sessions/%s/revoke", session_id) >= (int)sizeof(path))
@@ -1391,7 +1391,7 @@ int kw_client_session_revoke(kw_client *c, const char *session_id, json_t **out)
     if ((r = kwc_http(c, "POST", path, NULL, true, &resp)) != KW_OK)
         return r;
     json_decref(resp);
-    *out = result(c);
+    *out = kwc_result(c);
     json_object_set_new(*out, "revoked", json_string(session_id));
     return KW_OK;
 }
@@ -1400,7 +1400,7 @@ int kw_client_approval_code(kw_client *c, json_t **out)
 {
     int r;
     *out = NULL;
-    if ((r = need_session(c)) != KW_OK)
+    if ((r = kwc_need_session(c)) != KW_OK)
         return r;
     return kwc_http(c, "POST", "/v1/approvals", NULL, true, out);
 }
@@ -1438,7 +1438,7 @@ int kw_client_totp_enable(kw_client *c, const char *secret_b32, const char *code
     json_t *body = NULL, *resp = NULL;
     int r;
     *out = NULL;
-    if ((r = need_session(c)) != KW_OK)
+    if ((r = kwc_need_session(c)) != KW_OK)
         return r;
     if (secret_b32 != NULL) {
         if (kw_base32_decode(secret, sizeof(secret), &len, secret_b32, strlen(secret_b32)) != KW_OK ||
@@ -1474,7 +1474,7 @@ int kw_client_totp_enable(kw_client *c, const char *secret_b32, const char *code
     }
     if ((r = kwc_http(c, "POST", "/v1/totp/enable", body, true, &resp)) != KW_OK)
         goto out;
-    *out = result(c);
+    *out = kwc_result(c);
     json_object_set_new(*out, "otpauth_uri", json_string(uri));
     json_object_set_new(*out, "secret", json_string(b32));
     r = KW_OK;
@@ -1495,12 +1495,12 @@ int kw_client_totp_disable(kw_client *c, json_t **out)
     json_t *resp = NULL;
     int r;
     *out = NULL;
-    if ((r = need_session(c)) != KW_OK)
+    if ((r = kwc_need_session(c)) != KW_OK)
         return r;
     if ((r = kwc_http(c, "POST", "/v1/totp/disable", NULL, true, &resp)) != KW_OK)
         return r;
     json_decref(resp);
-    *out = result(c);
+    *out = kwc_result(c);
     json_object_set_new(*out, "totp", json_false());
     return KW_OK;
 }
@@ -1519,11 +1519,11 @@ int kw_client_recovery_create(kw_client *c, json_t **out)
     uint64_t gen = 0, kcv = 0;
     int r;
     *out = NULL;
-    if ((r = need_session(c)) != KW_OK)
+    if ((r = kwc_need_session(c)) != KW_OK)
         return r;
     if ((ros = malloc(sizeof(*ros))) == NULL)
         return KW_ERR_NOMEM;
-    if ((r = sync_kk(c, &kc, &kcv, &gen, ros)) != KW_OK || (r = account_key(c, &ak)) != KW_OK)
+    if ((r = kwc_sync_kk(c, &kc, &kcv, &gen, ros)) != KW_OK || (r = kwc_account_key(c, &ak)) != KW_OK)
         goto out;
     kw_recovery_key_new(key);
     kw_recovery_code_encode(code, key);
@@ -1547,11 +1547,11 @@ int kw_client_recovery_create(kw_client *c, json_t **out)
         r = KW_ERR_NOMEM;
         goto out;
     }
-    if ((r = put_roster(c, body, ros, ak)) != KW_OK ||
-        (r = seal_keychain(c, body, "keychain", kc, kwc_profile_kk(c->p, gen), kcv + 1, gen)) != KW_OK ||
+    if ((r = kwc_put_roster(c, body, ros, ak)) != KW_OK ||
+        (r = kwc_seal_keychain(c, body, "keychain", kc, kwc_profile_kk(c->p, gen), kcv + 1, gen)) != KW_OK ||
         (r = kwc_http(c, "POST", "/v1/recovery", body, true, &resp)) != KW_OK)
         goto out;
-    *out = result(c);
+    *out = kwc_result(c);
     json_object_set_new(*out, "recovery_key", json_string(code));
     json_object_set_new(*out, "kk_generation", json_integer((json_int_t)gen));
     json_object_set_new(*out, "keychain_version", json_integer((json_int_t)(kcv + 1)));
@@ -1580,9 +1580,9 @@ int kw_client_status(kw_client *c, json_t **out)
     char me[32];
     int r;
     *out = NULL;
-    if ((r = need_profile(c)) != KW_OK)
+    if ((r = kwc_need_profile(c)) != KW_OK)
         return r;
-    *out = result(c);
+    *out = kwc_result(c);
     json_object_set_new(*out, "profile", json_string(c->dir));
     json_object_set_new(*out, "server", json_string(c->server));
     json_object_set_new(*out, "kk_generation", json_integer((json_int_t)kwc_profile_kk_latest(c->p)));
@@ -1591,7 +1591,7 @@ int kw_client_status(kw_client *c, json_t **out)
     if (c->p->account[0] != '\0' && c->p->s->token[0] != '\0') {
         r = kwc_http(c, "GET", "/v1/devices", NULL, true, &list);
         if (r == KW_OK) {
-            id_b64(me, c->p->device_id);
+            kwc_id_b64(me, c->p->device_id);
             const json_t *d = find_device(list, me);
             const char *st = json_string_value(json_object_get(d, "state"));
             if (st != NULL)

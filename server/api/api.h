@@ -70,6 +70,8 @@ typedef struct {
     uint8_t device_id[KW_STORE_ID_BYTES];
     uint8_t session_hash[KW_STORE_HASH_BYTES];
     int device_state;
+    bool web;                           /* a web (browser) session: device_id is all zero */
+    uint8_t web_session_id[KW_STORE_ID_BYTES];
 } kw_api_caller;
 
 /* Current time in Unix seconds (overridable by tests through
@@ -83,6 +85,12 @@ int kw_api_auth(kw_http_req *req, kw_http_resp *resp, bool trusted_only, kw_api_
 
 /* Creates a session for (account, device): a fresh random token returned in
  * token_out (base64url, NUL-terminated, 44 bytes suffice), its SHA-256 stored. */
+/* Like kw_api_auth, and also accepts a web (browser) session token of the
+ * account-security page (web.c), for the endpoints that page uses; then
+ * caller->web is true and device_id is zero. trusted_only applies to device
+ * sessions. Replies 401 itself on failure. */
+int kw_api_auth_any(kw_http_req *req, kw_http_resp *resp, bool trusted_only, kw_api_caller *caller);
+
 int kw_api_session_create(kw_server *srv, int64_t account_id, const uint8_t device_id[KW_STORE_ID_BYTES],
                           char token_out[64], int64_t *expires_at);
 

@@ -25,6 +25,7 @@ struct kw_store_kt_ops;     /* key-transparency directory state (issue 5) */
 struct kw_store_msg_ops;    /* mailboxes, prekeys (issue 6) */
 struct kw_store_record_ops; /* records and chunks metadata (issue 7) */
 struct kw_store_adp_ops;    /* custody, ADP state, recovery contacts, escrow, web access (issue 7) */
+struct kw_store_web_ops;    /* web (browser) sessions of the account-security page (issue 4) */
 
 typedef struct kw_store_ops {
     const char *name; /* "sqlite", later "postgres" */
@@ -33,6 +34,7 @@ typedef struct kw_store_ops {
     const struct kw_store_msg_ops *msg;
     const struct kw_store_record_ops *record;
     const struct kw_store_adp_ops *adp;
+    const struct kw_store_web_ops *web;
     void (*close)(kw_store *st);
     int (*schema_version)(kw_store *st, int *version);
 
