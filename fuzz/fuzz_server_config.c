@@ -108,7 +108,20 @@ static void dump(const kw_config *c, char *out, size_t cap)
         (long long)c->session_ttl, c->quiet ? "yes" : "no", c->test_faults ? "true" : "false");
     if (c->pending_logins_set)
         ADD("pending_logins = %s\n", c->pending_logins_memory ? "memory" : "store");
+    for (size_t i = 0; i < c->next; i++)
+        ADD("%s = %s\n", c->ext[i].key, c->ext[i].value);
 #undef ADD
+}
+
+/* The area keys, in order, with their values. */
+static bool same_ext(const kw_config *a, const kw_config *b)
+{
+    if (a->next != b->next)
+        return false;
+    for (size_t i = 0; i < a->next; i++)
+        if (strcmp(a->ext[i].key, b->ext[i].key) != 0 || strcmp(a->ext[i].value, b->ext[i].value) != 0)
+            return false;
+    return true;
 }
 
 /* Field-wise equality (strings compare up to their NUL: the bytes after it
@@ -122,7 +135,7 @@ static bool same(const kw_config *a, const kw_config *b)
            a->threads == b->threads && a->session_ttl == b->session_ttl && a->quiet == b->quiet &&
            a->test_faults == b->test_faults &&
            a->pending_logins_memory == b->pending_logins_memory &&
-           a->pending_logins_set == b->pending_logins_set;
+           a->pending_logins_set == b->pending_logins_set && same_ext(a, b);
 }
 
 static void fuzz_file(const uint8_t *data, size_t size)
@@ -141,7 +154,7 @@ static void fuzz_file(const uint8_t *data, size_t size)
     if (r != KW_OK || memchr(data, '\0', size) != NULL || longest_line(data, size) >= LINE_LIMIT)
         abort();
     check_bounds(&c);
-    static char text[8 * 1024 + 8 * 1100];
+    static char text[8 * 1024 + 8 * 1100 + KW_CONFIG_EXT_MAX * (64 + KW_CONFIG_PATH_MAX + 8)];
     dump(&c, text, sizeof(text));
     put_file(text, strlen(text));
     kw_config_defaults(&d);

@@ -64,14 +64,16 @@ static int config_set_ext(kw_config *c, const char *key, const char *value)
     for (const char *p = key; *p != '\0'; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.'))
             return KW_ERR_NOT_FOUND;
-    if (klen >= sizeof(c->ext[0].key) || strlen(value) >= sizeof(c->ext[0].value))
-        return KW_ERR_TOO_LARGE;
+    if (klen >= sizeof(c->ext[0].key))
+        return KW_ERR_NOT_FOUND; /* no area key is that long */
+    if (strlen(value) >= sizeof(c->ext[0].value))
+        return KW_ERR_FORMAT;
     size_t i = 0;
     while (i < c->next && strcmp(c->ext[i].key, key) != 0)
         i++;
     if (i == c->next) {
         if (c->next == KW_CONFIG_EXT_MAX)
-            return KW_ERR_TOO_LARGE;
+            return KW_ERR_FORMAT; /* more area keys than any deployment needs */
         c->next++;
     }
     memcpy(c->ext[i].key, key, klen + 1);
