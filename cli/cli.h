@@ -27,6 +27,7 @@ typedef struct {
     const char *profile;
     const char *ca;
     bool json;
+    const char *soft_key; /* --soft-key FILE: the INSECURE software security key (tests) */
 } cli_globals;
 
 extern cli_globals cli_g;
@@ -77,5 +78,17 @@ int cmd_status_main(int argc, char **argv);
 int cmd_password_main(int argc, char **argv);
 int cmd_kt_main(int argc, char **argv);
 int cmd_audit_main(int argc, char **argv);
+int cmd_key_main(int argc, char **argv);
+/* cmd_key.c: sets the security-key authenticator of c (--soft-key or libfido2). */
+int cli_attach_authenticator(kw_client *c);
+int cmd_send_main(int argc, char **argv); int cmd_sync_main(int argc, char **argv); int cmd_inbox_main(int argc, char **argv); /* messages */
+int cmd_contact_main(int argc, char **argv); /* CKV: cmd_contact.c, cmd_alerts.c, cmd_code.c, cmd_ckv.c */
+int cmd_alerts_main(int argc, char **argv);
+int cmd_code_main(int argc, char **argv);
+int cmd_ckv_main(int argc, char **argv);
+int cmd_adp_main(int argc, char **argv); /* ADP: cmd_adp.c, cmd_web.c, cmd_recovery.c */
+int cmd_web_main(int argc, char **argv);
+int cmd_recovery_main(int argc, char **argv);
+int cmd_recover_main(int argc, char **argv);
 
 #endif

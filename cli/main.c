@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd_records.h"
 #include "keyward/keyward.h"
 
 static const struct {
@@ -35,6 +36,28 @@ static const struct {
     {"status", cmd_status_main, "status"},
     {"kt", cmd_kt_main, "kt lookup NAME   (verified key-transparency lookup; pins in PROFILE/kt.json)"},
     {"audit", cmd_audit_main, "audit --server URL   (replays the key-transparency log from epoch 0)"},
+    {"key", cmd_key_main, "key add [--name N] | key list | key remove ID | key rename ID NAME |\n        key policy on|off   (security keys; --soft-key FILE: INSECURE test key)"},
+    {"send", cmd_send_main, "send NAME TEXT | send NAME --file F [--type T]   (end-to-end message)"},
+    {"sync", cmd_sync_main, "sync [--rotate-prekey [--no-fetch]]   (fetch, verify, store and acknowledge messages)"},
+    {"inbox", cmd_inbox_main, "inbox [--type T]   (messages stored on this device)"},
+    {"contact", cmd_contact_main,
+     "contact add NAME | list | show NAME | remove NAME | verify NAME [--code CODE]"},
+    {"alerts", cmd_alerts_main, "alerts [--seen]   (Contact Key Verification alerts)"},
+    {"code", cmd_code_main, "code   (this account's public verification code)"},
+    {"ckv", cmd_ckv_main, "ckv on | off | status | check | head | check-head HEAD [--from NAME]"},
+    {"adp", cmd_adp_main, "adp on | off | status   (Advanced Data Protection)"},
+    {"web", cmd_web_main, "web access on|off | web approve [--category C]..."},
+    {"recovery", cmd_recovery_main,
+     "recovery contact add NAME | contact list | contact remove ID | contact cancel ID | contact "
+     "help OWNER | recovery passcode set|delete [--passcode-file F]"},
+    {"recover", cmd_recover_main,
+     "recover NAME --contact CODE [--device-name N] | recover --passcode   (pending device)"},
+    {"put", cmd_put_main, "put CATEGORY PATH [--name N] [--zone Z]   (end-to-end record; resumes)"},
+    {"get", cmd_get_main, "get CATEGORY NAME|ID [--output PATH|-] [--zone Z]"},
+    {"ls", cmd_ls_main, "ls CATEGORY [--zone Z]"},
+    {"rm", cmd_rm_main, "rm CATEGORY NAME|ID [--zone Z]"},
+    {"backup", cmd_backup_main, "backup DIR [--zone Z]   (into category backup, incremental by hash)"},
+    {"restore", cmd_restore_main, "restore DIR [--zone Z]"},
 };
 
 static int help(FILE *f)
@@ -50,6 +73,7 @@ static int help(FILE *f)
             "                  ~/.local/share/keyward)\n"
             "  --ca FILE       trust this CA certificate (else $KEYWARD_CA)\n"
             "  --json          one JSON object on stdout\n"
+            "  --soft-key FILE use the INSECURE software security key in FILE (tests only)\n"
             "\nsecrets: the profile passphrase from $KEYWARD_PASSPHRASE or the terminal; the\n"
             "account password from --password-file, $KEYWARD_PASSWORD or the terminal; the new\n"
             "password of `password change` from --new-password-file, $KEYWARD_NEW_PASSWORD or\n"
@@ -81,6 +105,8 @@ int main(int argc, char **argv)
             cli_g.profile = v;
         else if (cli_opt(argc, argv, &i, "ca", &v))
             cli_g.ca = v;
+        else if (cli_opt(argc, argv, &i, "soft-key", &v))
+            cli_g.soft_key = v;
         else if (strcmp(argv[i], "--json") == 0)
             cli_g.json = true;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

@@ -138,7 +138,7 @@ int cli_open(kw_client **c)
         kw_client_free(c);
         return code;
     }
-    return CLI_EXIT_OK;
+    return cli_attach_authenticator(*c);
 }
 
 int cli_secret(char *buf, size_t cap, const char *file, const char *env_name, const char *prompt,

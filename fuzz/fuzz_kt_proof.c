@@ -10,7 +10,9 @@
  *  3  u32 expected first version ‖ monitor response;
  *  4  pinned head (152 bytes) ‖ consistency response;
  *  5  a sequence of (u32 length ‖ insertion list) fed to one auditor;
- *  6  a promise for ("fuzz-label", "fuzz-value").
+ *  6  a promise for ("fuzz-label", "fuzz-value");
+ *  7  an auditor record (kw_kt_auditor_sig_verify), and the same bytes as
+ *     saved auditor state for kw_kt_auditor_resume over an empty store.
  * Every call must return 0 or a documented error, set a reason that is OK
  * exactly on success, and return values that lie inside the input. */
 #include <stdint.h>
@@ -79,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size < 1)
         return 0;
-    uint8_t mode = data[0] % 7;
+    uint8_t mode = data[0] % 8;
     const uint8_t *p = data + 1;
     size_t n = size - 1;
     kw_kt_head pin;
@@ -188,6 +190,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_code(r);
         if (r == KW_OK && pr.version == 0)
             abort();
+        break;
+    }
+    case 7: {
+        kw_kt_head h;
+        uint8_t who[32];
+        r = kw_kt_auditor_sig_verify(&h, who, p, n, NULL, log_pk);
+        check_code(r);
+        if (r == KW_OK && (n != KW_KT_AUDITOR_SIGBYTES || h.log_size != h.epoch + 1))
+            abort();
+        kw_prefix_memstore *ms = NULL;
+        kw_prefix_store st;
+        kw_kt_auditor *a = NULL;
+        if (kw_prefix_memstore_new(&ms) != KW_OK)
+            abort();
+        kw_prefix_memstore_store(ms, &st);
+        r = kw_kt_auditor_resume(&a, log_pk, &st, p, n);
+        if (r != KW_OK && r != KW_ERR_FORMAT && r != KW_ERR_TRUNCATED && r != KW_ERR_TOO_LARGE &&
+            r != KW_ERR_VERIFY && r != KW_ERR_NOT_FOUND && r != KW_ERR_NOMEM && r != KW_ERR_INVALID_ARG)
+            abort();
+        kw_kt_auditor_free(&a);
+        kw_prefix_memstore_free(&ms);
         break;
     }
     }

@@ -15,6 +15,7 @@
 #include "http/http.h"
 #include "keys.h"
 #include "keyward/keyward.h"
+#include "store/admin.h"
 #include "store/store.h"
 
 #define PEM_MAX (64 * 1024)
@@ -24,12 +25,14 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: keywardd [options]            run the server\n"
             "       keywardd migrate [options]    apply schema migrations and exit\n"
+            "       keywardd check [options]      check the store's consistency and exit\n"
+            "                                     (exit 3 when it found problems)\n"
             "       keywardd version\n"
             "options:\n"
             "  --config FILE       read key = value settings (see keywardd(8))\n"
             "  --listen ADDR:PORT  listen address (default 127.0.0.1:8443; port 0 = any)\n"
             "  --data DIR          data directory (default ./keyward-data)\n"
-            "  --store URI         storage (default sqlite:DIR/keyward.db)\n"
+            "  --store URI         storage (default sqlite:DIR/keyward.db; or postgres://...)\n"
             "  --tls-cert FILE --tls-key FILE   serve HTTPS (required off loopback)\n"
             "  --port-file FILE    write the bound port to FILE once listening\n"
             "  --threads N         worker threads (default 4)\n"
@@ -130,6 +133,29 @@ static int parse_args(int argc, char **argv, int start, kw_config *cfg)
     return kw_config_finish(cfg) == KW_OK ? 0 : -1;
 }
 
+static void check_line(void *ud, const kw_store_check_rule *rule, int64_t violations)
+{
+    (void)ud;
+    printf("%-20s %s %lld  %s\n", rule->name, violations == 0 ? "ok  " : "FAIL", (long long)violations,
+           rule->description);
+}
+
+/* keywardd check: every consistency rule of the store (store/admin.h);
+ * exit 0 when all hold, 3 when some do not, 2 when the check cannot run. */
+static int check_store(kw_store *store, const char *shown, int version)
+{
+    int64_t problems = 0;
+    printf("keywardd: checking store %s (schema version %d)\n", shown, version);
+    int r = kw_store_check(store, check_line, NULL, &problems);
+    kw_store_close(&store);
+    if (r != KW_OK) {
+        fprintf(stderr, "keywardd: check failed: %s\n", kw_strerror(r));
+        return 2;
+    }
+    printf("keywardd: %lld problem(s)\n", (long long)problems);
+    return problems == 0 ? 0 : 3;
+}
+
 static int write_port_file(const char *path, uint16_t port)
 {
     char tmp[KW_CONFIG_PATH_MAX + 8];
@@ -150,13 +176,17 @@ int main(int argc, char **argv)
 {
     kw_config cfg;
     int start = 1;
-    bool migrate_only = false;
+    bool migrate_only = false, check_only = false;
     if (argc > 1 && strcmp(argv[1], "version") == 0) {
         printf("keywardd %s\n", KW_VERSION_STRING);
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "migrate") == 0) {
         migrate_only = true;
+        start = 2;
+    }
+    if (argc > 1 && strcmp(argv[1], "check") == 0) {
+        check_only = true;
         start = 2;
     }
     if (kw_init() != KW_OK) {
@@ -174,18 +204,22 @@ int main(int argc, char **argv)
     }
 
     kw_store *store = NULL;
+    char store_shown[KW_CONFIG_PATH_MAX]; /* cfg.store without a password in it */
+    kw_store_uri_redacted(cfg.store, store_shown, sizeof(store_shown));
     int r = kw_store_open(cfg.store, &store);
     if (r != KW_OK) {
-        fprintf(stderr, "keywardd: cannot open store %s: %s\n", cfg.store, kw_strerror(r));
+        fprintf(stderr, "keywardd: cannot open store %s: %s\n", store_shown, kw_strerror(r));
         return 2;
     }
     int version = 0;
     kw_store_schema_version(store, &version);
     if (migrate_only) {
-        printf("keywardd: store %s at schema version %d\n", cfg.store, version);
+        printf("keywardd: store %s at schema version %d\n", store_shown, version);
         kw_store_close(&store);
         return 0;
     }
+    if (check_only)
+        return check_store(store, store_shown, version);
 
     kw_server_keys *keys = NULL;
     r = kw_server_keys_load(cfg.key_file, &keys);
@@ -246,7 +280,7 @@ int main(int argc, char **argv)
     }
     uint16_t port = kw_http_port(http);
     fprintf(stderr, "level=info event=start listen=%s://%s:%u store=%s schema=%d routes=%zu%s%s\n",
-            cert != NULL ? "https" : "http", cfg.listen_addr, port, cfg.store, version, nroutes,
+            cert != NULL ? "https" : "http", cfg.listen_addr, port, store_shown, version, nroutes,
             cfg.test_faults ? " test_faults=on" : "",
             cfg.pending_logins_memory ? " pending_logins=memory" : "");
     if (cfg.port_file[0] != '\0' && write_port_file(cfg.port_file, port) != 0)

@@ -12,6 +12,22 @@
  *   plaintext = account seed[32] ‖ u16 count ‖ count × (u8 len ‖ item name ‖
  *               u32 len ‖ value)            (count ≤ 256, names 1..255 bytes
  *               without NUL, values ≤ 64 KiB, names unique, whole blob ≤ 1 MiB)
+ *               [‖ services]                (format 2; absent in format 1)
+ *   services  = "SVK1" ‖ u8 n ‖ n × service          (1 ≤ n ≤ 64; present only
+ *               when there is at least one service key, so a keychain without
+ *               service keys is byte-for-byte format 1 and format-1 keychains
+ *               decode unchanged)
+ *   service   = u8 len ‖ category ‖ u32 g ‖ key_g[32] ‖ (g-1) × svc chain
+ *               (category 1..32 bytes of [a-z0-9-], not starting with '-',
+ *               unique; 1 ≤ g ≤ 1024; chain entries for generations g, g-1, …, 2)
+ *   svc chain = nonce[24] ‖ XChaCha20-Poly1305(key_h, nonce,
+ *               ad = "keyward service chain v1" ‖ u8 len ‖ category ‖ u32 h,
+ *               key_{h-1})                                             (72 bytes)
+ *               the entry of generation h opens with key_h and yields key_{h-1}:
+ *               whoever holds the current key (and the public chain) can walk
+ *               back to every older generation, never forward. The decoder
+ *               opens every chain entry (a keychain whose chain does not
+ *               authenticate is KW_ERR_VERIFY).
  *   wrap      = HPKE auth mode (keyward/hpke.h single-shot, enc ‖ ct, 80 bytes)
  *               of KK from the approving device's HPKE key pair to the
  *               receiving device's HPKE key, empty aad,
@@ -28,7 +44,8 @@
  *   join code = 6 digits: u64 from the first 8 bytes of SHA-256("keyward-join-v1" ‖
  *               u8 len ‖ name ‖ device id[16] ‖ identity_pk[32] ‖ hpke_pk[32]) mod 10^6
  *
- * Owns: kw_keychain, the decrypted keychain (account key seed and items),
+ * Owns: kw_keychain, the decrypted keychain (account key seed, items and
+ * the per-category service keys with their chains),
  * kept in sodium_malloc'd memory (values in malloc'd blocks wiped before
  * they are freed) and wiped by kw_keychain_free. One keychain, one thread at
  * a time; every other function is stateless and thread-safe.
@@ -42,7 +59,8 @@
  * is not the expected version/generation; KW_ERR_CRYPTO for a low-order HPKE
  * key; KW_ERR_LIMIT for a 257th item; KW_ERR_NOT_FOUND; KW_ERR_NOMEM.
  *
- * Secret data: KK of every generation, the keychain plaintext (account seed,
+ * Secret data: KK of every generation, service keys of every generation,
+ * the keychain plaintext (account seed,
  * items), HPKE secret keys, the recovery key and its code, the recovery
  * wrapping key, recovery_auth and proofs. Outputs of failed opens/unwraps/
  * parses are zeroed; temporaries are wiped on every path. Headers, wraps,
@@ -85,6 +103,13 @@
 #define KW_RECOVERY_CODE_INPUT_MAXBYTES 512
 
 #define KW_JOIN_CODEBYTES 7 /* 6 digits and NUL */
+
+#define KW_SVCKEY_BYTES 32
+#define KW_SVCKEY_MAGIC "SVK1"
+#define KW_SVCKEY_CATEGORY_MAXBYTES 32
+#define KW_SVCKEY_CATEGORIES_MAX 64
+#define KW_SVCKEY_GENERATIONS_MAX 1024
+#define KW_SVCKEY_CHAINBYTES (24 + KW_SVCKEY_BYTES + 16)
 
 typedef struct kw_keychain kw_keychain;
 
@@ -251,6 +276,52 @@ __attribute__((warn_unused_result))
 int kw_recovery_unwrap(uint8_t kk[static KW_KK_BYTES], const uint8_t *in, size_t in_len,
                        const uint8_t key[static KW_RECOVERY_KEYBYTES], const char *account_name,
                        uint64_t generation);
+
+/* ---- service keys (one per data category, with generations) ---- */
+
+/* Non-zero when category is a valid category name (1..32 bytes of
+ * [a-z0-9-], not starting with '-'). */
+int kw_category_name_ok(const char *category);
+
+/* Number of categories holding a service key. */
+size_t kw_keychain_svc_count(const kw_keychain *kc);
+
+/* The i-th category (in insertion order) and its current generation;
+ * *category points into kc (valid until the next change or free).
+ * KW_ERR_NOT_FOUND past the end. */
+int kw_keychain_svc_at(const kw_keychain *kc, size_t i, const char **category, uint32_t *generation);
+
+/* The service key of `category` at `generation` (0: the current one) into
+ * key (secret; the caller wipes it), walking the chain back from the current
+ * generation; *generation_out (optional) gets the generation returned.
+ * KW_ERR_INVALID_ARG for a bad category name, KW_ERR_NOT_FOUND for a
+ * category without a key or a generation above the current one,
+ * KW_ERR_VERIFY when a chain entry does not open. key zeroed on error. */
+int kw_keychain_svc_get(const kw_keychain *kc, const char *category, uint32_t generation,
+                        uint8_t key[static KW_SVCKEY_BYTES], uint32_t *generation_out);
+
+/* Rolls the service key of `category`: a fresh random key becomes generation
+ * g+1 and the old current key is chained under it; a category without a key
+ * gets generation 1. *generation_out (optional) gets the new generation.
+ * KW_ERR_INVALID_ARG, KW_ERR_LIMIT for a 65th category or a generation past
+ * KW_SVCKEY_GENERATIONS_MAX, KW_ERR_TOO_LARGE when the keychain would no
+ * longer fit, KW_ERR_NOMEM; kc unchanged on error. */
+int kw_keychain_svc_roll(kw_keychain *kc, const char *category, uint32_t *generation_out);
+
+/* The public chain of `category` (entries for generations g..2, each
+ * KW_SVCKEY_CHAINBYTES, newest first): *chain points into kc (NULL and
+ * *len 0 for generation 1). Lets a holder of the current key (an escrow, a
+ * web session) walk back without the keychain. KW_ERR_NOT_FOUND. */
+int kw_keychain_svc_chain(const kw_keychain *kc, const char *category, const uint8_t **chain,
+                          size_t *len);
+
+/* Opens one chain entry: key_{h-1} from the entry of generation h (>= 2)
+ * under key_h. KW_ERR_TRUNCATED / KW_ERR_TOO_LARGE for a wrong length,
+ * KW_ERR_VERIFY, KW_ERR_INVALID_ARG; prev zeroed on error. */
+__attribute__((warn_unused_result))
+int kw_svckey_chain_open(uint8_t prev[static KW_SVCKEY_BYTES], const uint8_t *entry, size_t entry_len,
+                         const uint8_t key[static KW_SVCKEY_BYTES], const char *category,
+                         uint32_t generation);
 
 /* ---- joining ---- */
 

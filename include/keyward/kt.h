@@ -5,8 +5,16 @@
  * auditor that replays them.
  *
  * Construction (docs/crypto.md, "Key transparency: directory"):
- *  - index(label, v) = first 32 bytes of ECVRF-EDWARDS25519-SHA512-TAI beta
- *    over alpha = u16 len(label) ‖ label ‖ u32 v. Versions start at 1.
+ *  - beta(label) = ECVRF-EDWARDS25519-SHA512-TAI output over alpha = u16
+ *    len(label) ‖ label (one VRF evaluation and one proof per label);
+ *    index(label, v) = beta[0..4) ‖ u32 bit-reversed v ‖ beta[4..28).
+ *    Versions start at 1. Every version of a label lies under one 32-bit
+ *    prefix, and v, v+1 part at the first bit after it, so a search (v
+ *    present, v+1 absent) costs one VRF proof and one path plus the few
+ *    levels where the two part (proofs share levels on the wire). Privacy
+ *    trade-off: the insertion lists show which insertions belong to the
+ *    same label (same prefix) and its version numbers — never the label or
+ *    the value (docs/crypto.md).
  *  - The leaf of (label, v) is the commitment of kt_commit.h over a random
  *    opening; the prefix tree (kt_prefix.h) holds (index, commitment).
  *  - Epoch e (0, 1, 2, ...) inserts one batch (possibly empty) into the
@@ -71,6 +79,7 @@
 #define KW_KT_INSERTIONS_MAXBYTES (1 + KW_KT_HEADBYTES + 32 + 4 + KW_KT_EPOCH_MAXUPDATES * 64)
 #define KW_KT_AUDIT_STATEBYTES (8 + KW_KT_HEADBYTES + 8 + 64 * 32 + 32)
 #define KW_KT_MAX_VERSION UINT32_MAX
+#define KW_KT_OPENING_KEYBYTES 32
 
 /* Response kinds: the first byte of every response. */
 enum {
@@ -95,7 +104,8 @@ typedef enum kw_kt_reason {
     KW_KT_MEMBERSHIP_FAILURE,     /* version v not proven in the head's prefix tree */
     KW_KT_NONMEMBERSHIP_FAILURE,  /* the absence proof of the next version is invalid */
     KW_KT_NOT_LATEST,             /* the server says the next version exists */
-    KW_KT_VALUE_MISMATCH,         /* the value and opening do not open the commitment */
+    KW_KT_VALUE_MISMATCH,         /* (not produced since the commitment is recomputed from
+                                     opening and value: a wrong value is a membership failure) */
     KW_KT_WRONG_VERSION,          /* a version other than the one asked for */
     KW_KT_AUDIT_OUT_OF_ORDER,     /* an insertion list for an unexpected epoch */
     KW_KT_AUDIT_PREFIX_MISMATCH,  /* replayed prefix root differs (leaf changed/removed) */
@@ -147,6 +157,28 @@ int kw_kt_index(uint8_t index[static KW_KT_INDEXBYTES],
                 const uint8_t vrf_sk[static KW_VRF_SECRETKEYBYTES], const uint8_t *label,
                 size_t label_len, uint32_t version);
 
+/* ---- auditor signatures over heads ----
+ * An auditor that replayed the log up to a head signs it: record =
+ * auditor_pk(32) ‖ head(152) ‖ Ed25519 signature(64) over the head's wire
+ * form under context KW_KT_AUDITOR_CONTEXT (kw_sign). Clients may require a
+ * given auditor's record for a head consistent with the one they pin. */
+#define KW_KT_AUDITOR_CONTEXT "keyward/kt/auditor-head/v1"
+#define KW_KT_AUDITOR_SIGBYTES (32 + KW_KT_HEADBYTES + KW_SIGN_BYTES) /* 248 */
+
+/* Writes the record of h signed by auditor. Errors of kw_sign. */
+int kw_kt_auditor_sig_make(uint8_t out[static KW_KT_AUDITOR_SIGBYTES], const kw_sign_key *auditor,
+                           const kw_kt_head *h);
+
+/* Checks a record: exactly KW_KT_AUDITOR_SIGBYTES bytes (KW_ERR_TRUNCATED /
+ * KW_ERR_TOO_LARGE), made by auditor_pk when given (else by the key it
+ * carries; KW_ERR_VERIFY for another), auditor signature valid, head
+ * signed by log_pk (KW_ERR_VERIFY). *h (may be NULL) receives the head;
+ * auditor_out (may be NULL) the auditor key. */
+int kw_kt_auditor_sig_verify(kw_kt_head *h, uint8_t *auditor_out, const uint8_t *rec,
+                             size_t rec_len, const uint8_t *auditor_pk,
+                             const uint8_t log_pk[static KW_SIGN_PUBLICKEYBYTES])
+    __attribute__((warn_unused_result));
+
 /* ---- promises ---- */
 
 typedef struct kw_kt_promise {
@@ -172,6 +204,11 @@ typedef struct kw_kt_dir_config {
     const kw_sign_key *log_key;   /* borrowed: must outlive the directory */
     const kw_prefix_store *store; /* NULL: an in-memory store owned by the directory */
     uint64_t max_merge_delay;     /* epochs between an update and its deadline (>= 1) */
+    const uint8_t *opening_key;   /* KW_KT_OPENING_KEYBYTES, copied; NULL: random openings.
+                                     With a key, opening(label, v) = BLAKE2b-256 keyed by it
+                                     over "keyward/kt/opening/v1" ‖ u16 len ‖ label ‖ u32 v,
+                                     so a restarted server derives the same commitments and
+                                     stores nothing secret. */
 } kw_kt_dir_config;
 
 /* Creates an empty directory (no epoch yet). KW_ERR_INVALID_ARG for a NULL
@@ -182,7 +219,8 @@ int kw_kt_dir_new(kw_kt_dir **out, const kw_kt_dir_config *cfg);
 void kw_kt_dir_free(kw_kt_dir **d);
 
 /* Queues (label, value) as the label's next version and writes the signed
- * promise to out[0..cap) (*out_len; at most KW_KT_PROMISE_MAXBYTES).
+ * promise to out[0..cap) (*out_len; at most KW_KT_PROMISE_MAXBYTES; out
+ * NULL: no promise, for restoring).
  * KW_ERR_TOO_LARGE for a label or value over its maximum or a short out,
  * KW_ERR_INVALID_ARG for an empty label, KW_ERR_LIMIT when the label has
  * 2^32 - 1 versions or the queue is full, KW_ERR_NOMEM. */
@@ -192,12 +230,38 @@ int kw_kt_dir_update(kw_kt_dir *d, const uint8_t *label, size_t label_len, const
 /* Number of queued updates. */
 size_t kw_kt_dir_pending(const kw_kt_dir *d);
 
+/* The version the next update of label will get (1 for a new label; 0 for
+ * an invalid label). For a store that records an update before queueing. */
+uint32_t kw_kt_dir_next_version(const kw_kt_dir *d, const uint8_t *label, size_t label_len);
+
+/* The stored VRF proof of label (one per label): 0, KW_ERR_NOT_FOUND when
+ * the label has none (unknown, unpublished or not proven yet). */
+int kw_kt_dir_label_vrf(const kw_kt_dir *d, const uint8_t *label, size_t label_len,
+                        uint8_t proof[static KW_VRF_PROOFBYTES]);
+
+/* Restoring a directory from storage (one writer, before serving): give
+ * each label's stored VRF proof (verified here under the directory's key:
+ * KW_ERR_VERIFY for a wrong or damaged proof), then replay every stored
+ * update in order with kw_kt_dir_update (out NULL: no promise; the
+ * promise was given when it was first accepted) and publish each stored
+ * epoch with its stored timestamp through the batch functions. With an
+ * opening key the replay rebuilds byte-identical heads, which the caller
+ * compares with the stored ones. No VRF evaluation is needed for a label
+ * restored this way. */
+int kw_kt_dir_restore_label(kw_kt_dir *d, const uint8_t *label, size_t label_len,
+                            const uint8_t proof[static KW_VRF_PROOFBYTES]);
+
+/* An open batch's entries (the labels and versions it will publish). */
+size_t kw_kt_batch_size(const kw_kt_batch *b);
+int kw_kt_batch_entry(const kw_kt_batch *b, size_t i, const uint8_t **label, size_t *label_len,
+                      uint32_t *version);
+
 /* Publishing an epoch, in three steps so the VRF work can use several
  * threads: begin takes up to max_updates queued updates (0: all, capped at
  * KW_KT_EPOCH_MAXUPDATES) into a batch of *n entries; kw_kt_batch_index
- * computes their indices (a stored next-version proof makes it a hash,
- * else one VRF evaluation); kw_kt_batch_prove (optional) precomputes the
- * VRF proofs of each version and of its successor so that answering a
+ * computes their indices (a label already published reuses its VRF output:
+ * no VRF; a new label costs one VRF evaluation); kw_kt_batch_prove
+ * (optional) computes the VRF proof of each new label so that answering a
  * search needs no VRF; commit inserts the batch into the prefix tree,
  * appends the log leaf, signs and returns the head. Every entry must have
  * been indexed (KW_ERR_INVALID_ARG otherwise); timestamp must not go
@@ -206,6 +270,10 @@ size_t kw_kt_dir_pending(const kw_kt_dir *d);
  * KW_ERR_INTERNAL then, and the directory refuses further writes). */
 int kw_kt_dir_batch_begin(kw_kt_dir *d, size_t max_updates, kw_kt_batch **out, size_t *n);
 int kw_kt_batch_index(kw_kt_batch *b, size_t from, size_t to);
+/* kw_kt_batch_index and kw_kt_batch_prove in one: a new label's VRF proof
+ * is computed and its output taken from the proof (no separate
+ * evaluation: one ECVRF prove per new label instead of evaluate + prove). */
+int kw_kt_batch_index_proven(kw_kt_batch *b, size_t from, size_t to);
 int kw_kt_batch_prove(kw_kt_batch *b, size_t from, size_t to);
 int kw_kt_dir_batch_commit(kw_kt_dir *d, kw_kt_batch **b, uint64_t timestamp, kw_kt_head *head);
 /* Drops a batch without publishing it; its updates go back to the queue. */

@@ -33,9 +33,16 @@
  * leaf that equals x or leaves x's path, an empty subtree at depth 256, or a
  * last sibling of zero (a parent with at most one leaf is never a node).
  * Wire form, big-endian, at most KW_PREFIX_PROOF_MAXBYTES:
- *   u8 result ‖ u16 d ‖ [ABSENT_LEAF: index(32) ‖ commitment(32)] ‖ d × 32
- * A membership proof at depth d is 3 + 32·d bytes; with n random indices d
- * is about log2(n) + 1 (≈ 21 at 10^6 leaves: ≈ 675 bytes). No labels.
+ *   u8 result ‖ u16 d ‖ [ABSENT_LEAF: index(32) ‖ commitment(32)] ‖
+ *   bitmap (ceil(d / 8) bytes, MSB first: bit i set = sibling i is not the
+ *   empty hash; padding bits zero) ‖ the non-empty siblings, root first.
+ * Empty siblings cost one bit, so a path through a chain of one-sided
+ * inner nodes (indices sharing a long prefix) stays small. A membership
+ * proof at depth d with m non-empty siblings is 3 + ceil(d/8) + 32·m bytes;
+ * with n random indices d is about log2(n) + 1 (≈ 21 at 10^6 leaves: ≈ 675
+ * bytes). No labels. Several proofs against one root may share their top
+ * levels (kw_prefix_proof_put_shared). The encoding is canonical: a zero
+ * sibling marked present, or set padding bits, is KW_ERR_FORMAT.
  *
  * Persistence. The tree is copy-on-write over epochs. A node is stored
  * under the key (epoch it was written in, depth, path prefix: the first
@@ -93,7 +100,7 @@
 #define KW_PREFIX_INDEXBYTES 32
 #define KW_PREFIX_COMMITBYTES 32
 #define KW_PREFIX_MAXDEPTH 256
-#define KW_PREFIX_PROOF_MAXBYTES (3 + 2 * 32 + KW_PREFIX_MAXDEPTH * 32)
+#define KW_PREFIX_PROOF_MAXBYTES (3 + 2 * 32 + KW_PREFIX_MAXDEPTH / 8 + KW_PREFIX_MAXDEPTH * 32)
 #define KW_PREFIX_NODE_MAXBYTES 83
 #define KW_PREFIX_REFBYTES 41
 #define KW_PREFIX_KEYBYTES 42
@@ -147,6 +154,31 @@ int kw_prefix_proof_decode(kw_prefix_proof *p, const uint8_t *in, size_t len)
 /* The same wire form inside a larger message (nothing is consumed on error). */
 int kw_prefix_proof_put(kw_buf *b, const kw_prefix_proof *p);
 int kw_prefix_proof_get(kw_buf *b, kw_prefix_proof *p) __attribute__((warn_unused_result));
+
+/* Two proofs against one root for indices a (prev) and b share their
+ * siblings at the levels where both paths run through the same nodes: the
+ * first min(prev->depth, depth, common prefix bits of a and b) ones. The
+ * count (0 when prev is NULL). Cannot fail. */
+unsigned kw_prefix_shared_levels(const kw_prefix_proof *prev, unsigned depth,
+                                 const uint8_t a[static KW_PREFIX_INDEXBYTES],
+                                 const uint8_t b[static KW_PREFIX_INDEXBYTES]);
+
+/* The wire form of p for index, without the siblings it shares with prev
+ * (the proof of prev_index in the same response; NULL: none, the plain
+ * form). KW_ERR_INVALID_ARG when the shared siblings differ (not one tree),
+ * KW_ERR_FORMAT for a malformed p, kw_buf errors. */
+int kw_prefix_proof_put_shared(kw_buf *b, const kw_prefix_proof *p, const kw_prefix_proof *prev,
+                               const uint8_t prev_index[static KW_PREFIX_INDEXBYTES],
+                               const uint8_t index[static KW_PREFIX_INDEXBYTES]);
+
+/* Parses that form from the front of in[0..len) (trailing bytes allowed;
+ * *used receives the length), taking the shared siblings from prev.
+ * Errors as kw_prefix_proof_decode. */
+int kw_prefix_proof_parse_shared(kw_prefix_proof *p, const uint8_t *in, size_t len, size_t *used,
+                                 const kw_prefix_proof *prev,
+                                 const uint8_t prev_index[static KW_PREFIX_INDEXBYTES],
+                                 const uint8_t index[static KW_PREFIX_INDEXBYTES])
+    __attribute__((warn_unused_result));
 
 /* Computes into root the root that proof p implies for index (and, for a
  * membership proof, commitment; NULL otherwise is KW_ERR_INVALID_ARG).

@@ -111,6 +111,7 @@ struct kw_client {
     kwc_pins pins;
     char err[512];
     int origin;
+    struct kw_client_authenticator *seckey_auth; /* keys.c (borrowed); NULL: libfido2 default */
 };
 
 /* Records an error message and origin; returns err. */
@@ -157,5 +158,24 @@ int kwc_sync_kk(kw_client *c, kw_keychain **kc_out, uint64_t *kc_version, uint64
 int kwc_put_roster(kw_client *c, json_t *o, const kw_roster *ros, const kw_sign_key *ak);
 int kwc_seal_keychain(kw_client *c, json_t *o, const char *key, const kw_keychain *kc, const uint8_t kk[static 32], uint64_t version, uint64_t gen);
 json_t *kwc_result(kw_client *c);
+
+
+/* ---- service keys (service_keys.c, records engineer) ---- */
+/* Uploads kc as keychain `version` (current+1) sealed under KK `gen`
+ * (POST /v1/records/keychain) and pins it. */
+int kwc_keychain_upload(kw_client *c, const kw_keychain *kc, uint64_t version, uint64_t gen);
+/* Makes sure *kc (synced when NULL; replaced by a fresh sync on a conflict)
+ * holds a service key for category, creating generation 1 and uploading the
+ * keychain when it has none. *gen_out (optional): its current generation. */
+int kwc_service_key_ensure(kw_client *c, kw_keychain **kc, uint64_t *kcv, uint64_t *gen,
+                           const char *category, uint32_t *gen_out);
+/* The service key of category at generation (0: current), from a fresh
+ * sync; create: add generation 1 when the category has none. key wiped on
+ * error. */
+int kwc_service_key_get(kw_client *c, const char *category, uint32_t generation, bool create,
+                        uint8_t key[static 32], uint32_t *gen_out);
+/* Rolls category's service key to a new generation (the old one chained
+ * under it) and uploads the keychain. */
+int kwc_service_key_roll(kw_client *c, const char *category, uint32_t *gen_out);
 
 #endif

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "client/client_internal.h"
+#include "client/keys_internal.h"
 #include "keyward/codec.h"
 #include "keyward/err.h"
 #include "keyward/keychain.h"
@@ -774,7 +775,8 @@ int kw_client_login(kw_client *c, const char *name, const char *device_name,
     uint8_t login_id[16], msg[32], sig[KW_SIGN_BYTES], ipk[32];
     uint8_t rkey[KW_RECOVERY_KEYBYTES], rauth[KW_RECOVERY_AUTHBYTES], proof[KW_RECOVERY_PROOFBYTES];
     bool have_rkey = false;
-    json_t *body = NULL, *resp = NULL, *f = NULL;
+    json_t *body = NULL, *resp = NULL, *f = NULL, *key_assertion = NULL;
+    int attempt = 0;
     char path[128];
     const char *token, *state;
     int ftype = factor != NULL ? factor->type : KW_CLIENT_FACTOR_NONE;
@@ -805,6 +807,7 @@ int kw_client_login(kw_client *c, const char *name, const char *device_name,
     if (device_name != NULL && c->p->account[0] == '\0')
         snprintf(c->p->device_name, sizeof(c->p->device_name), "%s", device_name);
 
+again:
     kw_opaque_config_default(&cfg, (const uint8_t *)OPAQUE_CONTEXT, sizeof(OPAQUE_CONTEXT) - 1);
     if ((r = kw_opaque_client_new(&oc, &cfg)) != KW_OK ||
         (r = kw_opaque_client_login_start(oc, ke1, password, password_len)) != KW_OK) {
@@ -860,12 +863,40 @@ int kw_client_login(kw_client *c, const char *name, const char *device_name,
             f = NULL;
         }
     }
-    if (ftype != KW_CLIENT_FACTOR_NONE && (f == NULL || json_object_set_new(body, "factor", f) != 0)) {
+    /* second round of an account that requires security keys: the
+     * assertion alone, or with the recovery proof */
+    if (key_assertion != NULL && ftype == KW_CLIENT_FACTOR_NONE)
+        f = json_pack("{s:s,s:O}", "type", "security_key", "assertion", key_assertion);
+    else if (key_assertion != NULL && f != NULL && json_object_set(f, "assertion", key_assertion) != 0) {
+        json_decref(f);
+        f = NULL;
+    }
+    if ((ftype != KW_CLIENT_FACTOR_NONE || key_assertion != NULL) &&
+        (f == NULL || json_object_set_new(body, "factor", f) != 0)) {
         r = KW_ERR_NOMEM;
         goto out;
     }
+    f = NULL;
     if ((r = kwc_http(c, "POST", "/v1/login/finish", body, false, &resp)) != KW_OK)
         goto out;
+    if (json_is_true(json_object_get(resp, "needs_factor"))) {
+        const char *want = json_string_value(json_object_get(resp, "factor"));
+        if (attempt > 0 || want == NULL || strcmp(want, "security_key") != 0) {
+            r = kwc_bad_answer(c, "login/finish");
+            goto out;
+        }
+        /* the password is proven; the account wants a security key: answer
+         * its challenge and sign in again with the assertion */
+        if ((r = kwc_seckey_assert(c, json_object_get(resp, "publicKey"), &key_assertion)) != KW_OK)
+            goto out;
+        attempt++;
+        kw_opaque_client_free(&oc);
+        kw_sign_key_free(&ik);
+        json_decref(body);
+        json_decref(resp);
+        body = resp = NULL;
+        goto again;
+    }
     token = json_string_value(json_object_get(resp, "token"));
     state = json_string_value(json_object_get(resp, "device_state"));
     if (token == NULL || strlen(token) >= KWC_TOKEN_MAX || state == NULL || strlen(state) >= 16) {
@@ -913,6 +944,7 @@ out:
     kw_sign_key_free(&ik);
     json_decref(body);
     json_decref(resp);
+    json_decref(key_assertion);
     return r;
 }
 
@@ -928,7 +960,8 @@ int kw_client_password_change(kw_client *c, const uint8_t *password, size_t pass
     uint8_t record[KW_OPAQUE_REGISTRATION_RECORDBYTES], change_id[16];
     uint8_t session_key[KW_OPAQUE_SESSION_KEYBYTES], export_key[KW_OPAQUE_EXPORT_KEYBYTES];
     uint8_t new_export_key[KW_OPAQUE_EXPORT_KEYBYTES];
-    json_t *body = NULL, *resp = NULL;
+    json_t *body = NULL, *resp = NULL, *key_assertion = NULL;
+    bool keys_on = false;
     int r;
     *out = NULL;
     if ((r = kwc_need_session(c)) != KW_OK)
@@ -979,6 +1012,16 @@ int kw_client_password_change(kw_client *c, const uint8_t *password, size_t pass
         r = KW_ERR_NOMEM;
         goto out;
     }
+    /* an account that requires security keys wants an assertion too */
+    if ((r = kwc_seckey_policy(c, &keys_on)) == KW_ERR_UNSUPPORTED)
+        keys_on = false; /* a server without security keys */
+    else if (r != KW_OK)
+        goto out;
+    if (keys_on && ((r = kwc_seckey_assert_op(c, "password", &key_assertion)) != KW_OK ||
+                    json_object_set(body, "assertion", key_assertion) != 0)) {
+        r = r != KW_OK ? r : KW_ERR_NOMEM;
+        goto out;
+    }
     if ((r = kwc_http(c, "POST", "/v1/password/finish", body, true, &resp)) != KW_OK)
         goto out;
     *out = kwc_result(c);
@@ -994,6 +1037,7 @@ out:
     kw_opaque_client_free(&reg);
     json_decref(body);
     json_decref(resp);
+    json_decref(key_assertion);
     return r;
 }
 
@@ -1216,7 +1260,7 @@ out:
 
 int kw_client_device_remove(kw_client *c, const char *device_id, json_t **out)
 {
-    json_t *body = NULL, *resp = NULL, *wraps = NULL;
+    json_t *body = NULL, *resp = NULL, *wraps = NULL, *rolled = NULL;
     uint8_t did[16], kk2[KW_KK_BYTES], chain[KW_KK_CHAINBYTES], wrap[KW_KK_WRAPBYTES];
     kw_roster *ros = NULL;
     kw_sign_key *ak = NULL;
@@ -1268,6 +1312,28 @@ int kw_client_device_remove(kw_client *c, const char *device_id, json_t **out)
     }
     json_object_set_new(body, "wraps", wraps);
     wraps = NULL;
+    /* the service keys roll with KK: a new generation of each, the old one
+     * chained under it, so the removed device (which knew the old keys)
+     * cannot open anything written from now on, and nothing old is lost */
+    rolled = json_array();
+    size_t nsvc = kw_keychain_svc_count(kc);
+    char svc[KW_SVCKEY_CATEGORIES_MAX][KW_SVCKEY_CATEGORY_MAXBYTES + 1];
+    for (size_t i = 0; i < nsvc && i < KW_SVCKEY_CATEGORIES_MAX; i++) {
+        const char *cat = "";
+        uint32_t g = 0;
+        if (kw_keychain_svc_at(kc, i, &cat, &g) != KW_OK)
+            cat = "";
+        snprintf(svc[i], sizeof(svc[i]), "%s", cat);
+    }
+    for (size_t i = 0; i < nsvc && i < KW_SVCKEY_CATEGORIES_MAX; i++) {
+        uint32_t g = 0;
+        if ((r = kw_keychain_svc_roll(kc, svc[i], &g)) != KW_OK) {
+            r = kwc_fail(c, LOCAL, r, "cannot roll the service key of %s: %s", svc[i], kw_strerror(r));
+            goto out;
+        }
+        json_array_append_new(rolled, json_pack("{s:s,s:I}", "category", svc[i], "generation",
+                                                (json_int_t)g));
+    }
     /* the recovery key keeps working: re-wrap the new generation with the
      * recovery wrapping key kept in the keychain (absent for recovery keys
      * made before it was kept there: those need a new recovery key) */
@@ -1291,15 +1357,25 @@ int kw_client_device_remove(kw_client *c, const char *device_id, json_t **out)
     if ((r = kwc_http(c, "POST", "/v1/devices/remove", body, true, &resp)) != KW_OK)
         goto out;
     kwc_profile_kk_put(c->p, gen + 1, kk2);
-    if ((r = kwc_save(c)) != KW_OK)
+    if ((r = kwc_save(c)) != KW_OK || (r = kwc_keychain_pin(c, kcv + 1, gen + 1)) != KW_OK)
         goto out;
     *out = kwc_result(c);
+    json_object_set_new(*out, "service_keys_rolled", rolled);
+    rolled = NULL;
+    {
+        /* lib/client/adp.c: passcode escrow and custody copies of the new
+         * generations (by the signed roster's ADP flag) */
+        void kwc_adp_after_rotation(kw_client *, const kw_keychain *, const kw_roster *,
+                                    const uint8_t kk[static 32], uint64_t, json_t *);
+        kwc_adp_after_rotation(c, kc, ros, kk2, gen + 1, *out);
+    }
     json_object_set_new(*out, "removed", json_string(device_id));
     json_object_set_new(*out, "kk_generation", json_integer((json_int_t)(gen + 1)));
     json_object_set_new(*out, "roster_version", json_integer((json_int_t)ros->version));
     json_object_set_new(*out, "recovery_rewrapped", json_boolean(rewrapped));
     r = KW_OK;
 out:
+    json_decref(rolled);
     sodium_memzero(kk2, sizeof(kk2));
     kw_sign_key_free(&ak);
     kw_keychain_free(&kc);

@@ -24,8 +24,6 @@ typedef struct {
     uint8_t index[KW_KT_INDEXBYTES];
     uint8_t opening[KW_COMMIT_OPENINGBYTES];
     uint8_t commitment[KW_COMMIT_BYTES];
-    uint8_t proof[KW_VRF_PROOFBYTES];
-    uint8_t has_proof;
     uint32_t value_len;
     uint8_t *value;
 } kt_ver;
@@ -35,8 +33,9 @@ typedef struct {
     uint16_t label_len;
     uint32_t nver, cap, assigned;
     kt_ver *ver;
-    uint8_t has_next;
-    uint8_t next_proof[KW_VRF_PROOFBYTES]; /* proof of version nver + 1 */
+    uint8_t has_beta, has_proof;
+    uint8_t beta[KT_PREFIXBYTES];          /* VRF(label), the indices' prefix */
+    uint8_t vrf_proof[KW_VRF_PROOFBYTES];  /* its proof (one per label) */
 } kt_label;
 
 typedef struct {
@@ -56,9 +55,9 @@ typedef struct {
     uint8_t index[KW_KT_INDEXBYTES];
     uint8_t opening[KW_COMMIT_OPENINGBYTES];
     uint8_t commitment[KW_COMMIT_BYTES];
+    uint8_t beta[KT_PREFIXBYTES];
     uint8_t proof[KW_VRF_PROOFBYTES];
-    uint8_t next_proof[KW_VRF_PROOFBYTES];
-    uint8_t indexed, has_proof, has_next;
+    uint8_t indexed, has_beta, has_proof;
 } kt_bentry;
 
 struct kw_kt_batch {
@@ -85,6 +84,7 @@ struct kw_kt_dir {
     kt_pending *pend;
     size_t npend, pend_cap;
     uint8_t hkey[crypto_shorthash_KEYBYTES];
+    uint8_t *opening_key; /* sodium_malloc'd; NULL: random openings */
     int broken, batch_open;
 };
 
@@ -215,6 +215,14 @@ int kw_kt_dir_new(kw_kt_dir **out, const kw_kt_dir_config *cfg)
     memcpy(d->vrf_pk, cfg->vrf_sk + KW_VRF_SEEDBYTES, KW_VRF_PUBLICKEYBYTES);
     d->log_key = cfg->log_key;
     d->mmd = cfg->max_merge_delay;
+    if (cfg->opening_key != NULL) {
+        if ((d->opening_key = sodium_malloc(KW_KT_OPENING_KEYBYTES)) == NULL) {
+            r = KW_ERR_NOMEM;
+            goto out;
+        }
+        memcpy(d->opening_key, cfg->opening_key, KW_KT_OPENING_KEYBYTES);
+        sodium_mprotect_readonly(d->opening_key);
+    }
     if (cfg->store != NULL) {
         d->st = *cfg->store;
     } else {
@@ -251,6 +259,8 @@ void kw_kt_dir_free(kw_kt_dir **dp)
     kw_prefix_memstore_free(&d->ms);
     if (d->vrf_sk != NULL)
         sodium_free(d->vrf_sk);
+    if (d->opening_key != NULL)
+        sodium_free(d->opening_key);
     sodium_memzero(d, sizeof(*d));
     free(d);
     *dp = NULL;
@@ -264,7 +274,8 @@ int kw_kt_dir_update(kw_kt_dir *d, const uint8_t *label, size_t label_len, const
     int r;
     kt_label *l = NULL;
     uint8_t *copy = NULL;
-    *out_len = 0;
+    if (out_len != NULL)
+        *out_len = 0;
     if (d->broken || d->batch_open)
         return KW_ERR_INVALID_ARG;
     if (label == NULL || label_len == 0 || (value == NULL && value_len != 0))
@@ -286,7 +297,12 @@ int kw_kt_dir_update(kw_kt_dir *d, const uint8_t *label, size_t label_len, const
         goto fail;
     }
     uint32_t version = l->assigned + 1;
-    if ((r = kt_promise_make(out, cap, out_len, d->log_key, label, label_len, version, value,
+    if (out != NULL && out_len == NULL) {
+        r = KW_ERR_INVALID_ARG;
+        goto fail;
+    }
+    if (out != NULL &&
+        (r = kt_promise_make(out, cap, out_len, d->log_key, label, label_len, version, value,
                              value_len, d->nep + d->mmd - 1)) != KW_OK)
         goto fail;
     l->assigned = version;
@@ -304,6 +320,70 @@ fail:
 size_t kw_kt_dir_pending(const kw_kt_dir *d)
 {
     return d->npend;
+}
+
+uint32_t kw_kt_dir_next_version(const kw_kt_dir *d, const uint8_t *label, size_t label_len)
+{
+    if (label == NULL || label_len == 0 || label_len > KW_KT_LABEL_MAXBYTES)
+        return 0;
+    const kt_label *l = label_find(d, label, label_len);
+    return l == NULL ? 1 : l->assigned + 1;
+}
+
+int kw_kt_dir_label_vrf(const kw_kt_dir *d, const uint8_t *label, size_t label_len,
+                        uint8_t proof[static KW_VRF_PROOFBYTES])
+{
+    if (label == NULL || label_len == 0 || label_len > KW_KT_LABEL_MAXBYTES)
+        return KW_ERR_INVALID_ARG;
+    const kt_label *l = label_find(d, label, label_len);
+    if (l == NULL || !l->has_proof)
+        return KW_ERR_NOT_FOUND;
+    memcpy(proof, l->vrf_proof, KW_VRF_PROOFBYTES);
+    return KW_OK;
+}
+
+int kw_kt_dir_restore_label(kw_kt_dir *d, const uint8_t *label, size_t label_len,
+                            const uint8_t proof[static KW_VRF_PROOFBYTES])
+{
+    uint8_t alpha[KT_ALPHA_MAXBYTES], beta[KW_VRF_OUTPUTBYTES];
+    kt_label *l = NULL;
+    int r;
+    if (d->broken || d->batch_open || label == NULL || label_len == 0)
+        return KW_ERR_INVALID_ARG;
+    if (label_len > KW_KT_LABEL_MAXBYTES)
+        return KW_ERR_TOO_LARGE;
+    /* The stored proof is checked, not trusted: a proof for another label
+     * (or a damaged one) would index the label wrongly. */
+    size_t n = kt_alpha(alpha, label, label_len);
+    if (kw_vrf_verify(beta, TAI, d->vrf_pk, proof, alpha, n) != KW_OK)
+        return KW_ERR_VERIFY;
+    if ((r = label_get_or_add(d, label, label_len, &l)) != KW_OK)
+        return r;
+    if (l->has_beta && memcmp(l->beta, beta, KT_PREFIXBYTES) != 0)
+        return KW_ERR_VERIFY;
+    memcpy(l->beta, beta, KT_PREFIXBYTES);
+    memcpy(l->vrf_proof, proof, KW_VRF_PROOFBYTES);
+    if (l->nver > 0 && !l->has_proof)
+        d->missing--;
+    l->has_beta = 1;
+    l->has_proof = 1;
+    return KW_OK;
+}
+
+size_t kw_kt_batch_size(const kw_kt_batch *b)
+{
+    return b->n;
+}
+
+int kw_kt_batch_entry(const kw_kt_batch *b, size_t i, const uint8_t **label, size_t *label_len,
+                      uint32_t *version)
+{
+    if (i >= b->n)
+        return KW_ERR_INVALID_ARG;
+    *label = b->e[i].p.lab->label;
+    *label_len = b->e[i].p.lab->label_len;
+    *version = b->e[i].p.version;
+    return KW_OK;
 }
 
 /* ---- publishing ---- */
@@ -368,7 +448,29 @@ void kw_kt_dir_batch_abort(kw_kt_dir *d, kw_kt_batch **b)
         batch_return(d, b);
 }
 
-int kw_kt_batch_index(kw_kt_batch *b, size_t from, size_t to)
+/* The opening of (label, version): random, or keyed BLAKE2b under the
+ * directory's opening key so a restart can derive it again. */
+static void opening_of(const kw_kt_dir *d, const kt_label *l, uint32_t version,
+                       uint8_t out[static KW_COMMIT_OPENINGBYTES])
+{
+    if (d->opening_key == NULL) {
+        kw_commit_opening_new(out);
+        return;
+    }
+    crypto_generichash_state st;
+    uint8_t hdr[6];
+    kt_be_put(hdr, l->label_len, 2);
+    kt_be_put(hdr + 2, version, 4);
+    crypto_generichash_init(&st, d->opening_key, KW_KT_OPENING_KEYBYTES, KW_COMMIT_OPENINGBYTES);
+    crypto_generichash_update(&st, (const uint8_t *)"keyward/kt/opening/v1", 21);
+    crypto_generichash_update(&st, hdr, 2);
+    crypto_generichash_update(&st, l->label, l->label_len);
+    crypto_generichash_update(&st, hdr + 2, 4);
+    crypto_generichash_final(&st, out, KW_COMMIT_OPENINGBYTES);
+    sodium_memzero(&st, sizeof(st));
+}
+
+static int batch_index(kw_kt_batch *b, size_t from, size_t to, int prove)
 {
     uint8_t alpha[KT_ALPHA_MAXBYTES], beta[KW_VRF_OUTPUTBYTES];
     int r = KW_OK;
@@ -378,20 +480,25 @@ int kw_kt_batch_index(kw_kt_batch *b, size_t from, size_t to)
     for (size_t i = from; i < to; i++) {
         kt_bentry *e = &b->e[i];
         const kt_label *l = e->p.lab;
-        if (l->has_next && e->p.version == l->nver + 1) {
-            /* The proof stored when the previous version was published
-             * already fixes this version's index. */
-            memcpy(e->proof, l->next_proof, KW_VRF_PROOFBYTES);
-            if ((r = kw_vrf_proof_to_hash(beta, TAI, e->proof)) != KW_OK)
-                break;
-            e->has_proof = 1;
+        if (l->has_beta) {
+            /* One VRF per label: later versions reuse its output. */
+            memcpy(e->beta, l->beta, KT_PREFIXBYTES);
         } else {
-            size_t n = kt_alpha(alpha, l->label, l->label_len, e->p.version);
-            if ((r = kw_vrf_evaluate(beta, TAI, d->vrf_sk, alpha, n)) != KW_OK)
+            size_t n = kt_alpha(alpha, l->label, l->label_len);
+            if (prove) {
+                /* The proof gives the output too: no separate evaluation. */
+                if ((r = kw_vrf_prove(e->proof, TAI, d->vrf_sk, alpha, n)) != KW_OK ||
+                    (r = kw_vrf_proof_to_hash(beta, TAI, e->proof)) != KW_OK)
+                    break;
+                e->has_proof = 1;
+            } else if ((r = kw_vrf_evaluate(beta, TAI, d->vrf_sk, alpha, n)) != KW_OK) {
                 break;
+            }
+            memcpy(e->beta, beta, KT_PREFIXBYTES);
+            e->has_beta = 1;
         }
-        memcpy(e->index, beta, KW_KT_INDEXBYTES);
-        kw_commit_opening_new(e->opening);
+        kt_index_make(e->index, e->beta, e->p.version);
+        opening_of(d, l, e->p.version, e->opening);
         if ((r = kw_commit_compute(e->commitment, e->opening, l->label, l->label_len,
                                    e->p.version, e->p.value, e->p.value_len)) != KW_OK)
             break;
@@ -399,6 +506,16 @@ int kw_kt_batch_index(kw_kt_batch *b, size_t from, size_t to)
     }
     sodium_memzero(beta, sizeof(beta));
     return r;
+}
+
+int kw_kt_batch_index(kw_kt_batch *b, size_t from, size_t to)
+{
+    return batch_index(b, from, to, 0);
+}
+
+int kw_kt_batch_index_proven(kw_kt_batch *b, size_t from, size_t to)
+{
+    return batch_index(b, from, to, 1);
 }
 
 int kw_kt_batch_prove(kw_kt_batch *b, size_t from, size_t to)
@@ -411,19 +528,12 @@ int kw_kt_batch_prove(kw_kt_batch *b, size_t from, size_t to)
     for (size_t i = from; i < to; i++) {
         kt_bentry *e = &b->e[i];
         const kt_label *l = e->p.lab;
-        size_t n;
-        if (!e->has_proof) {
-            n = kt_alpha(alpha, l->label, l->label_len, e->p.version);
-            if ((r = kw_vrf_prove(e->proof, TAI, d->vrf_sk, alpha, n)) != KW_OK)
-                break;
-            e->has_proof = 1;
-        }
-        if (!e->has_next) {
-            n = kt_alpha(alpha, l->label, l->label_len, e->p.version + 1);
-            if ((r = kw_vrf_prove(e->next_proof, TAI, d->vrf_sk, alpha, n)) != KW_OK)
-                break;
-            e->has_next = 1;
-        }
+        if (l->has_proof || e->has_proof)
+            continue;
+        size_t n = kt_alpha(alpha, l->label, l->label_len);
+        if ((r = kw_vrf_prove(e->proof, TAI, d->vrf_sk, alpha, n)) != KW_OK)
+            break;
+        e->has_proof = 1;
     }
     return r;
 }
@@ -507,18 +617,23 @@ int kw_kt_dir_batch_commit(kw_kt_dir *d, kw_kt_batch **bp, uint64_t timestamp, k
         memcpy(v->index, be->index, KW_KT_INDEXBYTES);
         memcpy(v->opening, be->opening, KW_COMMIT_OPENINGBYTES);
         memcpy(v->commitment, be->commitment, KW_COMMIT_BYTES);
-        memcpy(v->proof, be->proof, KW_VRF_PROOFBYTES);
-        v->has_proof = be->has_proof;
         v->value = be->p.value; /* transferred */
         v->value_len = be->p.value_len;
         be->p.value = NULL;
+        if (l->nver == 0 && !l->has_proof)
+            d->missing++; /* a new label: no VRF proof yet */
         l->nver++;
-        l->has_next = be->has_next;
-        if (be->has_next)
-            memcpy(l->next_proof, be->next_proof, KW_VRF_PROOFBYTES);
+        if (!l->has_beta) {
+            memcpy(l->beta, be->beta, KT_PREFIXBYTES);
+            l->has_beta = 1;
+        }
+        if (be->has_proof && !l->has_proof) {
+            memcpy(l->vrf_proof, be->proof, KW_VRF_PROOFBYTES);
+            l->has_proof = 1;
+            d->missing--;
+        }
         d->nversions++;
         d->value_bytes += v->value_len;
-        d->missing += !v->has_proof;
     }
     sodium_memzero(b->e, b->n * sizeof(kt_bentry));
     free(b->e);
@@ -545,7 +660,7 @@ int kw_kt_dir_publish(kw_kt_dir *d, uint64_t timestamp, kw_kt_head *head)
     memset(head, 0, sizeof(*head));
     if ((r = kw_kt_dir_batch_begin(d, 0, &b, &n)) != KW_OK)
         return r;
-    if ((r = kw_kt_batch_index(b, 0, n)) != KW_OK || (r = kw_kt_batch_prove(b, 0, n)) != KW_OK) {
+    if ((r = kw_kt_batch_index_proven(b, 0, n)) != KW_OK) {
         batch_return(d, &b);
         return r;
     }
@@ -561,28 +676,16 @@ int kw_kt_dir_prove_missing(kw_kt_dir *d, size_t *computed)
         *computed = 0;
     if (d->batch_open)
         return KW_ERR_INVALID_ARG;
-    for (size_t t = 0; t < d->tab_cap && r == KW_OK; t++) {
+    for (size_t t = 0; t < d->tab_cap; t++) {
         kt_label *l = d->tab[t];
-        if (l == NULL || l->nver == 0)
+        if (l == NULL || l->nver == 0 || l->has_proof)
             continue;
-        for (uint32_t i = 0; i < l->nver; i++) {
-            kt_ver *v = &l->ver[i];
-            if (v->has_proof)
-                continue;
-            size_t n = kt_alpha(alpha, l->label, l->label_len, i + 1);
-            if ((r = kw_vrf_prove(v->proof, TAI, d->vrf_sk, alpha, n)) != KW_OK)
-                break;
-            v->has_proof = 1;
-            d->missing--;
-            done++;
-        }
-        if (r == KW_OK && !l->has_next) {
-            size_t n = kt_alpha(alpha, l->label, l->label_len, l->nver + 1);
-            if ((r = kw_vrf_prove(l->next_proof, TAI, d->vrf_sk, alpha, n)) != KW_OK)
-                break;
-            l->has_next = 1;
-            done++;
-        }
+        size_t n = kt_alpha(alpha, l->label, l->label_len);
+        if ((r = kw_vrf_prove(l->vrf_proof, TAI, d->vrf_sk, alpha, n)) != KW_OK)
+            break;
+        l->has_proof = 1;
+        d->missing--;
+        done++;
     }
     if (computed != NULL)
         *computed = done;
@@ -634,64 +737,77 @@ static int put_head_section(const kw_kt_dir *d, const kw_kt_head *h, uint64_t cl
     return KW_OK;
 }
 
-/* The VRF proof of (label, version): stored, or computed now. */
-static int vrf_proof_of(const kw_kt_dir *d, const kt_label *l, const uint8_t *label,
-                        size_t label_len, uint32_t version, uint8_t pi[static KW_VRF_PROOFBYTES])
+/* The VRF proof of label and the indices' prefix: stored, or computed now. */
+static int vrf_of(const kw_kt_dir *d, const kt_label *l, const uint8_t *label, size_t label_len,
+                  uint8_t pi[static KW_VRF_PROOFBYTES], uint8_t beta[static KT_PREFIXBYTES])
 {
-    uint8_t alpha[KT_ALPHA_MAXBYTES];
-    if (l != NULL && version >= 1 && version <= l->nver && l->ver[version - 1].has_proof) {
-        memcpy(pi, l->ver[version - 1].proof, KW_VRF_PROOFBYTES);
+    uint8_t alpha[KT_ALPHA_MAXBYTES], out[KW_VRF_OUTPUTBYTES];
+    int r;
+    if (l != NULL && l->has_proof) {
+        memcpy(pi, l->vrf_proof, KW_VRF_PROOFBYTES);
+        memcpy(beta, l->beta, KT_PREFIXBYTES);
         return KW_OK;
     }
-    if (l != NULL && version == l->nver + 1 && l->has_next) {
-        memcpy(pi, l->next_proof, KW_VRF_PROOFBYTES);
-        return KW_OK;
-    }
-    size_t n = kt_alpha(alpha, label, label_len, version);
-    return kw_vrf_prove(pi, TAI, d->vrf_sk, alpha, n);
+    size_t n = kt_alpha(alpha, label, label_len);
+    if ((r = kw_vrf_prove(pi, TAI, d->vrf_sk, alpha, n)) != KW_OK ||
+        (r = kw_vrf_proof_to_hash(out, TAI, pi)) != KW_OK)
+        return r;
+    memcpy(beta, out, KT_PREFIXBYTES);
+    return KW_OK;
 }
 
-/* Proof of a present version: vrf ‖ commitment ‖ opening ‖ u32 len ‖ value
- * ‖ prefix membership proof at epoch. */
+/* A proof chain within one response: each prefix proof shares its top
+ * levels with the previous one. */
+typedef struct {
+    kw_prefix_proof pp[2];
+    uint8_t idx[2][KW_KT_INDEXBYTES];
+    int cur;  /* pp[cur] is the newest */
+    int have; /* a previous proof exists */
+} pchain;
+
+/* Proof of a present version: opening ‖ u32 len ‖ value ‖ shared prefix
+ * membership proof at epoch. */
 static int put_member(const kw_kt_dir *d, const kt_label *l, uint32_t version, uint64_t epoch,
-                      kw_buf *out, kw_prefix_proof *pp)
+                      kw_buf *out, pchain *ch)
 {
-    uint8_t pi[KW_VRF_PROOFBYTES];
     const kt_ver *v = &l->ver[version - 1];
-    int r;
-    if ((r = vrf_proof_of(d, l, l->label, l->label_len, version, pi)) != KW_OK)
-        return r;
+    int nx = ch->have ? 1 - ch->cur : ch->cur, r;
+    kw_prefix_proof *pp = &ch->pp[nx];
     if ((r = kw_prefix_prove(&d->st, epoch, v->index, pp, NULL)) != KW_OK)
         return r;
     if (pp->result != KW_PREFIX_MEMBER)
         return KW_ERR_INTERNAL;
-    if ((r = kw_buf_put(out, pi, sizeof(pi))) != KW_OK ||
-        (r = kw_buf_put(out, v->commitment, KW_COMMIT_BYTES)) != KW_OK ||
-        (r = kw_buf_put(out, v->opening, KW_COMMIT_OPENINGBYTES)) != KW_OK ||
+    if ((r = kw_buf_put(out, v->opening, KW_COMMIT_OPENINGBYTES)) != KW_OK ||
         (r = kw_buf_put_u32(out, v->value_len)) != KW_OK ||
         (r = kw_buf_put(out, v->value, v->value_len)) != KW_OK ||
-        (r = kw_prefix_proof_put(out, pp)) != KW_OK)
+        (r = kw_prefix_proof_put_shared(out, pp, ch->have ? &ch->pp[ch->cur] : NULL,
+                                        ch->idx[ch->cur], v->index)) != KW_OK)
         return r;
+    memcpy(ch->idx[nx], v->index, KW_KT_INDEXBYTES);
+    ch->cur = nx;
+    ch->have = 1;
     return KW_OK;
 }
 
-/* Proof of an absent version: vrf ‖ prefix non-membership proof. */
-static int put_absent(const kw_kt_dir *d, const kt_label *l, const uint8_t *label,
-                      size_t label_len, uint32_t version, uint64_t epoch, kw_buf *out,
-                      kw_prefix_proof *pp)
+/* Proof of an absent version: the shared prefix non-membership proof, or
+ * the single byte KT_ABSENT_SAME_LEAF when it ends at the previous proof's
+ * member leaf (then it is that proof's path: nothing else to send). */
+static int put_absent(const kw_kt_dir *d, const uint8_t beta[static KT_PREFIXBYTES],
+                      uint32_t version, uint64_t epoch, kw_buf *out, pchain *ch)
 {
-    uint8_t pi[KW_VRF_PROOFBYTES], beta[KW_VRF_OUTPUTBYTES];
-    int r;
-    if ((r = vrf_proof_of(d, l, label, label_len, version, pi)) != KW_OK ||
-        (r = kw_vrf_proof_to_hash(beta, TAI, pi)) != KW_OK)
-        return r;
-    if ((r = kw_prefix_prove(&d->st, epoch, beta, pp, NULL)) != KW_OK)
+    uint8_t index[KW_KT_INDEXBYTES];
+    int nx = ch->have ? 1 - ch->cur : ch->cur, r;
+    kw_prefix_proof *pp = &ch->pp[nx];
+    kt_index_make(index, beta, version);
+    if ((r = kw_prefix_prove(&d->st, epoch, index, pp, NULL)) != KW_OK)
         return r;
     if (pp->result == KW_PREFIX_MEMBER)
         return KW_ERR_INTERNAL;
-    if ((r = kw_buf_put(out, pi, sizeof(pi))) != KW_OK || (r = kw_prefix_proof_put(out, pp)) != KW_OK)
-        return r;
-    return KW_OK;
+    if (ch->have && pp->result == KW_PREFIX_ABSENT_LEAF &&
+        memcmp(pp->leaf_index, ch->idx[ch->cur], KW_KT_INDEXBYTES) == 0)
+        return kw_buf_put_u8(out, KT_ABSENT_SAME_LEAF);
+    return kw_prefix_proof_put_shared(out, pp, ch->have ? &ch->pp[ch->cur] : NULL,
+                                      ch->idx[ch->cur], index);
 }
 
 static int check_label(const uint8_t *label, size_t label_len)
@@ -707,7 +823,8 @@ int kw_kt_dir_search(const kw_kt_dir *d, const uint8_t *label, size_t label_len,
                      uint64_t client_log_size, kw_buf *out)
 {
     int r;
-    kw_prefix_proof *pp = NULL;
+    pchain *ch = NULL;
+    uint8_t pi[KW_VRF_PROOFBYTES], beta[KT_PREFIXBYTES];
     if ((r = check_label(label, label_len)) != KW_OK)
         return r;
     if (d->nep == 0)
@@ -715,17 +832,18 @@ int kw_kt_dir_search(const kw_kt_dir *d, const uint8_t *label, size_t label_len,
     const kw_kt_head *h = &d->ep[d->nep - 1].head;
     const kt_label *l = label_find(d, label, label_len);
     uint32_t v = l == NULL ? 0 : l->nver;
-    if ((pp = malloc(sizeof(*pp))) == NULL)
+    if ((ch = calloc(1, sizeof(*ch))) == NULL)
         return KW_ERR_NOMEM;
-    if ((r = kw_buf_put_u8(out, KW_KT_RESP_SEARCH)) != KW_OK ||
+    if ((r = vrf_of(d, l, label, label_len, pi, beta)) != KW_OK ||
+        (r = kw_buf_put_u8(out, KW_KT_RESP_SEARCH)) != KW_OK ||
         (r = put_head_section(d, h, client_log_size, out)) != KW_OK ||
-        (r = kw_buf_put_u32(out, v)) != KW_OK)
+        (r = kw_buf_put_u32(out, v)) != KW_OK || (r = kw_buf_put(out, pi, sizeof(pi))) != KW_OK)
         goto out;
-    if (v > 0 && (r = put_member(d, l, v, h->epoch, out, pp)) != KW_OK)
+    if (v > 0 && (r = put_member(d, l, v, h->epoch, out, ch)) != KW_OK)
         goto out;
-    r = put_absent(d, l, label, label_len, v + 1, h->epoch, out, pp);
+    r = put_absent(d, beta, v + 1, h->epoch, out, ch);
 out:
-    free(pp);
+    free(ch);
     return r;
 }
 
@@ -733,7 +851,8 @@ int kw_kt_dir_lookup(const kw_kt_dir *d, const uint8_t *label, size_t label_len,
                      uint32_t version, uint64_t client_log_size, kw_buf *out)
 {
     int r;
-    kw_prefix_proof *pp = NULL;
+    pchain *ch = NULL;
+    uint8_t pi[KW_VRF_PROOFBYTES], beta[KT_PREFIXBYTES];
     if ((r = check_label(label, label_len)) != KW_OK)
         return r;
     if (d->nep == 0)
@@ -742,15 +861,16 @@ int kw_kt_dir_lookup(const kw_kt_dir *d, const uint8_t *label, size_t label_len,
     const kt_label *l = label_find(d, label, label_len);
     if (l == NULL || version == 0 || version > l->nver)
         return KW_ERR_NOT_FOUND;
-    if ((pp = malloc(sizeof(*pp))) == NULL)
+    if ((ch = calloc(1, sizeof(*ch))) == NULL)
         return KW_ERR_NOMEM;
-    if ((r = kw_buf_put_u8(out, KW_KT_RESP_LOOKUP)) != KW_OK ||
+    if ((r = vrf_of(d, l, label, label_len, pi, beta)) != KW_OK ||
+        (r = kw_buf_put_u8(out, KW_KT_RESP_LOOKUP)) != KW_OK ||
         (r = put_head_section(d, h, client_log_size, out)) != KW_OK ||
-        (r = kw_buf_put_u32(out, version)) != KW_OK)
+        (r = kw_buf_put_u32(out, version)) != KW_OK || (r = kw_buf_put(out, pi, sizeof(pi))) != KW_OK)
         goto out;
-    r = put_member(d, l, version, h->epoch, out, pp);
+    r = put_member(d, l, version, h->epoch, out, ch);
 out:
-    free(pp);
+    free(ch);
     return r;
 }
 
@@ -759,7 +879,8 @@ int kw_kt_dir_monitor(const kw_kt_dir *d, const uint8_t *label, size_t label_len
                       kw_buf *out)
 {
     int r;
-    kw_prefix_proof *pp = NULL;
+    pchain *ch = NULL;
+    uint8_t pi[KW_VRF_PROOFBYTES], beta[KT_PREFIXBYTES];
     if ((r = check_label(label, label_len)) != KW_OK)
         return r;
     if (d->nep == 0)
@@ -784,20 +905,21 @@ int kw_kt_dir_monitor(const kw_kt_dir *d, const uint8_t *label, size_t label_len
         count = KW_KT_MONITOR_MAXVERSIONS;
         more = 1;
     }
-    if ((pp = malloc(sizeof(*pp))) == NULL)
+    if ((ch = calloc(1, sizeof(*ch))) == NULL)
         return KW_ERR_NOMEM;
-    if ((r = kw_buf_put_u8(out, KW_KT_RESP_MONITOR)) != KW_OK ||
+    if ((r = vrf_of(d, l, label, label_len, pi, beta)) != KW_OK ||
+        (r = kw_buf_put_u8(out, KW_KT_RESP_MONITOR)) != KW_OK ||
         (r = put_head_section(d, h, client_log_size, out)) != KW_OK ||
         (r = kw_buf_put_u32(out, first)) != KW_OK || (r = kw_buf_put_u16(out, (uint16_t)count)) != KW_OK ||
-        (r = kw_buf_put_u8(out, more)) != KW_OK)
+        (r = kw_buf_put_u8(out, more)) != KW_OK || (r = kw_buf_put(out, pi, sizeof(pi))) != KW_OK)
         goto out;
     for (uint32_t i = 0; i < count; i++)
-        if ((r = put_member(d, l, first + i, h->epoch, out, pp)) != KW_OK)
+        if ((r = put_member(d, l, first + i, h->epoch, out, ch)) != KW_OK)
             goto out;
     if (!more)
-        r = put_absent(d, l, label, label_len, first + count, h->epoch, out, pp);
+        r = put_absent(d, beta, first + count, h->epoch, out, ch);
 out:
-    free(pp);
+    free(ch);
     return r;
 }
 
@@ -853,9 +975,11 @@ void kw_kt_dir_stats_get(const kw_kt_dir *d, kw_kt_dir_stats *st)
     st->versions = d->nversions;
     st->epochs = d->nep;
     st->proofs_missing = d->missing;
-    /* epoch, index, opening, commitment, VRF proof, value; plus the
-     * insertion-list entry (index, commitment). */
-    st->record_bytes = d->nversions * (8 + 32 + 32 + 32 + 80 + 4 + 64) + d->value_bytes;
+    /* per version: epoch, index, opening, commitment, value; plus the
+     * insertion-list entry (index, commitment); per label: VRF output
+     * prefix and proof. */
+    st->record_bytes = d->nversions * (8 + 32 + 32 + 32 + 4 + 64) + d->value_bytes +
+                       d->nlabels * (KT_PREFIXBYTES + KW_VRF_PROOFBYTES);
     if (d->ms != NULL)
         kw_prefix_memstore_stats_get(d->ms, &st->tree);
 }

@@ -44,14 +44,23 @@ const char *kw_kt_reason_name(kw_kt_reason r)
     return "unknown";
 }
 
-size_t kt_alpha(uint8_t out[static KT_ALPHA_MAXBYTES], const uint8_t *label, size_t label_len,
-                uint32_t version)
+size_t kt_alpha(uint8_t out[static KT_ALPHA_MAXBYTES], const uint8_t *label, size_t label_len)
 {
     kt_be_put(out, label_len, 2);
     if (label_len > 0)
         memcpy(out + 2, label, label_len);
-    kt_be_put(out + 2 + label_len, version, 4);
-    return 2 + label_len + 4;
+    return 2 + label_len;
+}
+
+void kt_index_make(uint8_t out[static KW_KT_INDEXBYTES], const uint8_t beta[static KT_PREFIXBYTES],
+                   uint32_t version)
+{
+    uint32_t rev = 0;
+    for (unsigned i = 0; i < 32; i++)
+        rev |= ((version >> i) & 1u) << (31 - i);
+    memcpy(out, beta, 4);
+    kt_be_put(out + 4, rev, 4);
+    memcpy(out + 8, beta + 4, KT_PREFIXBYTES - 4);
 }
 
 void kt_head_tbs(uint8_t out[static KW_KT_HEAD_TBSBYTES], const kw_kt_head *h)
@@ -154,10 +163,11 @@ int kw_kt_index(uint8_t index[static KW_KT_INDEXBYTES],
         return KW_ERR_TOO_LARGE;
     if (version == 0 || (label == NULL && label_len != 0))
         return KW_ERR_INVALID_ARG;
-    size_t n = kt_alpha(alpha, label, label_len, version);
+    size_t n = kt_alpha(alpha, label, label_len);
     int r = kw_vrf_evaluate(beta, KW_VRF_EDWARDS25519_SHA512_TAI, vrf_sk, alpha, n);
     if (r == KW_OK)
-        memcpy(index, beta, KW_KT_INDEXBYTES);
+        kt_index_make(index, beta, version);
+    sodium_memzero(beta, sizeof(beta));
     return r;
 }
 
@@ -230,5 +240,48 @@ int kw_kt_promise_verify(kw_kt_promise *out, const uint8_t log_pk[static KW_SIGN
         return KW_ERR_VERIFY;
     out->version = version;
     out->deadline_epoch = deadline;
+    return KW_OK;
+}
+
+/* ---- auditor signatures ---- */
+
+int kw_kt_auditor_sig_make(uint8_t out[static KW_KT_AUDITOR_SIGBYTES], const kw_sign_key *auditor,
+                           const kw_kt_head *h)
+{
+    kw_sign_key_public(auditor, out);
+    kw_kt_head_encode(out + 32, h);
+    int r = kw_sign(auditor, out + 32 + KW_KT_HEADBYTES, (const uint8_t *)KW_KT_AUDITOR_CONTEXT,
+                    sizeof(KW_KT_AUDITOR_CONTEXT) - 1, out + 32, KW_KT_HEADBYTES);
+    if (r != KW_OK)
+        sodium_memzero(out, KW_KT_AUDITOR_SIGBYTES);
+    return r;
+}
+
+int kw_kt_auditor_sig_verify(kw_kt_head *h, uint8_t *auditor_out, const uint8_t *rec,
+                             size_t rec_len, const uint8_t *auditor_pk,
+                             const uint8_t log_pk[static KW_SIGN_PUBLICKEYBYTES])
+{
+    kw_kt_head tmp;
+    if (h != NULL)
+        memset(h, 0, sizeof(*h));
+    if (rec == NULL)
+        return KW_ERR_INVALID_ARG;
+    if (rec_len < KW_KT_AUDITOR_SIGBYTES)
+        return KW_ERR_TRUNCATED;
+    if (rec_len > KW_KT_AUDITOR_SIGBYTES)
+        return KW_ERR_TOO_LARGE;
+    if (auditor_pk != NULL && !kw_ct_equal(auditor_pk, rec, 32))
+        return KW_ERR_VERIFY;
+    int r = kw_kt_head_decode(&tmp, rec + 32, KW_KT_HEADBYTES);
+    if (r != KW_OK)
+        return r;
+    if (kw_sign_verify(rec + 32 + KW_KT_HEADBYTES, rec, (const uint8_t *)KW_KT_AUDITOR_CONTEXT,
+                       sizeof(KW_KT_AUDITOR_CONTEXT) - 1, rec + 32, KW_KT_HEADBYTES) != KW_OK ||
+        kw_kt_head_verify(&tmp, log_pk) != KW_OK)
+        return KW_ERR_VERIFY;
+    if (h != NULL)
+        *h = tmp;
+    if (auditor_out != NULL)
+        memcpy(auditor_out, rec, 32);
     return KW_OK;
 }

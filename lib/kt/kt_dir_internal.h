@@ -10,12 +10,19 @@
 
 #include "keyward/kt.h"
 
-#define KT_ALPHA_MAXBYTES (2 + KW_KT_LABEL_MAXBYTES + 4)
+#define KT_ALPHA_MAXBYTES (2 + KW_KT_LABEL_MAXBYTES)
+#define KT_PREFIXBYTES 28 /* the part of VRF(label) that goes into indices */
+#define KT_ABSENT_SAME_LEAF 3 /* absence proof = the previous proof's path, ending at its leaf */
 
-/* alpha = u16 len ‖ label ‖ u32 version; returns its length (label_len must
- * be within the maximum: the caller checks). */
-size_t kt_alpha(uint8_t out[static KT_ALPHA_MAXBYTES], const uint8_t *label, size_t label_len,
-                uint32_t version);
+/* alpha = u16 len ‖ label; returns its length (label_len must be within
+ * the maximum: the caller checks). */
+size_t kt_alpha(uint8_t out[static KT_ALPHA_MAXBYTES], const uint8_t *label, size_t label_len);
+
+/* index(label, v) = beta[0..4) ‖ u32 bit-reversed v ‖ beta[4..28), beta =
+ * VRF(label): every version of a label under one 32-bit prefix, versions
+ * v and v+1 parting at the first bit after it. */
+void kt_index_make(uint8_t out[static KW_KT_INDEXBYTES], const uint8_t beta[static KT_PREFIXBYTES],
+                   uint32_t version);
 
 /* Big-endian helpers. */
 void kt_be_put(uint8_t *p, uint64_t v, size_t n);

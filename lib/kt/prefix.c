@@ -86,18 +86,31 @@ static bool proof_wellformed(const kw_prefix_proof *p)
     return p->result <= KW_PREFIX_ABSENT_LEAF && p->depth <= KW_PREFIX_MAXDEPTH;
 }
 
-size_t kw_prefix_proof_encoded_len(const kw_prefix_proof *p)
+/* Siblings 0..skip are shared with another proof (not on the wire); the
+ * rest are a bitmap of the non-zero ones (MSB first, ceil((depth - skip)
+ * / 8) bytes, padding bits zero) followed by those siblings. */
+static size_t enc_len_skip(const kw_prefix_proof *p, unsigned skip)
 {
-    if (!proof_wellformed(p))
+    if (!proof_wellformed(p) || skip > p->depth)
         return 0;
-    return 3 + (p->result == KW_PREFIX_ABSENT_LEAF ? IB + KW_PREFIX_COMMITBYTES : 0) +
-           (size_t)p->depth * HB;
+    size_t n = 3 + (p->result == KW_PREFIX_ABSENT_LEAF ? IB + KW_PREFIX_COMMITBYTES : 0);
+    n += (p->depth - skip + 7u) / 8u;
+    for (unsigned i = skip; i < p->depth; i++)
+        if (!kw_ct_is_zero(p->sibling[i], HB))
+            n += HB;
+    return n;
 }
 
-int kw_prefix_proof_encode(uint8_t *out, size_t cap, size_t *out_len, const kw_prefix_proof *p)
+size_t kw_prefix_proof_encoded_len(const kw_prefix_proof *p)
+{
+    return enc_len_skip(p, 0);
+}
+
+static int encode_skip(uint8_t *out, size_t cap, size_t *out_len, const kw_prefix_proof *p,
+                       unsigned skip)
 {
     *out_len = 0;
-    size_t need = kw_prefix_proof_encoded_len(p);
+    size_t need = enc_len_skip(p, skip);
     if (need == 0)
         return KW_ERR_FORMAT;
     if (cap < need)
@@ -111,14 +124,46 @@ int kw_prefix_proof_encode(uint8_t *out, size_t cap, size_t *out_len, const kw_p
         memcpy(w + IB, p->leaf_commitment, KW_PREFIX_COMMITBYTES);
         w += IB + KW_PREFIX_COMMITBYTES;
     }
-    memcpy(w, p->sibling, (size_t)p->depth * HB);
+    size_t bm = (p->depth - skip + 7u) / 8u;
+    uint8_t *map = w;
+    memset(map, 0, bm);
+    w += bm;
+    for (unsigned i = skip; i < p->depth; i++) {
+        if (kw_ct_is_zero(p->sibling[i], HB))
+            continue;
+        map[(i - skip) / 8] |= (uint8_t)(0x80u >> ((i - skip) % 8));
+        memcpy(w, p->sibling[i], HB);
+        w += HB;
+    }
     *out_len = need;
     return KW_OK;
 }
 
+int kw_prefix_proof_encode(uint8_t *out, size_t cap, size_t *out_len, const kw_prefix_proof *p)
+{
+    return encode_skip(out, cap, out_len, p, 0);
+}
+
+unsigned kw_prefix_shared_levels(const kw_prefix_proof *prev, unsigned depth,
+                                 const uint8_t a[static KW_PREFIX_INDEXBYTES],
+                                 const uint8_t b[static KW_PREFIX_INDEXBYTES])
+{
+    if (prev == NULL)
+        return 0;
+    unsigned cpl = 0;
+    while (cpl < KW_PREFIX_MAXDEPTH && bit_at(a, cpl) == bit_at(b, cpl))
+        cpl++;
+    unsigned s = prev->depth < depth ? prev->depth : depth;
+    return cpl < s ? cpl : s;
+}
+
 /* Parses a proof from the front of in[0..len), storing the bytes used in
- * *used; trailing bytes are the caller's business. */
-static int proof_parse(kw_prefix_proof *p, const uint8_t *in, size_t len, size_t *used)
+ * *used; trailing bytes are the caller's business. With prev, the first
+ * kw_prefix_shared_levels(prev, depth, prev_index, index) siblings come
+ * from prev. */
+static int proof_parse_ex(kw_prefix_proof *p, const uint8_t *in, size_t len, size_t *used,
+                          const kw_prefix_proof *prev, const uint8_t *prev_index,
+                          const uint8_t *index)
 {
     memset(p, 0, sizeof(*p));
     *used = 0;
@@ -130,8 +175,19 @@ static int proof_parse(kw_prefix_proof *p, const uint8_t *in, size_t len, size_t
         return KW_ERR_FORMAT;
     if (depth > KW_PREFIX_MAXDEPTH)
         return KW_ERR_TOO_LARGE;
+    unsigned skip = prev != NULL ? kw_prefix_shared_levels(prev, depth, prev_index, index) : 0;
     size_t extra = result == KW_PREFIX_ABSENT_LEAF ? IB + KW_PREFIX_COMMITBYTES : 0;
-    size_t need = 3 + extra + (size_t)depth * HB;
+    size_t bm = (depth - skip + 7u) / 8u;
+    size_t need = 3 + extra + bm;
+    if (len < need)
+        return KW_ERR_TRUNCATED;
+    const uint8_t *map = in + 3 + extra;
+    unsigned pad = (unsigned)(bm * 8 - (depth - skip));
+    if (bm > 0 && (map[bm - 1] & (uint8_t)((1u << pad) - 1u)) != 0)
+        return KW_ERR_FORMAT;
+    for (unsigned i = skip; i < depth; i++)
+        if (map[(i - skip) / 8] & (0x80u >> ((i - skip) % 8)))
+            need += HB;
     if (len < need)
         return KW_ERR_TRUNCATED;
     p->result = result;
@@ -140,9 +196,51 @@ static int proof_parse(kw_prefix_proof *p, const uint8_t *in, size_t len, size_t
         memcpy(p->leaf_index, in + 3, IB);
         memcpy(p->leaf_commitment, in + 3 + IB, KW_PREFIX_COMMITBYTES);
     }
-    memcpy(p->sibling, in + 3 + extra, (size_t)depth * HB);
+    if (skip > 0)
+        memcpy(p->sibling, prev->sibling, (size_t)skip * HB);
+    const uint8_t *r = map + bm;
+    for (unsigned i = skip; i < depth; i++) {
+        if (!(map[(i - skip) / 8] & (0x80u >> ((i - skip) % 8))))
+            continue;
+        if (kw_ct_is_zero(r, HB)) { /* zero siblings are never written out */
+            memset(p, 0, sizeof(*p));
+            return KW_ERR_FORMAT;
+        }
+        memcpy(p->sibling[i], r, HB);
+        r += HB;
+    }
     *used = need;
     return KW_OK;
+}
+
+static int proof_parse(kw_prefix_proof *p, const uint8_t *in, size_t len, size_t *used)
+{
+    return proof_parse_ex(p, in, len, used, NULL, NULL, NULL);
+}
+
+int kw_prefix_proof_put_shared(kw_buf *b, const kw_prefix_proof *p, const kw_prefix_proof *prev,
+                               const uint8_t prev_index[static KW_PREFIX_INDEXBYTES],
+                               const uint8_t index[static KW_PREFIX_INDEXBYTES])
+{
+    unsigned skip = kw_prefix_shared_levels(prev, p->depth, prev_index, index);
+    if (prev != NULL && memcmp(p->sibling, prev->sibling, (size_t)skip * HB) != 0)
+        return KW_ERR_INVALID_ARG; /* not from the same tree */
+    size_t need = enc_len_skip(p, skip), n;
+    uint8_t *dst;
+    if (need == 0)
+        return KW_ERR_FORMAT;
+    int r = kw_buf_reserve(b, need, &dst);
+    if (r != KW_OK)
+        return r;
+    return encode_skip(dst, need, &n, p, skip);
+}
+
+int kw_prefix_proof_parse_shared(kw_prefix_proof *p, const uint8_t *in, size_t len, size_t *used,
+                                 const kw_prefix_proof *prev,
+                                 const uint8_t prev_index[static KW_PREFIX_INDEXBYTES],
+                                 const uint8_t index[static KW_PREFIX_INDEXBYTES])
+{
+    return proof_parse_ex(p, in, len, used, prev, prev_index, index);
 }
 
 int kw_prefix_proof_decode(kw_prefix_proof *p, const uint8_t *in, size_t len)

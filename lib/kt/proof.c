@@ -28,7 +28,11 @@ typedef struct {
     kw_kt_reason why;
     kw_kt_head head;
     size_t value_bytes;
-    kw_prefix_proof pp;
+    int have_beta, have_prev;
+    uint8_t beta[KT_PREFIXBYTES];             /* VRF(label) prefix, once verified */
+    uint8_t prev_idx[KW_KT_INDEXBYTES];      /* index of pp[cur] */
+    int cur;
+    kw_prefix_proof pp[2];
     kw_log_proof lp;
 } vctx;
 
@@ -66,22 +70,29 @@ static int rd_log_proof(rd_t *r, kw_log_proof *p)
     return kw_log_proof_decode(p, s, need);
 }
 
-static int rd_prefix_proof(rd_t *r, kw_prefix_proof *p)
+/* Reads the next prefix proof of the response's chain for index into
+ * c->pp[next], sharing levels with the previous one. */
+static int rd_prefix_proof(vctx *c, const uint8_t index[static KW_KT_INDEXBYTES],
+                           kw_prefix_proof **out)
 {
-    if (r->n < 3)
-        return KW_ERR_TRUNCATED;
-    uint8_t result = r->p[0];
-    size_t depth = ((size_t)r->p[1] << 8) | r->p[2];
-    if (result > KW_PREFIX_ABSENT_LEAF)
-        return KW_ERR_FORMAT;
-    if (depth > KW_PREFIX_MAXDEPTH)
-        return KW_ERR_TOO_LARGE;
-    size_t need = 3 + (result == KW_PREFIX_ABSENT_LEAF ? 64 : 0) + depth * 32;
-    if (r->n < need)
-        return KW_ERR_TRUNCATED;
-    const uint8_t *s;
-    (void)rd_take(r, &s, need);
-    return kw_prefix_proof_decode(p, s, need);
+    int nx = c->have_prev ? 1 - c->cur : c->cur;
+    size_t used = 0;
+    int r = kw_prefix_proof_parse_shared(&c->pp[nx], c->rd.p, c->rd.n, &used,
+                                         c->have_prev ? &c->pp[c->cur] : NULL, c->prev_idx, index);
+    if (r != KW_OK)
+        return r;
+    c->rd.p += used;
+    c->rd.n -= used;
+    *out = &c->pp[nx];
+    return KW_OK;
+}
+
+/* Makes the proof just read the previous one of the chain. */
+static void chain_push(vctx *c, kw_prefix_proof *p, const uint8_t index[static KW_KT_INDEXBYTES])
+{
+    c->cur = (int)(p - c->pp);
+    c->have_prev = 1;
+    memcpy(c->prev_idx, index, KW_KT_INDEXBYTES);
 }
 
 static int fail(vctx *c, kw_kt_reason why)
@@ -168,64 +179,96 @@ out:
     return r;
 }
 
-static int vrf_index(vctx *c, uint32_t version, const uint8_t *pi,
-                     uint8_t index[static KW_KT_INDEXBYTES])
+/* The response's one VRF proof, for the label: verified once; every index
+ * of the response derives from its output. Parse-only mode takes a dummy
+ * output (sizes only). */
+static int vrf_section(vctx *c)
 {
+    const uint8_t *pi;
     uint8_t alpha[KT_ALPHA_MAXBYTES], beta[KW_VRF_OUTPUTBYTES];
-    size_t n = kt_alpha(alpha, c->label, c->label_len, version);
+    int r;
+    if ((r = rd_take(&c->rd, &pi, KW_VRF_PROOFBYTES)) != KW_OK)
+        return malformed(c, r);
+    if (!c->verify) {
+        memcpy(c->beta, pi, KT_PREFIXBYTES);
+        c->have_beta = 1;
+        return KW_OK;
+    }
+    size_t n = kt_alpha(alpha, c->label, c->label_len);
     if (kw_vrf_verify(beta, TAI, c->t->vrf_pk, pi, alpha, n) != KW_OK)
         return fail(c, KW_KT_VRF_FAILURE);
-    memcpy(index, beta, KW_KT_INDEXBYTES);
+    memcpy(c->beta, beta, KT_PREFIXBYTES);
+    c->have_beta = 1;
     return KW_OK;
 }
 
-/* vrf ‖ commitment ‖ opening ‖ u32 len ‖ value ‖ membership proof */
+/* opening ‖ u32 len ‖ value ‖ membership proof (shared) */
 static int member(vctx *c, uint32_t version, const uint8_t **value, size_t *value_len)
 {
-    const uint8_t *pi, *cm, *op, *val;
+    const uint8_t *op, *val;
     uint64_t len;
-    uint8_t index[KW_KT_INDEXBYTES];
+    uint8_t index[KW_KT_INDEXBYTES], cm[KW_COMMIT_BYTES];
+    kw_prefix_proof *pp;
     int r;
-    if ((r = rd_take(&c->rd, &pi, KW_VRF_PROOFBYTES)) != KW_OK ||
-        (r = rd_take(&c->rd, &cm, KW_COMMIT_BYTES)) != KW_OK ||
-        (r = rd_take(&c->rd, &op, KW_COMMIT_OPENINGBYTES)) != KW_OK ||
+    kt_index_make(index, c->beta, version);
+    if ((r = rd_take(&c->rd, &op, KW_COMMIT_OPENINGBYTES)) != KW_OK ||
         (r = rd_uint(&c->rd, &len, 4)) != KW_OK)
         return malformed(c, r);
     if (len > KW_KT_VALUE_MAXBYTES)
         return malformed(c, KW_ERR_TOO_LARGE);
-    if ((r = rd_take(&c->rd, &val, (size_t)len)) != KW_OK || (r = rd_prefix_proof(&c->rd, &c->pp)) != KW_OK)
+    if ((r = rd_take(&c->rd, &val, (size_t)len)) != KW_OK || (r = rd_prefix_proof(c, index, &pp)) != KW_OK)
         return malformed(c, r);
     c->value_bytes += (size_t)len;
     *value = val;
     *value_len = (size_t)len;
-    if (!c->verify)
-        return KW_OK;
-    if ((r = vrf_index(c, version, pi, index)) != KW_OK)
-        return r;
-    if (c->pp.result != KW_PREFIX_MEMBER ||
-        kw_prefix_verify_member(c->head.prefix_root, index, cm, &c->pp) != KW_OK)
-        return fail(c, KW_KT_MEMBERSHIP_FAILURE);
-    if (kw_commit_verify(cm, op, c->label, c->label_len, version, val, (size_t)len) != KW_OK)
-        return fail(c, KW_KT_VALUE_MISMATCH);
+    if (c->verify) {
+        if (pp->result != KW_PREFIX_MEMBER)
+            return fail(c, KW_KT_MEMBERSHIP_FAILURE);
+        if ((r = kw_commit_compute(cm, op, c->label, c->label_len, version, val, (size_t)len)) != KW_OK)
+            return malformed(c, r);
+        /* The commitment is recomputed from the opening and the value, so a
+         * wrong value, opening or path all fail here. */
+        if (kw_prefix_verify_member(c->head.prefix_root, index, cm, pp) != KW_OK)
+            return fail(c, KW_KT_MEMBERSHIP_FAILURE);
+    }
+    memcpy(pp->leaf_commitment, c->verify ? cm : pp->leaf_commitment, KW_COMMIT_BYTES);
+    chain_push(c, pp, index);
     return KW_OK;
 }
 
-/* vrf ‖ non-membership proof */
+/* non-membership proof (shared), or KT_ABSENT_SAME_LEAF after a member */
 static int absent(vctx *c, uint32_t version)
 {
-    const uint8_t *pi;
     uint8_t index[KW_KT_INDEXBYTES];
+    kw_prefix_proof *pp;
     int r;
-    if ((r = rd_take(&c->rd, &pi, KW_VRF_PROOFBYTES)) != KW_OK ||
-        (r = rd_prefix_proof(&c->rd, &c->pp)) != KW_OK)
+    kt_index_make(index, c->beta, version);
+    if (c->rd.n >= 1 && c->rd.p[0] == KT_ABSENT_SAME_LEAF) {
+        if (!c->have_prev)
+            return malformed(c, KW_ERR_FORMAT);
+        c->rd.p++;
+        c->rd.n--;
+        /* The previous proof's path ends at its member leaf, where the
+         * search for this index stops too: an absent-leaf proof with that
+         * leaf and those siblings. */
+        int nx = 1 - c->cur;
+        pp = &c->pp[nx];
+        *pp = c->pp[c->cur];
+        pp->result = KW_PREFIX_ABSENT_LEAF;
+        memcpy(pp->leaf_index, c->prev_idx, KW_KT_INDEXBYTES);
+        /* leaf_commitment: kept from the member proof (its recomputed
+         * commitment, stored there by member()). */
+    } else if ((r = rd_prefix_proof(c, index, &pp)) != KW_OK) {
         return malformed(c, r);
+    } else if (c->have_prev && pp->result == KW_PREFIX_ABSENT_LEAF &&
+               memcmp(pp->leaf_index, c->prev_idx, KW_KT_INDEXBYTES) == 0) {
+        return malformed(c, KW_ERR_FORMAT); /* must be the one-byte form */
+    }
     if (!c->verify)
         return KW_OK;
-    if ((r = vrf_index(c, version, pi, index)) != KW_OK)
-        return r;
-    if (c->pp.result == KW_PREFIX_MEMBER)
+    if (pp->result == KW_PREFIX_MEMBER)
         return fail(c, KW_KT_NOT_LATEST);
-    if (kw_prefix_verify_absent(c->head.prefix_root, index, &c->pp) != KW_OK)
+    if (kw_prefix_verify_absent(c->head.prefix_root, index, pp) != KW_OK)
         return fail(c, KW_KT_NONMEMBERSHIP_FAILURE);
     return KW_OK;
 }
@@ -237,7 +280,8 @@ static vctx *vctx_new(const kw_kt_trust *t, const uint8_t *label, size_t label_l
     if (c == NULL)
         return NULL;
     memset(c, 0, offsetof(vctx, pp));
-    c->pp.depth = 0;
+    c->pp[0].depth = 0;
+    c->pp[1].depth = 0;
     c->lp.count = 0;
     c->rd.p = resp;
     c->rd.n = resp_len;
@@ -285,6 +329,8 @@ static int search_body(vctx *c, kw_kt_result *res)
     if (v == KW_KT_MAX_VERSION)
         return malformed(c, KW_ERR_FORMAT);
     res->version = (uint32_t)v;
+    if ((r = vrf_section(c)) != KW_OK)
+        return r;
     if (v > 0 && (r = member(c, (uint32_t)v, &res->value, &res->value_len)) != KW_OK)
         return r;
     if ((r = absent(c, (uint32_t)v + 1)) != KW_OK)
@@ -355,7 +401,8 @@ int kw_kt_lookup_verify(kw_kt_result *res, kw_kt_reason *why, const kw_kt_trust 
         r = fail(c, KW_KT_WRONG_VERSION);
         goto out;
     }
-    if ((r = member(c, version, &res->value, &res->value_len)) != KW_OK || (r = finish(c)) != KW_OK)
+    if ((r = vrf_section(c)) != KW_OK || (r = member(c, version, &res->value, &res->value_len)) != KW_OK ||
+        (r = finish(c)) != KW_OK)
         goto out;
     res->version = version;
     res->head = c->head;
@@ -400,6 +447,8 @@ int kw_kt_monitor_verify(kw_kt_monitor_result *res, kw_kt_reason *why, const kw_
         r = fail(c, KW_KT_WRONG_VERSION);
         goto out;
     }
+    if ((r = vrf_section(c)) != KW_OK)
+        goto out;
     for (uint64_t i = 0; i < count; i++)
         if ((r = member(c, (uint32_t)(first + i), &res->v[i].value, &res->v[i].value_len)) != KW_OK)
             goto out;

@@ -37,12 +37,27 @@ typedef struct {
     uint8_t *value; /* malloc'd (at least 1 byte), wiped before free */
 } kc_item;
 
+typedef struct {
+    uint8_t name_len;
+    char name[KW_SVCKEY_CATEGORY_MAXBYTES + 1];
+    uint32_t gen;
+    uint8_t key[KW_SVCKEY_BYTES]; /* current generation */
+    uint8_t *chain;               /* (gen-1) entries, newest first; malloc'd, NULL for gen 1 */
+} kc_svc;
+
 struct kw_keychain {
     uint8_t seed[KW_KEYCHAIN_SEEDBYTES];
     size_t n;
-    size_t pt_len; /* length of the plaintext encoding */
+    size_t pt_len; /* length of the plaintext encoding, services included */
     kc_item items[KW_KEYCHAIN_ITEMS_MAX];
+    size_t nsvc;
+    kc_svc svc[KW_SVCKEY_CATEGORIES_MAX];
 };
+
+/* Services section: "SVK1" ‖ u8 n, then per service u8 len ‖ name ‖ u32 g ‖ key. */
+#define SVC_SECTION_FIXED 5
+#define SVC_OVERHEAD (1 + 4 + KW_SVCKEY_BYTES)
+#define SVC_CHAIN_AD "keyward service chain v1"
 
 static void be_store(uint8_t *p, uint64_t v, size_t n)
 {
@@ -93,6 +108,15 @@ int kw_keychain_new(kw_keychain **kc, const uint8_t seed[static KW_KEYCHAIN_SEED
     return KW_OK;
 }
 
+static void svc_clear(kc_svc *sv)
+{
+    if (sv->chain != NULL) {
+        sodium_memzero(sv->chain, (size_t)(sv->gen - 1) * KW_SVCKEY_CHAINBYTES);
+        free(sv->chain);
+    }
+    sodium_memzero(sv, sizeof(*sv));
+}
+
 void kw_keychain_free(kw_keychain **kc)
 {
     if (kc == NULL || *kc == NULL)
@@ -100,6 +124,8 @@ void kw_keychain_free(kw_keychain **kc)
     kw_keychain *k = *kc;
     for (size_t i = 0; i < k->n; i++)
         item_clear(&k->items[i]);
+    for (size_t i = 0; i < k->nsvc; i++)
+        svc_clear(&k->svc[i]);
     sodium_free(k); /* wipes */
     *kc = NULL;
 }
@@ -228,11 +254,298 @@ int kw_keychain_encode(uint8_t *out, size_t out_cap, size_t *out_len, const kw_k
             memcpy(out + o, it->value, it->len);
         o += it->len;
     }
+    if (kc->nsvc > 0) {
+        memcpy(out + o, KW_SVCKEY_MAGIC, 4);
+        out[o + 4] = (uint8_t)kc->nsvc;
+        o += SVC_SECTION_FIXED;
+        for (size_t i = 0; i < kc->nsvc; i++) {
+            const kc_svc *sv = &kc->svc[i];
+            size_t clen = (size_t)(sv->gen - 1) * KW_SVCKEY_CHAINBYTES;
+            out[o++] = sv->name_len;
+            memcpy(out + o, sv->name, sv->name_len);
+            o += sv->name_len;
+            be_store(out + o, sv->gen, 4);
+            o += 4;
+            memcpy(out + o, sv->key, KW_SVCKEY_BYTES);
+            o += KW_SVCKEY_BYTES;
+            if (clen > 0)
+                memcpy(out + o, sv->chain, clen);
+            o += clen;
+        }
+    }
     if (o != kc->pt_len) { /* the running length disagrees: a bug */
         sodium_memzero(out, out_cap);
         return KW_ERR_INTERNAL;
     }
     *out_len = o;
+    return KW_OK;
+}
+
+/* ---- service keys ---- */
+
+int kw_category_name_ok(const char *category)
+{
+    if (category == NULL)
+        return 0;
+    size_t n = strnlen(category, KW_SVCKEY_CATEGORY_MAXBYTES + 1);
+    if (n == 0 || n > KW_SVCKEY_CATEGORY_MAXBYTES || category[0] == '-')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = category[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static bool category_bytes_ok(const uint8_t *p, size_t n)
+{
+    char tmp[KW_SVCKEY_CATEGORY_MAXBYTES + 1];
+    if (n == 0 || n > KW_SVCKEY_CATEGORY_MAXBYTES)
+        return false;
+    memcpy(tmp, p, n);
+    tmp[n] = '\0';
+    return strlen(tmp) == n && kw_category_name_ok(tmp);
+}
+
+static kc_svc *svc_find(const kw_keychain *kc, const char *name, size_t nlen)
+{
+    for (size_t i = 0; i < kc->nsvc; i++)
+        if (kc->svc[i].name_len == nlen && memcmp(kc->svc[i].name, name, nlen) == 0)
+            return (kc_svc *)&kc->svc[i];
+    return NULL;
+}
+
+/* ad = "keyward service chain v1" ‖ u8 len ‖ category ‖ u32 h */
+#define SVC_AD_MAX (LIT(SVC_CHAIN_AD) + 1 + KW_SVCKEY_CATEGORY_MAXBYTES + 4)
+static size_t svc_chain_ad(uint8_t *ad, const char *name, size_t nlen, uint32_t h)
+{
+    memcpy(ad, SVC_CHAIN_AD, LIT(SVC_CHAIN_AD));
+    size_t o = LIT(SVC_CHAIN_AD);
+    ad[o++] = (uint8_t)nlen;
+    memcpy(ad + o, name, nlen);
+    o += nlen;
+    be_store(ad + o, h, 4);
+    return o + 4;
+}
+
+static int fixed_len(size_t in_len, size_t want);
+
+int kw_svckey_chain_open(uint8_t prev[static KW_SVCKEY_BYTES], const uint8_t *entry, size_t entry_len,
+                         const uint8_t key[static KW_SVCKEY_BYTES], const char *category,
+                         uint32_t generation)
+{
+    uint8_t ad[SVC_AD_MAX];
+    int r = KW_ERR_INVALID_ARG;
+    if (!kw_category_name_ok(category) || generation < 2)
+        goto out;
+    if ((r = fixed_len(entry_len, KW_SVCKEY_CHAINBYTES)) != KW_OK)
+        goto out;
+    size_t adlen = svc_chain_ad(ad, category, strlen(category), generation);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(prev, NULL, NULL, entry + KW_KEYCHAIN_NONCEBYTES,
+                                                   KW_SVCKEY_BYTES + KW_KEYCHAIN_TAGBYTES, ad, adlen,
+                                                   entry, key) != 0) {
+        r = KW_ERR_VERIFY;
+        goto out;
+    }
+    r = KW_OK;
+out:
+    if (r != KW_OK)
+        sodium_memzero(prev, KW_SVCKEY_BYTES);
+    return r;
+}
+
+/* Walks sv's chain from the current generation down to `want`. */
+static int svc_walk(const kc_svc *sv, uint32_t want, uint8_t key[KW_SVCKEY_BYTES])
+{
+    uint8_t prev[KW_SVCKEY_BYTES];
+    int r = KW_OK;
+    memcpy(key, sv->key, KW_SVCKEY_BYTES);
+    for (uint32_t h = sv->gen; h > want && r == KW_OK; h--) {
+        const uint8_t *e = sv->chain + (size_t)(sv->gen - h) * KW_SVCKEY_CHAINBYTES;
+        r = kw_svckey_chain_open(prev, e, KW_SVCKEY_CHAINBYTES, key, sv->name, h);
+        memcpy(key, prev, KW_SVCKEY_BYTES);
+    }
+    sodium_memzero(prev, sizeof(prev));
+    if (r != KW_OK)
+        sodium_memzero(key, KW_SVCKEY_BYTES);
+    return r;
+}
+
+/* Parses the services section at in[*o..in_len) into k (strict: magic,
+ * 1..64 services, valid unique names, generations 1..1024, every chain
+ * entry authentic). */
+static int svc_decode(kw_keychain *k, const uint8_t *in, size_t in_len, size_t *o)
+{
+    uint8_t key[KW_SVCKEY_BYTES];
+    size_t p = *o;
+    int r = KW_ERR_INTERNAL;
+    if (in_len - p < SVC_SECTION_FIXED)
+        return memcmp(in + p, KW_SVCKEY_MAGIC, in_len - p) == 0 ? KW_ERR_TRUNCATED : KW_ERR_FORMAT;
+    if (memcmp(in + p, KW_SVCKEY_MAGIC, 4) != 0)
+        return KW_ERR_FORMAT;
+    size_t count = in[p + 4];
+    p += SVC_SECTION_FIXED;
+    if (count == 0)
+        return KW_ERR_FORMAT; /* an empty section is not canonical */
+    if (count > KW_SVCKEY_CATEGORIES_MAX)
+        return KW_ERR_TOO_LARGE;
+    for (size_t i = 0; i < count; i++) {
+        if (in_len - p < 1)
+            return KW_ERR_TRUNCATED;
+        size_t nlen = in[p++];
+        if (in_len - p < nlen + 4 + KW_SVCKEY_BYTES)
+            return KW_ERR_TRUNCATED;
+        if (!category_bytes_ok(in + p, nlen))
+            return KW_ERR_FORMAT;
+        if (svc_find(k, (const char *)in + p, nlen) != NULL)
+            return KW_ERR_FORMAT; /* duplicate category */
+        kc_svc *sv = &k->svc[k->nsvc];
+        memset(sv, 0, sizeof(*sv));
+        sv->name_len = (uint8_t)nlen;
+        memcpy(sv->name, in + p, nlen);
+        p += nlen;
+        uint64_t g = be_load(in + p, 4);
+        p += 4;
+        if (g == 0)
+            return KW_ERR_FORMAT;
+        if (g > KW_SVCKEY_GENERATIONS_MAX)
+            return KW_ERR_TOO_LARGE;
+        memcpy(sv->key, in + p, KW_SVCKEY_BYTES);
+        p += KW_SVCKEY_BYTES;
+        size_t clen = (size_t)(g - 1) * KW_SVCKEY_CHAINBYTES;
+        if (in_len - p < clen) {
+            sodium_memzero(sv, sizeof(*sv));
+            return KW_ERR_TRUNCATED;
+        }
+        if (clen > 0) {
+            if ((sv->chain = malloc(clen)) == NULL) {
+                sodium_memzero(sv, sizeof(*sv));
+                return KW_ERR_NOMEM;
+            }
+            memcpy(sv->chain, in + p, clen);
+        }
+        p += clen;
+        sv->gen = (uint32_t)g;
+        k->nsvc++; /* owned by k from here: freed with it on error */
+        if ((r = svc_walk(sv, 1, key)) != KW_OK) {
+            sodium_memzero(key, sizeof(key));
+            return KW_ERR_VERIFY;
+        }
+    }
+    sodium_memzero(key, sizeof(key));
+    /* the plaintext length is the whole input (checked by the caller) */
+    k->pt_len += p - *o;
+    *o = p;
+    return KW_OK;
+}
+
+size_t kw_keychain_svc_count(const kw_keychain *kc)
+{
+    return kc->nsvc;
+}
+
+int kw_keychain_svc_at(const kw_keychain *kc, size_t i, const char **category, uint32_t *generation)
+{
+    if (i >= kc->nsvc)
+        return KW_ERR_NOT_FOUND;
+    *category = kc->svc[i].name;
+    *generation = kc->svc[i].gen;
+    return KW_OK;
+}
+
+int kw_keychain_svc_get(const kw_keychain *kc, const char *category, uint32_t generation,
+                        uint8_t key[static KW_SVCKEY_BYTES], uint32_t *generation_out)
+{
+    int r = KW_ERR_INVALID_ARG;
+    const kc_svc *sv = NULL;
+    if (generation_out != NULL)
+        *generation_out = 0;
+    if (!kw_category_name_ok(category))
+        goto out;
+    sv = svc_find(kc, category, strlen(category));
+    if (sv == NULL || generation > sv->gen) {
+        r = KW_ERR_NOT_FOUND;
+        goto out;
+    }
+    uint32_t want = generation == 0 ? sv->gen : generation;
+    if ((r = svc_walk(sv, want, key)) != KW_OK)
+        goto out;
+    if (generation_out != NULL)
+        *generation_out = want;
+out:
+    if (r != KW_OK)
+        sodium_memzero(key, KW_SVCKEY_BYTES);
+    return r;
+}
+
+int kw_keychain_svc_roll(kw_keychain *kc, const char *category, uint32_t *generation_out)
+{
+    uint8_t fresh[KW_SVCKEY_BYTES], ad[SVC_AD_MAX];
+    unsigned long long clen = 0;
+    int r = KW_ERR_INVALID_ARG;
+    if (generation_out != NULL)
+        *generation_out = 0;
+    if (!kw_category_name_ok(category))
+        return r;
+    size_t nlen = strlen(category);
+    kc_svc *sv = svc_find(kc, category, nlen);
+    size_t grow = sv != NULL ? KW_SVCKEY_CHAINBYTES
+                             : SVC_OVERHEAD + nlen + (kc->nsvc == 0 ? SVC_SECTION_FIXED : 0);
+    if (sv == NULL && kc->nsvc >= KW_SVCKEY_CATEGORIES_MAX)
+        return KW_ERR_LIMIT;
+    if (sv != NULL && sv->gen >= KW_SVCKEY_GENERATIONS_MAX)
+        return KW_ERR_LIMIT;
+    if (kc->pt_len + grow > KW_KEYCHAIN_PLAINTEXT_MAXBYTES)
+        return KW_ERR_TOO_LARGE;
+    randombytes_buf(fresh, sizeof(fresh));
+    if (sv == NULL) {
+        sv = &kc->svc[kc->nsvc++];
+        memset(sv, 0, sizeof(*sv));
+        sv->name_len = (uint8_t)nlen;
+        memcpy(sv->name, category, nlen);
+        sv->gen = 1;
+        memcpy(sv->key, fresh, KW_SVCKEY_BYTES);
+    } else {
+        size_t old = (size_t)(sv->gen - 1) * KW_SVCKEY_CHAINBYTES;
+        uint8_t *nc = malloc(old + KW_SVCKEY_CHAINBYTES);
+        if (nc == NULL) {
+            sodium_memzero(fresh, sizeof(fresh));
+            return KW_ERR_NOMEM;
+        }
+        /* the new entry (generation g+1: fresh encrypting the old current key) goes first */
+        randombytes_buf(nc, KW_KEYCHAIN_NONCEBYTES);
+        size_t adlen = svc_chain_ad(ad, sv->name, sv->name_len, sv->gen + 1);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(nc + KW_KEYCHAIN_NONCEBYTES, &clen, sv->key,
+                                                   KW_SVCKEY_BYTES, ad, adlen, NULL, nc, fresh);
+        if (old > 0) {
+            memcpy(nc + KW_SVCKEY_CHAINBYTES, sv->chain, old);
+            sodium_memzero(sv->chain, old);
+            free(sv->chain);
+        }
+        sv->chain = nc; /* transferred */
+        sv->gen++;
+        memcpy(sv->key, fresh, KW_SVCKEY_BYTES);
+    }
+    kc->pt_len += grow;
+    if (generation_out != NULL)
+        *generation_out = sv->gen;
+    sodium_memzero(fresh, sizeof(fresh));
+    return KW_OK;
+}
+
+int kw_keychain_svc_chain(const kw_keychain *kc, const char *category, const uint8_t **chain,
+                          size_t *len)
+{
+    *chain = NULL;
+    *len = 0;
+    if (!kw_category_name_ok(category))
+        return KW_ERR_INVALID_ARG;
+    const kc_svc *sv = svc_find(kc, category, strlen(category));
+    if (sv == NULL)
+        return KW_ERR_NOT_FOUND;
+    *chain = sv->chain;
+    *len = (size_t)(sv->gen - 1) * KW_SVCKEY_CHAINBYTES;
     return KW_OK;
 }
 
@@ -291,6 +604,8 @@ int kw_keychain_decode(kw_keychain **kc, const uint8_t *in, size_t in_len)
             goto out; /* NOMEM only: the limits are checked above */
         o += vlen;
     }
+    if (o != in_len && (r = svc_decode(k, in, in_len, &o)) != KW_OK)
+        goto out;
     if (o != in_len) {
         r = KW_ERR_FORMAT; /* trailing bytes */
         goto out;

@@ -109,8 +109,8 @@ static int register_finish(kw_http_req *req, kw_http_resp *resp)
         r = kw_api_store_fail(resp, r, "account");
         goto out;
     }
-    kw_api_kt_roster(srv, name, roster, roster_len);
     out = json_pack("{s:s,s:I}", "token", token, "expires_at", (json_int_t)na.session_expires_at);
+    (void)kw_api_kt_roster_promise(srv, name, roster, roster_len, out); /* queued even if out is NULL */
     if (out == NULL || kw_api_put_b64(out, "device_id", dev.id, sizeof(dev.id)) != KW_OK) {
         r = KW_ERR_NOMEM;
         goto out;

@@ -1,4 +1,5 @@
 #include "api/api.h"
+#include "api/areas.h" /* kw_api_web_auth */
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -195,8 +196,19 @@ int kw_api_check_name(kw_http_resp *resp, const char *name)
     return KW_OK;
 }
 
-/* Device sessions only until the web area (web.c) adds its sessions. */
+/* A web session of the account-security page (web.c) first — it is only a
+ * store lookup by token hash — then a device session. A web session passes
+ * trusted_only: it was opened with the password and a second factor (the
+ * security key when the account's policy asks), and it expires within
+ * web.session_ttl. */
 int kw_api_auth_any(kw_http_req *req, kw_http_resp *resp, bool trusted_only, kw_api_caller *caller)
 {
+    kw_server *srv = req->app;
+    memset(caller, 0, sizeof(*caller));
+    if (srv != NULL && srv->web != NULL) {
+        int r = kw_api_web_auth(req, resp, caller);
+        if (r != KW_ERR_NOT_FOUND)
+            return r;
+    }
     return kw_api_auth(req, resp, trusted_only, caller);
 }

@@ -36,6 +36,8 @@ KW_API_AREA(keychain);
 KW_API_AREA(recovery);
 KW_API_AREA(password);
 KW_API_AREA(kt);
+KW_API_AREA(roster); /* roster.c: CKV switch (ckv engineer) */
+KW_API_AREA(msg); /* messages.c: mailboxes and prekeys (msg engineer) */
 
 /* ---- key transparency (kt.c) ---- */
 
@@ -50,6 +52,11 @@ void kw_api_kt_stop(kw_server *srv);
 /* Queues an accepted roster of account `name` as the label's next version
  * (logged on failure; the roster is already stored). Thread-safe. */
 void kw_api_kt_roster(kw_server *srv, const char *name, const uint8_t *roster, size_t len);
+/* The same, adding the signed promise to out as "kt_promise" (base64url;
+ * out may be NULL). The update is stored before the promise exists. Returns
+ * the error (logged) without a promise when it could not be queued. */
+int kw_api_kt_roster_promise(kw_server *srv, const char *name, const uint8_t *roster, size_t len,
+                             json_t *out);
 
 /* The OPAQUE configuration every party uses (docs/api.md). */
 #define KW_API_OPAQUE_CONTEXT "keyward-opaque-v1"
@@ -216,5 +223,34 @@ __attribute__((warn_unused_result)) int kw_api_totp_open(const kw_server *srv, i
 
 /* Maps a store error to a response, naming `what` (no secrets). */
 int kw_api_store_fail(kw_http_resp *resp, int err, const char *what);
+
+/* ---- security keys (seckeys.c; helpers and hooks in api/seckeys.h) ---- */
+KW_API_AREA(seckeys);
+int kw_api_seckeys_start(kw_server *srv);
+void kw_api_seckeys_stop(kw_server *srv);
+
+/* ---- web page (web.c, docs/api.md "Web page") ---- */
+KW_API_AREA(web);
+#define KW_API_PENDING_WEB 3 /* a pending login of the web page (empty OPAQUE context) */
+/* Start hook: web.dir, web.session_ttl → srv->web; stop frees it. */
+int kw_api_web_start(kw_server *srv);
+void kw_api_web_stop(kw_server *srv);
+/* The bearer token as a live ACTIVE web session: KW_OK (caller->web set),
+ * KW_ERR_NOT_FOUND (nothing described) when it is no web session, or
+ * KW_ERR_VERIFY described (revoked, expired, second factor still owed). */
+int kw_api_web_auth(kw_http_req *req, kw_http_resp *resp, kw_api_caller *caller);
+/* Whether the web page queued the removal of this device (its sign-ins
+ * should then be refused until a trusted device completes or dismisses it). */
+int kw_api_web_device_blocked(kw_server *srv, const uint8_t device_id[KW_STORE_ID_BYTES], bool *blocked);
+
+/* ---- records (records.c, docs/api.md "Records"): chunk storage, GC at start ---- */
+KW_API_AREA(records);
+int kw_api_records_start(kw_server *srv);
+void kw_api_records_stop(kw_server *srv);
+
+/* ---- ADP (adp.c, docs/api.md "ADP"): custody provider, category classes ---- */
+KW_API_AREA(adp);
+int kw_api_adp_start(kw_server *srv);
+void kw_api_adp_stop(kw_server *srv);
 
 #endif

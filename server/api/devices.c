@@ -291,8 +291,9 @@ int kw_api_roster_add_device(kw_http_req *req, kw_http_resp *resp, const kw_api_
         r = kw_api_store_fail(resp, r, "roster");
         goto out;
     }
-    kw_api_kt_roster(srv, acct.name, roster, roster_len);
-    kw_http_json(resp, 200, json_object());
+    json_t *ok = json_object();
+    (void)kw_api_kt_roster_promise(srv, acct.name, roster, roster_len, ok);
+    kw_http_json(resp, 200, ok);
     r = KW_OK;
 out:
     free(roster);
@@ -461,8 +462,9 @@ static int devices_remove(kw_http_req *req, kw_http_resp *resp)
         r = kw_api_store_fail(resp, r, "roster, keychain or recovery wrap");
         goto out;
     }
-    kw_api_kt_roster(srv, acct.name, roster, roster_len);
-    kw_http_json(resp, 200, json_object());
+    json_t *ok = json_object();
+    (void)kw_api_kt_roster_promise(srv, acct.name, roster, roster_len, ok);
+    kw_http_json(resp, 200, ok);
     r = KW_OK;
 out:
     for (size_t i = 0; wrap_blobs != NULL && i < nexpect; i++)

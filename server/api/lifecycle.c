@@ -21,6 +21,10 @@ static const struct {
     void (*stop)(kw_server *srv);
 } hooks[] = {
     {"none", NULL, NULL}, /* placeholder so the table is never empty */
+    {"seckeys", kw_api_seckeys_start, kw_api_seckeys_stop}, /* before web: it verifies assertions */
+    {"web", kw_api_web_start, kw_api_web_stop},
+    {"adp", kw_api_adp_start, kw_api_adp_stop},
+    {"records", kw_api_records_start, kw_api_records_stop},
 };
 
 #define NHOOKS (sizeof(hooks) / sizeof(hooks[0]))

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "api/areas.h"
+#include "api/seckeys.h"
 #include "keyward/codec.h"
 #include "keyward/err.h"
 #include "keyward/hkdf.h"
@@ -555,8 +556,37 @@ out:
     return r;
 }
 
+/* The security-key policy of the account; a store failure counts as on, so
+ * that the weaker factors are never let through by an error. */
+static bool factor_seckey_exclusive(const factor_ctx *c)
+{
+    bool on = false;
+    return kw_api_seckey_required(c->srv, c->account->id, &on) != KW_OK || on;
+}
+
+static int factor_seckey(const factor_ctx *c, kw_http_resp *resp)
+{
+    json_t *a = json_object_get(c->factor, "assertion");
+    if (a == NULL)
+        return kw_http_fail(resp, KW_ERR_FORMAT, "field 'assertion' is missing");
+    int r = kw_api_seckey_verify(c->srv, resp, c->account->id, KW_STORE_SECKEY_OP_LOGIN, a, NULL);
+    if (r == KW_ERR_VERIFY) { /* counted like a wrong code */
+        char key[24];
+        kw_api_rl_account_key(key, c->account->id);
+        kw_api_rl_hit(c->srv, KW_RL_LOGIN_ACCOUNT, key);
+    }
+    return r;
+}
+
 static int factor_recovery(const factor_ctx *c, kw_http_resp *resp)
 {
+    /* with security keys required, the recovery key comes with an assertion
+     * (login challenge), checked first */
+    if (json_object_get(c->factor, "assertion") != NULL) {
+        int rs = factor_seckey(c, resp);
+        if (rs != KW_OK)
+            return rs;
+    }
     uint8_t proof[crypto_auth_hmacsha256_BYTES], want[crypto_auth_hmacsha256_BYTES], auth[32];
     uint8_t *wrap = NULL;
     size_t wrap_len = 0;
@@ -584,12 +614,15 @@ static int factor_recovery(const factor_ctx *c, kw_http_resp *resp)
 }
 
 static const char *const code_fields[] = {"type", "code", NULL};
-static const char *const proof_fields[] = {"type", "proof", NULL};
+static const char *const proof_fields[] = {"type", "proof", "assertion", NULL};
+static const char *const seckey_fields[] = {"type", "assertion", NULL};
 
-/* The factors a new device may present. The security-key issue adds its
- * entry here; its `exclusive` hook (at least two keys registered) turns the
- * others off for that account. */
+/* The factors a new device may present. The security key's `exclusive`
+ * hook (the account's policy: on only with at least two keys) turns the
+ * others off for that account; the recovery key then still works, but only
+ * together with an assertion (factor_recovery). */
 static const factor_verifier factors[] = {
+    {"security_key", seckey_fields, factor_seckey_exclusive, factor_seckey},
     {"approval", code_fields, NULL, factor_approval},
     {"totp", code_fields, NULL, factor_totp},
     {"recovery", proof_fields, NULL, factor_recovery},
@@ -616,9 +649,41 @@ static int factor_check(const factor_ctx *c, kw_http_resp *resp)
         return kw_http_fail(resp, KW_ERR_FORMAT, "unknown factor type");
     if ((r = kw_api_only_fields(resp, c->factor, f->fields)) != KW_OK)
         return r;
-    if (excl != NULL && excl != f)
+    bool recovery_with_key =
+        f->verify == factor_recovery && json_object_get(c->factor, "assertion") != NULL;
+    if (excl != NULL && excl != f && !recovery_with_key)
         return kw_http_fail(resp, KW_ERR_VERIFY, "the account requires a %s factor", excl->type);
     return f->verify(c, resp);
+}
+
+/* With security keys required and no assertion in the factor (none given,
+ * or the recovery key alone): the password is proven, so the answer is a
+ * login challenge instead of a session; the client signs in again with it. */
+static bool needs_seckey(const factor_ctx *c)
+{
+    if (!factor_seckey_exclusive(c))
+        return false;
+    if (c->factor == NULL)
+        return true;
+    const char *type = json_string_value(json_object_get(c->factor, "type"));
+    return type != NULL && strcmp(type, "recovery") == 0 &&
+           json_object_get(c->factor, "assertion") == NULL;
+}
+
+static int seckey_step(kw_server *srv, kw_http_resp *resp, int64_t account_id)
+{
+    json_t *opts = NULL;
+    int r = kw_api_seckey_challenge(srv, account_id, KW_STORE_SECKEY_OP_LOGIN, &opts);
+    if (r == KW_ERR_LIMIT)
+        return kw_http_fail(resp, KW_ERR_LIMIT, "too many security key challenges; try again later");
+    if (r != KW_OK)
+        return kw_api_store_fail(resp, r, "security key challenge");
+    json_t *out = json_pack("{s:b,s:s,s:o}", "needs_factor", 1, "factor", "security_key",
+                            "publicKey", opts);
+    if (out == NULL)
+        return KW_ERR_NOMEM;
+    kw_http_json(resp, 200, out);
+    return KW_OK;
 }
 
 /* ---- handlers ---- */
@@ -781,6 +846,10 @@ static int login_finish(kw_http_req *req, kw_http_resp *resp)
         dev = known;
     } else if (r == KW_ERR_NOT_FOUND) {
         factor_ctx fc = {srv, req, &acct, id, json_object_get(req->body, "factor")};
+        if (needs_seckey(&fc)) {
+            r = seckey_step(srv, resp, acct.id);
+            goto out;
+        }
         if ((r = factor_check(&fc, resp)) != KW_OK)
             goto out;
         dev.account_id = acct.id;

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "api/areas.h"
+#include "api/seckeys.h"
 #include "keyward/err.h"
 
 static int password_start(kw_http_req *req, kw_http_resp *resp)
@@ -127,7 +128,7 @@ static int64_t revoke_others(kw_server *srv, const kw_api_caller *caller)
 
 static int password_finish(kw_http_req *req, kw_http_resp *resp)
 {
-    static const char *const fields[] = {"change_id", "ke3", "record", NULL};
+    static const char *const fields[] = {"change_id", "ke3", "record", "assertion", NULL};
     kw_server *srv = req->app;
     kw_api_caller caller;
     kw_store_account acct = {0};
@@ -151,6 +152,11 @@ static int password_finish(kw_http_req *req, kw_http_resp *resp)
         return kw_http_fail(resp, KW_ERR_FORMAT, "record is not a valid OPAQUE registration record");
     kw_api_rl_account_key(key, caller.account_id);
     if ((r = kw_api_rl_check(srv, resp, KW_RL_LOGIN_ACCOUNT, key)) != KW_OK)
+        return r;
+    /* with security keys required, a key assertion (operation "password");
+     * checked before the change id is spent */
+    if ((r = kw_api_seckey_gate(srv, resp, caller.account_id, KW_STORE_SECKEY_OP_PASSWORD,
+                                req->body, "assertion", NULL)) != KW_OK)
         return r;
     r = kw_api_pending_take(srv, id, &p);
     if (r == KW_OK && (p.kind != KW_API_PENDING_PASSWORD || p.account_id != caller.account_id ||

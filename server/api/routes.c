@@ -23,6 +23,12 @@ static const struct {
     {kw_api_recovery_routes, &kw_api_recovery_nroutes},
     {kw_api_password_routes, &kw_api_password_nroutes},
     {kw_api_kt_routes, &kw_api_kt_nroutes},
+    {kw_api_roster_routes, &kw_api_roster_nroutes},
+    {kw_api_web_routes, &kw_api_web_nroutes},
+    {kw_api_adp_routes, &kw_api_adp_nroutes},
+    {kw_api_records_routes, &kw_api_records_nroutes},
+    {kw_api_seckeys_routes, &kw_api_seckeys_nroutes},
+    {kw_api_msg_routes, &kw_api_msg_nroutes},
 };
 
 static kw_http_route all_routes[ROUTES_MAX];

@@ -263,7 +263,9 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, kw_http_resp *
     char *payload;
     const char *ctype;
     int status = resp->status == 0 ? 200 : resp->status;
+    size_t len = 0;
     if (resp->text != NULL) {
+        len = resp->text_len; /* 0: a NUL-terminated text */
         payload = resp->text;
         resp->text = NULL;
         ctype = resp->content_type != NULL ? resp->content_type : "text/plain; charset=utf-8";
@@ -277,8 +279,9 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, kw_http_resp *
         payload = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode response\"}}");
     }
     *status_out = status;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(payload), payload, MHD_RESPMEM_MUST_FREE);
+    if (len == 0)
+        len = strlen(payload);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, payload, MHD_RESPMEM_MUST_FREE);
     if (r == NULL) {
         free(payload);
         return MHD_NO;
@@ -286,6 +289,8 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, kw_http_resp *
     MHD_add_response_header(r, "Content-Type", ctype);
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (resp->csp != NULL) /* files of the web page (web.c) */
+        MHD_add_response_header(r, "Content-Security-Policy", resp->csp);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
     MHD_destroy_response(r);
     return ret;

@@ -40,6 +40,8 @@ typedef struct {
     json_t *body;        /* JSON response (owned; freed by the layer) */
     char *text;          /* or a text response (owned, malloc'd) */
     const char *content_type;
+    size_t text_len;     /* text's length when non-zero (may hold NUL bytes); else strlen */
+    const char *csp;     /* Content-Security-Policy header (web page files), or NULL */
     char *error_message; /* set by kw_http_fail; owned */
 } kw_http_resp;
 

@@ -26,6 +26,7 @@ struct kw_store_msg_ops;    /* mailboxes, prekeys (issue 6) */
 struct kw_store_record_ops; /* records and chunks metadata (issue 7) */
 struct kw_store_adp_ops;    /* custody, ADP state, recovery contacts, escrow, web access (issue 7) */
 struct kw_store_web_ops;    /* web (browser) sessions of the account-security page (issue 4) */
+struct kw_store_admin_ops;  /* consistency check, leader lease (store/admin.h, issue 8) */
 
 typedef struct kw_store_ops {
     const char *name; /* "sqlite", later "postgres" */
@@ -35,6 +36,7 @@ typedef struct kw_store_ops {
     const struct kw_store_record_ops *record;
     const struct kw_store_adp_ops *adp;
     const struct kw_store_web_ops *web;
+    const struct kw_store_admin_ops *admin;
     void (*close)(kw_store *st);
     int (*schema_version)(kw_store *st, int *version);
 
@@ -88,5 +90,9 @@ struct kw_store {
 /* The SQLite backend (sqlite.c): opens or creates the database file at path
  * and migrates it. */
 int kw_store_sqlite_open(const char *path, kw_store **out);
+
+/* The PostgreSQL backend (postgres.c): connects with a libpq URI
+ * (postgres://…) and migrates the database. */
+int kw_store_postgres_open(const char *uri, kw_store **out);
 
 #endif

@@ -127,6 +127,12 @@ static const char *const sq_migrations[] = {sq_schema_v1, sq_schema_v2};
  * transaction. */
 static const sq_component *const sq_components[] = {
     NULL, /* placeholder so the array is never empty; skipped */
+    &sq_web_component,
+    &sq_seckey_component,
+    &sq_msg_component,
+    &sq_adp_component,
+    &sq_record_component,
+    &sq_kt_component,
 };
 
 /* ---- statements ---- */
@@ -764,6 +770,8 @@ static int sq_schema_version(kw_store *st, int *version)
 
 static const kw_store_ops sq_ops = {
     .name = "sqlite",
+    .record = &sq_record_ops,
+    .admin = &sq_admin_ops,
     .close = sq_close,
     .schema_version = sq_schema_version,
     .account_create = sq_account_create,
@@ -793,6 +801,11 @@ static const kw_store_ops sq_ops = {
     .approval_put = sq_approval_put,
     .approval_use = sq_approval_use,
     .expire = sq_expire,
+    .web = &sq_web_ops,
+    .seckey = &sq_seckey_ops,
+    .adp = &sq_adp_ops,
+    .msg = &sq_msg_ops,
+    .kt = &sq_kt_ops,
 };
 
 int kw_store_sqlite_open(const char *path, kw_store **out)

@@ -227,5 +227,12 @@ int sq_approval_put(kw_store *st, int64_t account_id, const uint8_t hash[KW_STOR
 int sq_approval_use(kw_store *st, int64_t account_id, const uint8_t hash[KW_STORE_HASH_BYTES],
                     int64_t now);
 int sq_expire(kw_store *st, int64_t now, size_t *removed);
+extern const sq_component sq_web_component; extern const struct kw_store_web_ops sq_web_ops; /* sqlite_web.c */
+extern const sq_component sq_seckey_component; extern const struct kw_store_seckey_ops sq_seckey_ops; /* sqlite_seckey.c */
+extern const sq_component sq_msg_component; extern const struct kw_store_msg_ops sq_msg_ops; /* sqlite_msg.c */
 
+extern const struct kw_store_admin_ops sq_admin_ops; /* sqlite_admin.c (store/admin.h) */
+extern const sq_component sq_adp_component; extern const struct kw_store_adp_ops sq_adp_ops; /* sqlite_adp.c */
+extern const sq_component sq_record_component; extern const struct kw_store_record_ops sq_record_ops; /* sqlite_record.c */
+extern const sq_component sq_kt_component; extern const struct kw_store_kt_ops sq_kt_ops; /* sqlite_kt.c */
 #endif

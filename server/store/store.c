@@ -93,7 +93,7 @@ int kw_store_open(const char *uri, kw_store **out)
         if (strncmp(path, "//", 2) == 0)
             path += 2;
     } else if (strncmp(uri, "postgres://", 11) == 0 || strncmp(uri, "postgresql://", 13) == 0) {
-        return KW_ERR_UNSUPPORTED; /* the PostgreSQL backend is not written yet */
+        return kw_store_postgres_open(uri, out); /* libpq parses the rest of the URI */
     }
     if (path[0] == '\0')
         return KW_ERR_INVALID_ARG;

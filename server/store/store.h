@@ -41,7 +41,8 @@ typedef struct kw_store kw_store;
  * Expiry: a login, approval code or session is live while now < expires_at. */
 
 /* Opens (creating if needed) the store named by uri — "sqlite:/path/file.db"
- * or a plain path for SQLite — and applies pending schema migrations. */
+ * or a plain path for SQLite, "postgres://user@host:port/db?…" (any libpq
+ * URI) for PostgreSQL — and applies pending schema migrations. */
 int kw_store_open(const char *uri, kw_store **out);
 
 /* Closes the store; NULL-safe; sets *st to NULL. */

@@ -78,9 +78,57 @@ int kw_it_http(const kw_it_server *s, const char *method, const char *path, cons
     return (int)status;
 }
 
+/* KEYWARD_TEST_STORE_URI=postgres://… (scripts/test-pg): every fresh data
+ * directory gets a fresh database on that server (created with psql, named
+ * after the directory, its URI kept in DIR/store-uri so that a restart on
+ * the same directory reuses it), passed to keywardd as --store. Tests that
+ * name --store themselves (a second node on the same database) are left
+ * alone. Returns 0 with uri empty when the hook does not apply. */
+static int it_store_uri(const kw_it_server *s, bool fresh, const char *const *extra_args, char *uri,
+                        size_t cap)
+{
+    const char *base = getenv("KEYWARD_TEST_STORE_URI");
+    char path[400], cmd[1400], db[300];
+    uri[0] = '\0';
+    if (base == NULL || (strncmp(base, "postgres://", 11) != 0 && strncmp(base, "postgresql://", 13) != 0))
+        return 0;
+    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
+        if (strcmp(extra_args[i], "--store") == 0)
+            return 0;
+    if (strlen(base) > 512 || strchr(base, '\'') != NULL)
+        return -1;
+    snprintf(path, sizeof(path), "%s/store-uri", s->dir);
+    if (!fresh) {
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            int ok = fgets(uri, (int)cap, f) != NULL;
+            fclose(f);
+            uri[strcspn(uri, "\n")] = '\0';
+            if (ok && uri[0] != '\0')
+                return 0;
+        }
+    }
+    const char *slash = strrchr(s->dir, '/');
+    snprintf(db, sizeof(db), "kwit_%s", slash != NULL ? slash + 1 : s->dir);
+    for (char *p = db; *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            *p = '_';
+    snprintf(cmd, sizeof(cmd), "psql -q -X -v ON_ERROR_STOP=1 -d '%s' -c 'CREATE DATABASE \"%s\"' >&2", base, db);
+    if (system(cmd) != 0)
+        return -1;
+    snprintf(uri, cap, "%s%cdbname=%s", base, strchr(base, '?') != NULL ? '&' : '?', db);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "%s\n", uri);
+    fclose(f);
+    return 0;
+}
+
 int kw_it_server_start(kw_it_server *s, const char *dir, const char *const *extra_args)
 {
     char path[512], port_file[320], keywardd[512];
+    bool fresh = !(dir != NULL && dir[0] != '\0');
     if (dir != NULL && dir[0] != '\0') {
         if (s->dir != dir)
             snprintf(s->dir, sizeof(s->dir), "%s", dir);
@@ -94,10 +142,17 @@ int kw_it_server_start(kw_it_server *s, const char *dir, const char *const *extr
     snprintf(s->log_path, sizeof(s->log_path), "%s/keywardd.log", s->dir);
     snprintf(keywardd, sizeof(keywardd), "%s/keywardd", bin_dir());
     snprintf(path, sizeof(path), "%s/data", s->dir);
+    static char store_uri[768];
+    if (it_store_uri(s, fresh, extra_args, store_uri, sizeof(store_uri)) != 0)
+        return -1;
 
     const char *argv[32] = {keywardd, "--data", path, "--listen", "127.0.0.1:0", "--port-file",
                             port_file, "--threads", "4"};
     size_t argc = 9;
+    if (store_uri[0] != '\0') {
+        argv[argc++] = "--store";
+        argv[argc++] = store_uri;
+    }
     for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL && argc < 31; i++)
         argv[argc++] = extra_args[i];
     argv[argc] = NULL;

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "keyward/keyward.h"
+#include "keyward/codec.h"
 #include "keyward/kt_prefix.h"
 
 #define MAXE 16
@@ -588,7 +589,13 @@ static void test_deep_paths(void **state)
         assert_int_equal(kw_prefix_prove(&st, 5, e[i].index, &p, NULL), KW_OK);
         assert_int_equal(p.result, KW_PREFIX_MEMBER);
         assert_int_equal(p.depth, i == 2 ? 255 : 256);
-        assert_int_equal(kw_prefix_proof_encoded_len(&p), 3 + 32 * (size_t)p.depth);
+        size_t present = 0;
+        for (unsigned k = 0; k < p.depth; k++)
+            present += !kw_ct_is_zero(p.sibling[k], 32);
+        /* the chain of one-sided nodes costs a bit per level, not 32 bytes */
+        assert_true(present <= 3);
+        assert_int_equal(kw_prefix_proof_encoded_len(&p),
+                         3 + ((size_t)p.depth + 7) / 8 + 32 * present);
         check_mutations(root, e[i].index, e[i].commitment, &p);
         check_wire(&p, false);
     }
@@ -632,12 +639,25 @@ static void test_wire_errors(void **state)
     wire[0] = KW_PREFIX_ABSENT_LEAF;
     wire[1] = 1;
     wire[2] = 0;
+    memset(wire + 3 + 64, 0xff, 32); /* bitmap: every sibling present */
     assert_int_equal(kw_prefix_proof_decode(&p, wire, KW_PREFIX_PROOF_MAXBYTES), KW_OK);
     assert_int_equal(p.depth, 256);
     assert_int_equal(kw_prefix_proof_decode(&p, wire, KW_PREFIX_PROOF_MAXBYTES - 1),
                      KW_ERR_TRUNCATED);
     assert_int_equal(kw_prefix_proof_decode(&p, wire, KW_PREFIX_PROOF_MAXBYTES + 1),
                      KW_ERR_FORMAT);
+    /* canonical bitmap: a zero sibling marked present, or a padding bit set */
+    {
+        uint8_t z[3 + 1 + 32] = {KW_PREFIX_ABSENT_EMPTY, 0, 1, 0x80};
+        assert_int_equal(kw_prefix_proof_decode(&p, z, sizeof(z)), KW_ERR_FORMAT);
+        z[4] = 1;
+        assert_int_equal(kw_prefix_proof_decode(&p, z, sizeof(z)), KW_OK);
+        z[3] = 0xc0; /* bit 1 is padding for depth 1 */
+        assert_int_equal(kw_prefix_proof_decode(&p, z, sizeof(z)), KW_ERR_FORMAT);
+        z[3] = 0x00; /* sibling absent: the 32 bytes are trailing */
+        assert_int_equal(kw_prefix_proof_decode(&p, z, 4), KW_OK);
+        assert_int_equal(kw_prefix_proof_decode(&p, z, sizeof(z)), KW_ERR_FORMAT);
+    }
     /* an empty proof carries no leaf; the same bytes with result ABSENT_LEAF are short */
     uint8_t e[3] = {KW_PREFIX_ABSENT_EMPTY, 0, 0};
     assert_int_equal(kw_prefix_proof_decode(&p, e, 3), KW_OK);

@@ -1,0 +1,931 @@
+/*
+ * server/api/web.c — the account-security web page: its static files and
+ * the web (browser) sessions it signs in with (docs/api.md "Web page").
+ *
+ * Static files: GET / and GET /web/{file} serve regular files of one flat
+ * directory (config key web.dir; default: the installed or source web/
+ * directory found next to the keywardd binary). A file name is 1..64 bytes
+ * of [A-Za-z0-9_-] with dots only between them, never starting with a dot;
+ * its extension picks the content type from a fixed list (anything else is
+ * 404); symbolic links are not followed; files over KW_WEB_FILE_MAX are
+ * refused. Every file is sent with a Content-Security-Policy that allows
+ * only same-origin scripts, styles and fetches (plus WebAssembly
+ * compilation, which the OPAQUE client needs), no framing, no inline code.
+ *
+ * Web sign-in (no device, no account key): OPAQUE with the page's npm
+ * client (@serenity-kit/opaque, RFC 9807), against the same record and
+ * server keys as device sign-ins but with an empty application context
+ * (that client cannot set one; docs/api.md explains why this is as secure),
+ * then a second factor: a security key assertion (operation "web-login",
+ * server/api/seckeys.h) — the only one accepted when the account's policy
+ * requires security keys — or else an approval code or a TOTP code.
+ * Between the two the browser holds a short-lived FACTOR token; the factor
+ * step replaces it by an ACTIVE web session (store/web.h) in one
+ * transaction. Web session tokens are 32 random bytes, stored as SHA-256,
+ * expire after web.session_ttl seconds (default 3600, at most 86400) and
+ * are revocable; kw_api_auth_any (api.c) accepts them.
+ *
+ * Devices: the browser cannot sign a roster, so "remove device" revokes the
+ * device's sessions at once and queues a removal request that a trusted
+ * device completes (GET /v1/web/removals, then POST /v1/devices/remove).
+ *
+ * Secrets: tokens and codes are never logged; token buffers and codes are
+ * wiped; only token hashes reach the store.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/areas.h"
+#include "api/seckeys.h"
+#include "api/web_path.h"
+#include "config.h"
+#include "keyward/codec.h"
+#include "keyward/err.h"
+#include "keyward/opaque.h"
+#include "keyward/roster.h"
+#include "keyward/totp.h"
+#include "store/web.h"
+
+/* The security-key area (seckeys.c) is another file of the server; these
+ * are weak so that web.c links while that area is absent from a build. They
+ * are only called when srv->seckeys is set, i.e. when its start hook ran. */
+#pragma weak kw_api_seckey_required
+#pragma weak kw_api_seckey_challenge
+#pragma weak kw_api_seckey_verify
+
+#define KW_WEB_FILE_MAX (4u * 1024 * 1024)
+#define KW_WEB_TTL_DEFAULT 3600
+#define KW_WEB_TTL_MAX 86400
+#define KW_WEB_FACTOR_TTL 300 /* seconds between password and second factor */
+#define KW_WEB_ASSERTION_BODY_LIMIT (32u * 1024)
+
+static const char web_csp[] =
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'";
+
+struct kw_api_web {
+    char dir[PATH_MAX];          /* empty: no page installed */
+    int64_t session_ttl;
+    kw_opaque_server *opaque;    /* empty context: the web client's configuration */
+};
+
+/* Whether the account requires security keys; false while the area is off. */
+static int policy_required(kw_server *srv, int64_t account_id, bool *on)
+{
+    *on = false;
+    if (srv->seckeys == NULL)
+        return KW_OK;
+    return kw_api_seckey_required(srv, account_id, on);
+}
+
+/* ---- start / stop ---- */
+
+static bool has_index(const char *dir)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    if ((size_t)snprintf(path, sizeof(path), "%s/index.html", dir) >= sizeof(path))
+        return false;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The default page directory: installed (<bindir>/../share/keyward/web),
+ * then the source tree's web/ seen from build/bin or build/<name>/bin,
+ * then ./web. Empty when none holds an index.html. */
+static void default_dir(char out[PATH_MAX])
+{
+    char exe[PATH_MAX], cand[PATH_MAX];
+    static const char *const rel[] = {"/../share/keyward/web", "/../../web", "/../../../web"};
+    out[0] = '\0';
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash != NULL)
+            *slash = '\0';
+        for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+            if ((size_t)snprintf(cand, sizeof(cand), "%s%s", exe, rel[i]) >= sizeof(cand))
+                continue;
+            if (has_index(cand) && realpath(cand, out) != NULL)
+                return;
+            out[0] = '\0';
+        }
+    }
+    if (has_index("web") && realpath("web", out) == NULL)
+        out[0] = '\0';
+}
+
+int kw_api_web_start(kw_server *srv)
+{
+    kw_opaque_config cfg;
+    int r = KW_ERR_NOMEM;
+    struct kw_api_web *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return KW_ERR_NOMEM;
+    w->session_ttl = KW_WEB_TTL_DEFAULT;
+    const char *v = srv->cfg != NULL ? kw_config_get(srv->cfg, "web.session_ttl") : NULL;
+    if (v != NULL) {
+        char *end = NULL;
+        errno = 0;
+        long long t = strtoll(v, &end, 10);
+        if (errno != 0 || end == v || *end != '\0' || t < 60 || t > KW_WEB_TTL_MAX) {
+            fprintf(stderr, "level=error event=config key=web.session_ttl msg=\"60..%d seconds\"\n",
+                    KW_WEB_TTL_MAX);
+            r = KW_ERR_FORMAT;
+            goto fail;
+        }
+        w->session_ttl = t;
+    }
+    v = srv->cfg != NULL ? kw_config_get(srv->cfg, "web.dir") : NULL;
+    if (v != NULL && v[0] != '\0') {
+        if (!has_index(v) || realpath(v, w->dir) == NULL) {
+            fprintf(stderr, "level=error event=config key=web.dir msg=\"no index.html there\"\n");
+            r = KW_ERR_FORMAT;
+            goto fail;
+        }
+    } else {
+        default_dir(w->dir);
+        if (w->dir[0] == '\0')
+            fprintf(stderr, "level=warn event=web_page_missing msg=\"no web directory found; set "
+                            "web.dir\"\n");
+    }
+    kw_opaque_config_default(&cfg, NULL, 0);
+    if ((r = kw_opaque_server_new(&w->opaque, &cfg, srv->keys->opaque_sk, srv->keys->opaque_pk,
+                                  srv->keys->oprf_seed)) != KW_OK)
+        goto fail;
+    srv->web = w;
+    return KW_OK;
+fail:
+    free(w);
+    return r;
+}
+
+void kw_api_web_stop(kw_server *srv)
+{
+    if (srv == NULL || srv->web == NULL)
+        return;
+    kw_opaque_server_free(&srv->web->opaque);
+    free(srv->web);
+    srv->web = NULL;
+}
+
+/* ---- static files ---- */
+
+static int send_file(kw_server *srv, kw_http_resp *resp, const char *name)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    const char *type = NULL;
+    if (srv->web == NULL || srv->web->dir[0] == '\0')
+        return kw_http_fail(resp, KW_ERR_NOT_FOUND, "the web page is not installed");
+    int r = kw_web_read_file(srv->web->dir, name, KW_WEB_FILE_MAX, &buf, &len, &type);
+    if (r == KW_ERR_NOT_FOUND)
+        return kw_http_fail(resp, KW_ERR_NOT_FOUND, "no such file");
+    if (r == KW_ERR_TOO_LARGE)
+        return kw_http_fail(resp, KW_ERR_TOO_LARGE, "file exceeds %u bytes", KW_WEB_FILE_MAX);
+    if (r != KW_OK)
+        return r;
+    resp->text = buf;
+    resp->text_len = len; /* exact length: binary files may hold NUL bytes */
+    resp->content_type = type;
+    resp->csp = web_csp;
+    resp->status = 200;
+    return KW_OK;
+}
+
+static int web_index(kw_http_req *req, kw_http_resp *resp)
+{
+    return send_file(req->app, resp, "index.html");
+}
+
+static int web_file(kw_http_req *req, kw_http_resp *resp)
+{
+    return send_file(req->app, resp, req->params[0]);
+}
+
+/* ---- web sessions ---- */
+
+/* A fresh token (base64url of 32 random bytes, in token_out) and its hash. */
+static int new_token(char token_out[64], uint8_t hash[KW_STORE_HASH_BYTES])
+{
+    uint8_t raw[KW_SESSION_TOKEN_BYTES];
+    randombytes_buf(raw, sizeof(raw));
+    int r = kw_b64url_encode(token_out, 64, raw, sizeof(raw));
+    sodium_memzero(raw, sizeof(raw));
+    if (r == KW_OK)
+        kw_api_token_hash(token_out, hash);
+    return r;
+}
+
+/* Looks up the bearer token as a web session: KW_ERR_NOT_FOUND (nothing
+ * described) when it is not one; KW_ERR_VERIFY described when it is one
+ * but not live or not in `state`. */
+static int web_session_of(kw_http_req *req, kw_http_resp *resp, int state, kw_store_web_session *ws)
+{
+    kw_server *srv = req->app;
+    uint8_t hash[KW_STORE_HASH_BYTES];
+    memset(ws, 0, sizeof(*ws));
+    if (req->bearer == NULL || strlen(req->bearer) != 43)
+        return KW_ERR_NOT_FOUND;
+    kw_api_token_hash(req->bearer, hash);
+    int r = kw_store_web_session_get(srv->store, hash, ws);
+    if (r == KW_ERR_UNSUPPORTED)
+        return KW_ERR_NOT_FOUND;
+    if (r != KW_OK)
+        return r == KW_ERR_NOT_FOUND ? r : kw_api_store_fail(resp, r, "web session");
+    if (ws->revoked)
+        return kw_http_fail(resp, KW_ERR_VERIFY, "web session revoked");
+    if (ws->expires_at <= kw_api_now(srv))
+        return kw_http_fail(resp, KW_ERR_VERIFY, "web session expired; sign in again");
+    if (ws->state != state)
+        return kw_http_fail(resp, KW_ERR_VERIFY, state == KW_WEB_SESSION_ACTIVE
+                                                     ? "second factor required"
+                                                     : "not a sign-in waiting for a second factor");
+    return KW_OK;
+}
+
+int kw_api_web_auth(kw_http_req *req, kw_http_resp *resp, kw_api_caller *caller)
+{
+    kw_store_web_session ws;
+    int r = web_session_of(req, resp, KW_WEB_SESSION_ACTIVE, &ws);
+    if (r != KW_OK)
+        return r;
+    memset(caller, 0, sizeof(*caller));
+    caller->account_id = ws.account_id;
+    caller->web = true;
+    caller->device_state = KW_DEVICE_TRUSTED;
+    memcpy(caller->session_hash, ws.hash, KW_STORE_HASH_BYTES);
+    memcpy(caller->web_session_id, ws.id, KW_STORE_ID_BYTES);
+    return KW_OK;
+}
+
+/* Web-session-only authentication (401 for anything else). */
+static int auth_web(kw_http_req *req, kw_http_resp *resp, kw_api_caller *caller)
+{
+    int r = kw_api_web_auth(req, resp, caller);
+    if (r == KW_ERR_NOT_FOUND)
+        return kw_http_fail(resp, KW_ERR_VERIFY, "sign in on the web page first");
+    return r;
+}
+
+/* ---- sign-in ---- */
+
+/* Deletes expired web sessions now and then (every 64th password proof;
+ * best effort: a failure is logged by the store). */
+static void web_sweep(kw_server *srv)
+{
+    static unsigned long calls;
+    if (__atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED) % 64 == 0)
+        (void)kw_store_web_expire(srv->store, kw_api_now(srv), NULL);
+}
+
+static int web_login_start(kw_http_req *req, kw_http_resp *resp)
+{
+    static const char *const fields[] = {"name", "ke1", NULL};
+    kw_server *srv = req->app;
+    kw_store_account acct = {0};
+    kw_api_pending p = {0};
+    uint8_t ke1[KW_OPAQUE_KE1BYTES], ke2[KW_OPAQUE_KE2BYTES], id[KW_STORE_ID_BYTES];
+    const char *name;
+    json_t *out = NULL;
+    int r;
+    if (srv->web == NULL)
+        return kw_http_fail(resp, KW_ERR_UNSUPPORTED, "web sign-in is off");
+    if ((r = kw_api_only_fields(resp, req->body, fields)) != KW_OK ||
+        (r = kw_api_get_str(resp, req->body, "name", KW_STORE_NAME_MAX, &name)) != KW_OK ||
+        (r = kw_api_check_name(resp, name)) != KW_OK ||
+        (r = kw_api_get_b64_fixed(resp, req->body, "ke1", ke1, sizeof(ke1))) != KW_OK)
+        return r;
+    if ((r = kw_api_start_limit(srv, resp, name, req->remote)) != KW_OK)
+        return r;
+    r = kw_store_account_get_by_name(srv->store, name, &acct);
+    if (r != KW_OK && r != KW_ERR_NOT_FOUND)
+        return kw_api_store_fail(resp, r, "account");
+    bool known = r == KW_OK;
+    r = kw_opaque_server_ke2(srv->web->opaque, &p.login, ke2, known ? acct.opaque_record : NULL,
+                             known ? acct.opaque_record_len : 0, (const uint8_t *)name, strlen(name),
+                             ke1, sizeof(ke1), NULL);
+    if (r == KW_ERR_FORMAT || r == KW_ERR_TRUNCATED || r == KW_ERR_CRYPTO || r == KW_ERR_TOO_LARGE) {
+        r = kw_http_fail(resp, KW_ERR_FORMAT, "ke1 is not a valid KE1");
+        goto out;
+    }
+    if (r != KW_OK) {
+        fprintf(stderr, "level=error event=opaque_ke2 area=web error=%s\n", kw_errname(r));
+        r = KW_ERR_INTERNAL;
+        goto out;
+    }
+    p.kind = KW_API_PENDING_WEB;
+    p.account_id = known ? acct.id : 0;
+    r = kw_api_pending_put(srv, &p, req->remote, id);
+    if (r == KW_ERR_LIMIT) {
+        r = kw_http_fail(resp, KW_ERR_LIMIT, "too many sign-ins in progress; try again later");
+        goto out;
+    }
+    if (r != KW_OK) {
+        r = kw_api_store_fail(resp, r, "pending login");
+        goto out;
+    }
+    out = json_object();
+    if (out == NULL || kw_api_put_b64(out, "login_id", id, sizeof(id)) != KW_OK ||
+        kw_api_put_b64(out, "ke2", ke2, sizeof(ke2)) != KW_OK) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    kw_http_json(resp, 200, out);
+    out = NULL;
+    r = KW_OK;
+out:
+    json_decref(out);
+    kw_api_pending_clear(&p);
+    kw_store_account_clear(&acct);
+    return r;
+}
+
+/* Adds the second factors the account may use to out: "factors" (list),
+ * "security_key_required", and "key_options" (a fresh "web-login"
+ * challenge) when the account has security keys. */
+static int put_factors(kw_server *srv, kw_http_resp *resp, int64_t account_id, json_t *out)
+{
+    kw_store_account acct = {0};
+    json_t *options = NULL, *list = json_array();
+    bool required = false;
+    int r = policy_required(srv, account_id, &required);
+    if (r != KW_OK)
+        r = kw_api_store_fail(resp, r, "security-key policy");
+    if (r == KW_OK && list == NULL)
+        r = KW_ERR_NOMEM;
+    if (r == KW_OK) {
+        r = srv->seckeys != NULL ? kw_api_seckey_challenge(srv, account_id, KW_STORE_SECKEY_OP_WEB_LOGIN,
+                                                           &options)
+                                 : KW_ERR_NOT_FOUND;
+        if (r == KW_OK) {
+            json_array_append_new(list, json_string("security_key"));
+            json_object_set_new(out, "key_options", options);
+            options = NULL;
+        } else if (r == KW_ERR_LIMIT) {
+            r = kw_http_fail(resp, KW_ERR_LIMIT, "too many security-key challenges; wait a minute");
+        } else if (r == KW_ERR_NOT_FOUND || r == KW_ERR_UNSUPPORTED) {
+            r = required ? kw_http_fail(resp, KW_ERR_INTERNAL, "policy on but no security key")
+                         : KW_OK;
+        } else {
+            r = kw_api_store_fail(resp, r, "security-key challenge");
+        }
+    }
+    if (r == KW_OK && !required) {
+        if ((r = kw_store_account_get(srv->store, account_id, &acct)) != KW_OK) {
+            r = kw_api_store_fail(resp, r, "account");
+        } else {
+            json_array_append_new(list, json_string("approval"));
+            if (acct.totp_secret != NULL)
+                json_array_append_new(list, json_string("totp"));
+        }
+    }
+    if (r == KW_OK) {
+        json_object_set_new(out, "factors", list);
+        json_object_set_new(out, "security_key_required", json_boolean(required));
+        list = NULL;
+    }
+    json_decref(list);
+    json_decref(options);
+    kw_store_account_clear(&acct);
+    return r;
+}
+
+static int web_login_finish(kw_http_req *req, kw_http_resp *resp)
+{
+    static const char *const fields[] = {"login_id", "ke3", NULL};
+    kw_server *srv = req->app;
+    uint8_t id[KW_STORE_ID_BYTES], ke3[KW_OPAQUE_KE3BYTES], session_key[KW_OPAQUE_SESSION_KEYBYTES];
+    kw_api_pending p = {0};
+    kw_store_account acct = {0};
+    kw_store_web_session ws = {0};
+    char token[64] = {0}, key[24];
+    json_t *out = NULL;
+    int r;
+    const char *remote = req->remote != NULL ? req->remote : "unknown";
+    if (srv->web == NULL)
+        return kw_http_fail(resp, KW_ERR_UNSUPPORTED, "web sign-in is off");
+    if ((r = kw_api_only_fields(resp, req->body, fields)) != KW_OK ||
+        (r = kw_api_get_id(resp, req->body, "login_id", id)) != KW_OK ||
+        (r = kw_api_get_b64_fixed(resp, req->body, "ke3", ke3, sizeof(ke3))) != KW_OK)
+        return r;
+    if ((r = kw_api_rl_check(srv, resp, KW_RL_LOGIN_REMOTE, remote)) != KW_OK)
+        return r;
+    r = kw_api_pending_take(srv, id, &p);
+    if (r == KW_OK && p.kind != KW_API_PENDING_WEB) {
+        kw_api_pending_clear(&p);
+        r = KW_ERR_NOT_FOUND;
+    }
+    if (r == KW_ERR_NOT_FOUND) {
+        kw_api_rl_hit(srv, KW_RL_LOGIN_REMOTE, remote);
+        return kw_http_fail(resp, KW_ERR_VERIFY, "sign-in failed: unknown, expired or used login");
+    }
+    if (r != KW_OK)
+        return r == KW_ERR_INTERNAL ? r : kw_api_store_fail(resp, r, "pending login");
+    if (p.account_id != 0) {
+        kw_api_rl_account_key(key, p.account_id);
+        if ((r = kw_api_rl_check(srv, resp, KW_RL_LOGIN_ACCOUNT, key)) != KW_OK)
+            goto out;
+    }
+    if (kw_opaque_server_finish(p.login, session_key, ke3, sizeof(ke3)) != KW_OK || p.account_id == 0) {
+        kw_api_rl_hit(srv, KW_RL_LOGIN_REMOTE, remote);
+        if (p.account_id != 0)
+            kw_api_rl_hit(srv, KW_RL_LOGIN_ACCOUNT, key);
+        r = kw_http_fail(resp, KW_ERR_VERIFY, "sign-in failed: wrong name or password");
+        goto out;
+    }
+    if ((r = kw_store_account_get(srv->store, p.account_id, &acct)) != KW_OK) {
+        r = kw_api_store_fail(resp, r, "account");
+        goto out;
+    }
+    kw_api_start_refund(srv, &p, acct.name, req->remote);
+    web_sweep(srv);
+    if ((r = new_token(token, ws.hash)) != KW_OK)
+        goto out;
+    randombytes_buf(ws.id, sizeof(ws.id));
+    ws.account_id = acct.id;
+    ws.state = KW_WEB_SESSION_FACTOR;
+    ws.created_at = kw_api_now(srv);
+    ws.expires_at = ws.created_at + KW_WEB_FACTOR_TTL;
+    out = json_pack("{s:s,s:I,s:s}", "token", token, "expires_at", (json_int_t)ws.expires_at, "name",
+                    acct.name);
+    if (out == NULL) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    if ((r = put_factors(srv, resp, acct.id, out)) != KW_OK)
+        goto out;
+    if ((r = kw_store_web_session_add(srv->store, &ws)) != KW_OK) {
+        r = kw_api_store_fail(resp, r, "web session");
+        goto out;
+    }
+    kw_http_json(resp, 200, out);
+    out = NULL;
+    r = KW_OK;
+out:
+    json_decref(out);
+    sodium_memzero(token, sizeof(token));
+    sodium_memzero(session_key, sizeof(session_key));
+    kw_api_pending_clear(&p);
+    kw_store_account_clear(&acct);
+    return r;
+}
+
+/* A fresh "web-login" challenge for a sign-in waiting for its factor (after
+ * a cancelled or refused security-key attempt). */
+static int web_login_key_options(kw_http_req *req, kw_http_resp *resp)
+{
+    kw_server *srv = req->app;
+    kw_store_web_session ws;
+    json_t *options = NULL;
+    int r = kw_api_no_fields(req, resp);
+    if (r != KW_OK)
+        return r;
+    if ((r = web_session_of(req, resp, KW_WEB_SESSION_FACTOR, &ws)) != KW_OK)
+        return r == KW_ERR_NOT_FOUND ? kw_http_fail(resp, KW_ERR_VERIFY, "sign-in expired; start again")
+                                     : r;
+    if (srv->seckeys == NULL)
+        return kw_http_fail(resp, KW_ERR_UNSUPPORTED, "security keys are off on this server");
+    r = kw_api_seckey_challenge(srv, ws.account_id, KW_STORE_SECKEY_OP_WEB_LOGIN, &options);
+    if (r == KW_ERR_NOT_FOUND)
+        return kw_http_fail(resp, KW_ERR_NOT_FOUND, "the account has no security key");
+    if (r == KW_ERR_LIMIT)
+        return kw_http_fail(resp, KW_ERR_LIMIT, "too many security-key challenges; wait a minute");
+    if (r != KW_OK)
+        return kw_api_store_fail(resp, r, "security-key challenge");
+    kw_http_json(resp, 200, json_pack("{s:o}", "key_options", options));
+    return KW_OK;
+}
+
+static int factor_code(kw_server *srv, kw_http_resp *resp, const kw_store_account *acct, const char *type,
+                       json_t *body)
+{
+    char key[24], code[KW_API_CODE_DIGITS + 1] = {0};
+    uint8_t hash[KW_STORE_HASH_BYTES], secret[KW_TOTP_SECRET_MAX];
+    size_t slen = 0;
+    uint64_t step = 0;
+    bool totp = strcmp(type, "totp") == 0;
+    kw_rl_kind kind = totp ? KW_RL_TOTP_FAIL : KW_RL_APPROVAL_FAIL;
+    kw_api_rl_account_key(key, acct->id);
+    int r = kw_api_rl_check(srv, resp, kind, key);
+    if (r != KW_OK)
+        return r;
+    if ((r = kw_api_get_code(resp, body, "code", code)) != KW_OK)
+        return r;
+    if (!totp) {
+        kw_api_approval_hash(srv, acct->id, code, hash);
+        r = kw_store_approval_use(srv->store, acct->id, hash, kw_api_now(srv));
+        sodium_memzero(hash, sizeof(hash));
+        if (r == KW_ERR_VERIFY || r == KW_ERR_NOT_FOUND) {
+            kw_api_rl_hit(srv, kind, key);
+            r = kw_http_fail(resp, KW_ERR_VERIFY, "wrong, expired or used approval code");
+        } else if (r != KW_OK) {
+            r = kw_api_store_fail(resp, r, "approval code");
+        }
+        goto out;
+    }
+    if (acct->totp_secret == NULL) {
+        r = kw_http_fail(resp, KW_ERR_VERIFY, "TOTP is not enabled for this account");
+        goto out;
+    }
+    if (kw_api_totp_open(srv, acct->id, secret, &slen, acct->totp_secret, acct->totp_secret_len) !=
+        KW_OK) {
+        fprintf(stderr, "level=error event=totp_secret_unreadable account=%lld\n", (long long)acct->id);
+        r = KW_ERR_INTERNAL;
+        goto out;
+    }
+    if (kw_totp_verify(&step, KW_TOTP_SHA1, secret, slen, (uint32_t)strtoul(code, NULL, 10),
+                       (uint64_t)kw_api_now(srv), KW_TOTP_DEFAULT_PERIOD, KW_TOTP_DEFAULT_DIGITS,
+                       1) != KW_OK) {
+        kw_api_rl_hit(srv, kind, key);
+        r = kw_http_fail(resp, KW_ERR_VERIFY, "wrong TOTP code");
+        goto out;
+    }
+    r = kw_store_account_use_totp_step(srv->store, acct->id, (int64_t)step);
+    if (r == KW_ERR_CONFLICT) {
+        kw_api_rl_hit(srv, kind, key);
+        r = kw_http_fail(resp, KW_ERR_VERIFY, "this TOTP code was already used");
+    } else if (r != KW_OK) {
+        r = kw_api_store_fail(resp, r, "TOTP step");
+    }
+out:
+    sodium_memzero(secret, sizeof(secret));
+    sodium_memzero(code, sizeof(code));
+    return r;
+}
+
+static int web_login_factor(kw_http_req *req, kw_http_resp *resp)
+{
+    static const char *const code_fields[] = {"type", "code", NULL};
+    static const char *const key_fields[] = {"type", "assertion", NULL};
+    kw_server *srv = req->app;
+    kw_store_web_session ws, next = {0};
+    kw_store_account acct = {0};
+    char token[64] = {0}, key[24];
+    const char *type;
+    bool required = false;
+    json_t *out = NULL;
+    int r = web_session_of(req, resp, KW_WEB_SESSION_FACTOR, &ws);
+    if (r != KW_OK)
+        return r == KW_ERR_NOT_FOUND ? kw_http_fail(resp, KW_ERR_VERIFY, "sign-in expired; start again")
+                                     : r;
+    if ((r = kw_api_get_str(resp, req->body, "type", 32, &type)) != KW_OK)
+        return r;
+    bool is_key = strcmp(type, "security_key") == 0;
+    if (!is_key && strcmp(type, "approval") != 0 && strcmp(type, "totp") != 0)
+        return kw_http_fail(resp, KW_ERR_FORMAT, "unknown factor type");
+    if ((r = kw_api_only_fields(resp, req->body, is_key ? key_fields : code_fields)) != KW_OK)
+        return r;
+    if ((r = policy_required(srv, ws.account_id, &required)) != KW_OK)
+        return kw_api_store_fail(resp, r, "security-key policy");
+    if ((r = kw_store_account_get(srv->store, ws.account_id, &acct)) != KW_OK)
+        return kw_api_store_fail(resp, r, "account");
+    if (is_key) {
+        json_t *assertion = json_object_get(req->body, "assertion");
+        kw_api_rl_account_key(key, acct.id);
+        if ((r = kw_api_rl_check(srv, resp, KW_RL_LOGIN_ACCOUNT, key)) != KW_OK)
+            goto out;
+        if (!json_is_object(assertion)) {
+            r = kw_http_fail(resp, KW_ERR_FORMAT, "field 'assertion' must be an object");
+            goto out;
+        }
+        if (srv->seckeys == NULL) {
+            r = kw_http_fail(resp, KW_ERR_UNSUPPORTED, "security keys are off on this server");
+            goto out;
+        }
+        r = kw_api_seckey_verify(srv, resp, acct.id, KW_STORE_SECKEY_OP_WEB_LOGIN, assertion, NULL);
+        if (r == KW_ERR_VERIFY)
+            kw_api_rl_hit(srv, KW_RL_LOGIN_ACCOUNT, key);
+        if (r != KW_OK)
+            goto out;
+    } else {
+        if (required) {
+            r = kw_http_fail(resp, KW_ERR_VERIFY, "this account requires a security key");
+            goto out;
+        }
+        if ((r = factor_code(srv, resp, &acct, type, req->body)) != KW_OK)
+            goto out;
+    }
+    if ((r = new_token(token, next.hash)) != KW_OK)
+        goto out;
+    randombytes_buf(next.id, sizeof(next.id));
+    next.account_id = acct.id;
+    next.state = KW_WEB_SESSION_ACTIVE;
+    next.created_at = kw_api_now(srv);
+    next.expires_at = next.created_at + srv->web->session_ttl;
+    r = kw_store_web_session_upgrade(srv->store, ws.hash, next.created_at, &next);
+    if (r == KW_ERR_NOT_FOUND) {
+        r = kw_http_fail(resp, KW_ERR_VERIFY, "sign-in already completed or expired; start again");
+        goto out;
+    }
+    if (r != KW_OK) {
+        r = kw_api_store_fail(resp, r, "web session");
+        goto out;
+    }
+    out = json_pack("{s:s,s:I,s:s}", "token", token, "expires_at", (json_int_t)next.expires_at, "name",
+                    acct.name);
+    if (out == NULL || kw_api_put_b64(out, "session_id", next.id, sizeof(next.id)) != KW_OK) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    kw_http_json(resp, 200, out);
+    out = NULL;
+    r = KW_OK;
+out:
+    json_decref(out);
+    sodium_memzero(token, sizeof(token));
+    kw_store_account_clear(&acct);
+    return r;
+}
+
+/* ---- the signed-in page ---- */
+
+static int web_me(kw_http_req *req, kw_http_resp *resp)
+{
+    kw_server *srv = req->app;
+    kw_api_caller c;
+    kw_store_account acct = {0};
+    kw_store_web_session ws;
+    kw_roster roster;
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    int64_t version = 0;
+    bool required = false;
+    json_t *out = NULL;
+    int r = auth_web(req, resp, &c);
+    if (r != KW_OK)
+        return r;
+    if ((r = kw_store_account_get(srv->store, c.account_id, &acct)) != KW_OK)
+        return kw_api_store_fail(resp, r, "account");
+    if ((r = kw_store_roster_latest(srv->store, c.account_id, &version, &blob, &len)) != KW_OK) {
+        r = kw_api_store_fail(resp, r, "roster");
+        goto out;
+    }
+    /* The stored roster was verified under the account key when accepted;
+     * check again (a damaged or edited database must not show wrong flags). */
+    if (kw_roster_open(&roster, blob, len, acct.account_pk) != KW_OK) {
+        fprintf(stderr, "level=error event=roster_unreadable account=%lld\n", (long long)acct.id);
+        r = kw_http_fail(resp, KW_ERR_INTERNAL, "the stored roster does not verify");
+        goto out;
+    }
+    if ((r = policy_required(srv, c.account_id, &required)) != KW_OK) {
+        r = kw_api_store_fail(resp, r, "security-key policy");
+        goto out;
+    }
+    if ((r = kw_store_web_session_get(srv->store, c.session_hash, &ws)) != KW_OK) {
+        r = kw_api_store_fail(resp, r, "web session");
+        goto out;
+    }
+    out = json_pack("{s:s,s:I,s:b,s:b,s:b,s:b,s:I}", "name", acct.name, "roster_version",
+                    (json_int_t)version, "ckv", (roster.flags & KW_ROSTER_FLAG_CKV) != 0, "adp",
+                    (roster.flags & KW_ROSTER_FLAG_ADP) != 0, "security_keys_required", required,
+                    "totp", acct.totp_secret != NULL, "expires_at", (json_int_t)ws.expires_at);
+    if (out == NULL || kw_api_put_b64(out, "session_id", ws.id, sizeof(ws.id)) != KW_OK) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    kw_http_json(resp, 200, out);
+    out = NULL;
+    r = KW_OK;
+out:
+    json_decref(out);
+    free(blob);
+    kw_store_account_clear(&acct);
+    return r;
+}
+
+static int web_devices(kw_http_req *req, kw_http_resp *resp)
+{
+    kw_server *srv = req->app;
+    kw_api_caller c;
+    kw_store_device *devs = NULL;
+    kw_store_web_removal *rms = NULL;
+    size_t n = 0, nrm = 0;
+    json_t *out = NULL, *list = NULL;
+    int r = auth_web(req, resp, &c);
+    if (r != KW_OK)
+        return r;
+    if ((r = kw_store_device_list(srv->store, c.account_id, &devs, &n)) != KW_OK)
+        return kw_api_store_fail(resp, r, "devices");
+    if ((r = kw_store_web_removal_list(srv->store, c.account_id, &rms, &nrm)) != KW_OK) {
+        r = kw_api_store_fail(resp, r, "device removals");
+        goto out;
+    }
+    r = KW_ERR_NOMEM;
+    if ((list = json_array()) == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        bool queued = false;
+        for (size_t j = 0; j < nrm && !queued; j++)
+            queued = memcmp(rms[j].device_id, devs[i].id, KW_STORE_ID_BYTES) == 0;
+        json_t *d = json_pack("{s:s,s:s,s:I,s:I,s:b}", "name", devs[i].name, "state",
+                              kw_api_device_state_name(devs[i].state), "created_at",
+                              (json_int_t)devs[i].created_at, "last_seen_at",
+                              (json_int_t)devs[i].last_seen_at, "removal_requested",
+                              queued && devs[i].state != KW_DEVICE_REMOVED);
+        if (d == NULL || kw_api_put_b64(d, "id", devs[i].id, KW_STORE_ID_BYTES) != KW_OK ||
+            json_array_append_new(list, d) != 0)
+            goto out;
+    }
+    if ((out = json_pack("{s:O}", "devices", list)) == NULL)
+        goto out;
+    kw_http_json(resp, 200, out);
+    r = KW_OK;
+out:
+    json_decref(list);
+    free(devs);
+    free(rms);
+    return r;
+}
+
+static int web_device_remove(kw_http_req *req, kw_http_resp *resp)
+{
+    kw_server *srv = req->app;
+    kw_api_caller c;
+    kw_store_device d;
+    kw_store_web_removal rm = {0};
+    int r = auth_web(req, resp, &c);
+    if (r != KW_OK)
+        return r;
+    if ((r = kw_api_no_fields(req, resp)) != KW_OK ||
+        (r = kw_api_parse_id(resp, req->params[0], rm.device_id)) != KW_OK)
+        return r;
+    r = kw_store_device_get(srv->store, rm.device_id, &d);
+    if (r == KW_ERR_NOT_FOUND || (r == KW_OK && d.account_id != c.account_id))
+        return kw_http_fail(resp, KW_ERR_NOT_FOUND, "no such device in this account");
+    if (r != KW_OK)
+        return kw_api_store_fail(resp, r, "device");
+    if (d.state == KW_DEVICE_REMOVED)
+        return kw_http_fail(resp, KW_ERR_CONFLICT, "the device is already removed");
+    if ((r = kw_store_session_revoke_device(srv->store, rm.device_id)) != KW_OK)
+        return kw_api_store_fail(resp, r, "device sessions");
+    rm.account_id = c.account_id;
+    rm.requested_at = kw_api_now(srv);
+    memcpy(rm.web_session_id, c.web_session_id, KW_STORE_ID_BYTES);
+    if ((r = kw_store_web_removal_put(srv->store, &rm)) != KW_OK)
+        return kw_api_store_fail(resp, r, "device removal");
+    fprintf(stderr, "level=info event=web_device_removal_queued account=%lld\n", (long long)c.account_id);
+    kw_http_json(resp, 200,
+                 json_pack("{s:b,s:b,s:s}", "sessions_revoked", 1, "removal_queued", 1, "state",
+                           d.state == KW_DEVICE_PENDING ? "pending" : "trusted"));
+    return KW_OK;
+}
+
+/* GET /v1/web/removals (trusted device): the removals the page queued for
+ * devices that are still not removed (done ones are dropped here). */
+static int web_removals(kw_http_req *req, kw_http_resp *resp)
+{
+    kw_server *srv = req->app;
+    kw_api_caller c;
+    kw_store_web_removal *rms = NULL;
+    size_t n = 0;
+    json_t *list = NULL;
+    int r = kw_api_auth(req, resp, true, &c);
+    if (r != KW_OK)
+        return r;
+    if ((r = kw_store_web_removal_list(srv->store, c.account_id, &rms, &n)) != KW_OK)
+        return kw_api_store_fail(resp, r, "device removals");
+    r = KW_ERR_NOMEM;
+    if ((list = json_array()) == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        kw_store_device d;
+        int g = kw_store_device_get(srv->store, rms[i].device_id, &d);
+        if (g == KW_OK && d.state == KW_DEVICE_REMOVED) {
+            (void)kw_store_web_removal_delete(srv->store, c.account_id, rms[i].device_id);
+            continue;
+        }
+        json_t *e = json_pack("{s:I}", "requested_at", (json_int_t)rms[i].requested_at);
+        if (e == NULL || kw_api_put_b64(e, "device_id", rms[i].device_id, KW_STORE_ID_BYTES) != KW_OK ||
+            json_array_append_new(list, e) != 0)
+            goto out;
+    }
+    kw_http_json(resp, 200, json_pack("{s:O}", "removals", list));
+    r = KW_OK;
+out:
+    json_decref(list);
+    free(rms);
+    return r;
+}
+
+/* POST /v1/web/removals/{device_id}/dismiss (trusted device). */
+static int web_removal_dismiss(kw_http_req *req, kw_http_resp *resp)
+{
+    kw_server *srv = req->app;
+    kw_api_caller c;
+    uint8_t id[KW_STORE_ID_BYTES];
+    int r = kw_api_auth(req, resp, true, &c);
+    if (r != KW_OK)
+        return r;
+    if ((r = kw_api_no_fields(req, resp)) != KW_OK || (r = kw_api_parse_id(resp, req->params[0], id)) != KW_OK)
+        return r;
+    r = kw_store_web_removal_delete(srv->store, c.account_id, id);
+    if (r == KW_ERR_NOT_FOUND)
+        return kw_http_fail(resp, KW_ERR_NOT_FOUND, "no removal queued for that device");
+    if (r != KW_OK)
+        return kw_api_store_fail(resp, r, "device removal");
+    kw_http_json(resp, 200, json_object());
+    return KW_OK;
+}
+
+static int web_sessions(kw_http_req *req, kw_http_resp *resp)
+{
+    kw_server *srv = req->app;
+    kw_api_caller c;
+    kw_store_web_session *list = NULL;
+    size_t n = 0;
+    json_t *arr = NULL;
+    int r = kw_api_auth_any(req, resp, false, &c);
+    if (r != KW_OK)
+        return r;
+    if ((r = kw_store_web_session_list(srv->store, c.account_id, kw_api_now(srv), &list, &n)) != KW_OK)
+        return kw_api_store_fail(resp, r, "web sessions");
+    r = KW_ERR_NOMEM;
+    if ((arr = json_array()) == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_pack("{s:I,s:I,s:b}", "created_at", (json_int_t)list[i].created_at, "expires_at",
+                              (json_int_t)list[i].expires_at, "current",
+                              c.web && memcmp(list[i].id, c.web_session_id, KW_STORE_ID_BYTES) == 0);
+        if (e == NULL || kw_api_put_b64(e, "id", list[i].id, KW_STORE_ID_BYTES) != KW_OK ||
+            json_array_append_new(arr, e) != 0)
+            goto out;
+    }
+    kw_http_json(resp, 200, json_pack("{s:O}", "sessions", arr));
+    r = KW_OK;
+out:
+    json_decref(arr);
+    free(list);
+    return r;
+}
+
+static int web_session_revoke(kw_http_req *req, kw_http_resp *resp)
+{
+    kw_server *srv = req->app;
+    kw_api_caller c;
+    uint8_t id[KW_STORE_ID_BYTES];
+    int r = kw_api_auth_any(req, resp, false, &c);
+    if (r != KW_OK)
+        return r;
+    if ((r = kw_api_no_fields(req, resp)) != KW_OK || (r = kw_api_parse_id(resp, req->params[0], id)) != KW_OK)
+        return r;
+    r = kw_store_web_session_revoke(srv->store, c.account_id, id);
+    if (r == KW_ERR_NOT_FOUND)
+        return kw_http_fail(resp, KW_ERR_NOT_FOUND, "no such web session");
+    if (r != KW_OK)
+        return kw_api_store_fail(resp, r, "web session");
+    kw_http_json(resp, 200, json_object());
+    return KW_OK;
+}
+
+static int web_logout(kw_http_req *req, kw_http_resp *resp)
+{
+    kw_server *srv = req->app;
+    kw_api_caller c;
+    int r = auth_web(req, resp, &c);
+    if (r != KW_OK)
+        return r;
+    if ((r = kw_api_no_fields(req, resp)) != KW_OK)
+        return r;
+    if ((r = kw_store_web_session_revoke(srv->store, c.account_id, c.web_session_id)) != KW_OK)
+        return kw_api_store_fail(resp, r, "web session");
+    kw_http_json(resp, 200, json_object());
+    return KW_OK;
+}
+
+int kw_api_web_device_blocked(kw_server *srv, const uint8_t device_id[KW_STORE_ID_BYTES], bool *blocked)
+{
+    kw_store_web_removal rm;
+    *blocked = false;
+    int r = kw_store_web_removal_get(srv->store, device_id, &rm);
+    if (r == KW_OK)
+        *blocked = true;
+    return r == KW_ERR_NOT_FOUND || r == KW_ERR_UNSUPPORTED || r == KW_OK ? KW_OK : r;
+}
+
+const kw_http_route kw_api_web_routes[] = {
+    {"GET", "/", web_index, 0},
+    {"GET", "/web", web_index, 0},
+    {"GET", "/web/{}", web_file, 0},
+    {"POST", "/v1/web/login/start", web_login_start, 0},
+    {"POST", "/v1/web/login/finish", web_login_finish, 0},
+    {"POST", "/v1/web/login/key-options", web_login_key_options, 0},
+    {"POST", "/v1/web/login/factor", web_login_factor, KW_WEB_ASSERTION_BODY_LIMIT},
+    {"GET", "/v1/web/me", web_me, 0},
+    {"GET", "/v1/web/devices", web_devices, 0},
+    {"POST", "/v1/web/devices/{}/remove", web_device_remove, 0},
+    {"GET", "/v1/web/removals", web_removals, 0},
+    {"POST", "/v1/web/removals/{}/dismiss", web_removal_dismiss, 0},
+    {"GET", "/v1/web/sessions", web_sessions, 0},
+    {"POST", "/v1/web/sessions/{}/revoke", web_session_revoke, 0},
+    {"POST", "/v1/web/logout", web_logout, 0},
+};
+const size_t kw_api_web_nroutes = sizeof(kw_api_web_routes) / sizeof(kw_api_web_routes[0]);

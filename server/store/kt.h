@@ -1,0 +1,107 @@
+/*
+ * server/store/kt.h — the key-transparency domain of keywardd's store
+ * (issue 5): what the directory needs to come back after a restart.
+ *
+ * Stored (nothing secret; the commitments' openings are derived from a key
+ * in the server's key file, never stored):
+ *  - updates: (seq, label, version, value, accepted_at, epoch or pending).
+ *    An update is stored before its promise is returned (the durable
+ *    queue); publishing marks the oldest pending ones with their epoch.
+ *  - epochs: (epoch, timestamp, signed head) — one row per epoch, heartbeat
+ *    epochs included, written in the same transaction that marks the
+ *    epoch's updates (kw_store_kt_epoch_commit: one transaction per epoch).
+ *  - labels: each label's VRF proof (80 bytes), so a restart needs no VRF
+ *    evaluation.
+ *  - auditor records: the newest signed head record per auditor key.
+ * The prefix and log trees are derived data: the server replays the
+ * updates epoch by epoch at start and checks every rebuilt head against the
+ * stored one, byte for byte (a self-audit).
+ *
+ * Every write is committed (durable) before the call returns.
+ * Errors as store.h; KW_ERR_UNSUPPORTED when the backend has no kt ops.
+ * Thread safety: as store.h. The loader's callbacks run with the store
+ * locked: they must not call the store.
+ */
+#ifndef KEYWARD_SERVER_STORE_KT_H
+#define KEYWARD_SERVER_STORE_KT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define KW_STORE_KT_LABEL_MAX 1024
+#define KW_STORE_KT_VALUE_MAX ((size_t)64 * 1024)
+#define KW_STORE_KT_HEADBYTES 152
+#define KW_STORE_KT_PROOFBYTES 80
+#define KW_STORE_KT_AUDITBYTES 248
+#define KW_STORE_KT_PENDING UINT64_MAX /* epoch of a pending update */
+
+/* A label's VRF proof, for kw_store_kt_epoch_commit. */
+typedef struct {
+    const uint8_t *label;
+    size_t label_len;
+    const uint8_t *proof; /* KW_STORE_KT_PROOFBYTES */
+} kw_store_kt_label;
+
+/* Callbacks of kw_store_kt_load; a non-zero return stops the load and is
+ * returned. Order: every label; then updates (ascending seq) and epochs
+ * (ascending) interleaved so that epoch e's updates come right before
+ * epoch e; then the pending updates. */
+typedef struct {
+    void *ctx;
+    int (*label)(void *ctx, const uint8_t *label, size_t label_len, const uint8_t *proof);
+    int (*update)(void *ctx, uint64_t seq, uint64_t epoch, const uint8_t *label, size_t label_len,
+                  uint32_t version, const uint8_t *value, size_t value_len);
+    int (*epoch)(void *ctx, uint64_t epoch, uint64_t timestamp, const uint8_t *head);
+} kw_store_kt_loader;
+
+/* Appends a pending update and returns its sequence number. */
+int kw_store_kt_enqueue(kw_store *st, const uint8_t *label, size_t label_len, uint32_t version,
+                        const uint8_t *value, size_t value_len, int64_t now, uint64_t *seq);
+
+/* Appends n pending updates in one transaction (labels[i] with
+ * label_lens[i], versions[i], values[i] / value_lens[i]); seqs[i] receive
+ * their sequence numbers. For bulk loads (the benchmark's fill). */
+int kw_store_kt_enqueue_many(kw_store *st, size_t n, const uint8_t *const *labels,
+                             const size_t *label_lens, const uint32_t *versions,
+                             const uint8_t *const *values, const size_t *value_lens, int64_t now,
+                             uint64_t *seqs);
+
+/* One transaction: marks the n pending updates with seq <= upto_seq as
+ * published in epoch (KW_ERR_STORAGE unless exactly n are), stores the
+ * epoch's head and the new labels' VRF proofs (kept when present). */
+int kw_store_kt_epoch_commit(kw_store *st, uint64_t epoch, uint64_t timestamp,
+                             const uint8_t head[KW_STORE_KT_HEADBYTES], uint64_t upto_seq, size_t n,
+                             const kw_store_kt_label *labels, size_t nlabels);
+
+/* Streams the stored state to the loader (see its order). */
+int kw_store_kt_load(kw_store *st, const kw_store_kt_loader *ld);
+
+/* Stores an auditor's record for epoch unless one for a later epoch is
+ * stored already (then KW_ERR_CONFLICT). */
+int kw_store_kt_auditor_put(kw_store *st, const uint8_t auditor_pk[32], uint64_t epoch,
+                            const uint8_t rec[KW_STORE_KT_AUDITBYTES]);
+
+/* The newest record of an auditor; KW_ERR_NOT_FOUND when none. */
+int kw_store_kt_auditor_get(kw_store *st, const uint8_t auditor_pk[32],
+                            uint8_t rec[KW_STORE_KT_AUDITBYTES]);
+
+/* The backend's operations (store/backend.h: kw_store_ops.kt). Arguments
+ * are validated by kt.c before they get here. */
+struct kw_store_kt_ops {
+    int (*enqueue)(kw_store *st, const uint8_t *label, size_t label_len, uint32_t version,
+                   const uint8_t *value, size_t value_len, int64_t now, uint64_t *seq);
+    int (*enqueue_many)(kw_store *st, size_t n, const uint8_t *const *labels,
+                        const size_t *label_lens, const uint32_t *versions,
+                        const uint8_t *const *values, const size_t *value_lens, int64_t now,
+                        uint64_t *seqs);
+    int (*epoch_commit)(kw_store *st, uint64_t epoch, uint64_t timestamp, const uint8_t *head,
+                        uint64_t upto_seq, size_t n, const kw_store_kt_label *labels,
+                        size_t nlabels);
+    int (*load)(kw_store *st, const kw_store_kt_loader *ld);
+    int (*auditor_put)(kw_store *st, const uint8_t *auditor_pk, uint64_t epoch, const uint8_t *rec);
+    int (*auditor_get)(kw_store *st, const uint8_t *auditor_pk, uint8_t *rec);
+};
+
+#endif

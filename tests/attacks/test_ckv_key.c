@@ -1,0 +1,123 @@
+/*
+ * Attack 3 against contacts: the server replaces a contact's account key.
+ *
+ * Set-up (honest): "alice" (A) and "bob" (C) with CKV on; A adds bob and
+ * verifies him with bob's public verification code (`keyward code` on C,
+ * `contact verify bob --code` on A). A wrong code is refused first (exit
+ * 2, nothing marked).
+ * Lie: the server publishes as bob's next roster one that carries an
+ * attacker's account key and is validly signed by it (it lists bob's
+ * devices plus the attacker's). A's `contact show bob` refuses with
+ * account-key-changed; verifying with bob's real code is refused too (the
+ * key the log shows is not the one the code belongs to); A's pin and the
+ * verified flag stay; `alerts` lists it. C's self-monitoring sees its
+ * label under another account key (unknown-own-device).
+ */
+#include "test_ckv_util.h"
+
+static kw_it_server srv;
+static char *prof_a, *prof_c;
+static char bob_code[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    if (kw_init() != KW_OK || ckv_server_start(&srv, NULL) != 0)
+        return -1;
+    prof_a = kw_it_profile(&srv, "A");
+    prof_c = kw_it_profile(&srv, "C");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    kw_it_server_stop(&srv, false);
+    kw_it_server_cleanup(&srv);
+    free(prof_a);
+    free(prof_c);
+    return 0;
+}
+
+static void test_verify_by_code(void **state)
+{
+    (void)state;
+    at_create(&srv, prof_a, "alice", "laptop-A", NULL);
+    at_create(&srv, prof_c, "bob", "phone-C", NULL);
+    const char *on[] = {"--json", "ckv", "on", NULL};
+    ckv_run(&srv, prof_a, on, 0);
+    ckv_run(&srv, prof_c, on, 0);
+    ckv_wait_epochs(&srv);
+    const char *add[] = {"--json", "contact", "add", "bob", NULL};
+    ckv_run(&srv, prof_a, add, 0);
+    ckv_code(&srv, prof_c, bob_code);
+    char wrong[64];
+    snprintf(wrong, sizeof(wrong), "%s", bob_code);
+    wrong[0] = wrong[0] == '9' ? '0' : (char)(wrong[0] + 1);
+    const char *bad[] = {"--json", "contact", "verify", "bob", "--code", wrong, NULL};
+    kw_it_result r = kw_it_cli(&srv, prof_a, NULL, bad);
+    at_assert_refused(&r, "does not match", NULL);
+    kw_it_result_free(&r);
+    const char *show[] = {"--json", "contact", "show", "bob", NULL};
+    r = ckv_cli(&srv, prof_a, show, 0);
+    assert_false(json_is_true(json_object_get(r.json, "verified")));
+    kw_it_result_free(&r);
+    const char *ok[] = {"--json", "contact", "verify", "bob", "--code", bob_code, NULL};
+    r = ckv_cli(&srv, prof_a, ok, 0);
+    assert_true(json_is_true(json_object_get(r.json, "verified")));
+    assert_string_equal(at_jstr(&r, "code"), bob_code);
+    kw_it_result_free(&r);
+}
+
+static void test_account_key_replaced(void **state)
+{
+    (void)state;
+    kw_roster *r = malloc(sizeof(*r));
+    uint8_t *out = malloc(KW_ROSTER_MAXBYTES);
+    kw_sign_key *k = NULL;
+    size_t len = 0;
+    assert_non_null(r);
+    assert_non_null(out);
+    ckv_log_roster(&srv, "bob", r);
+    r->version++;
+    ckv_add_device(r, "mallory-M");
+    assert_int_equal(kw_sign_key_new(&k), KW_OK);
+    kw_sign_key_public(k, r->account_pk);
+    assert_int_equal(kw_roster_encode(out, KW_ROSTER_MAXBYTES, &len, r, k), KW_OK);
+    kw_sign_key_free(&k);
+    ckv_lie_roster(&srv, "bob", out, len, false);
+    free(out);
+    free(r);
+    ckv_wait_epochs(&srv);
+
+    const char *show[] = {"--json", "contact", "show", "bob", NULL};
+    kw_it_result res = kw_it_cli(&srv, prof_a, NULL, show);
+    ckv_assert_refused_alert(&res, "account-key-changed", "bob");
+    kw_it_result_free(&res);
+    const char *ok[] = {"--json", "contact", "verify", "bob", "--code", bob_code, NULL};
+    res = kw_it_cli(&srv, prof_a, NULL, ok);
+    ckv_assert_refused_alert(&res, "account-key-changed", "bob");
+    kw_it_result_free(&res);
+    ckv_assert_stored(&srv, prof_a, "account-key-changed", "bob", "verified");
+
+    const char *list[] = {"--json", "contact", "list", NULL};
+    res = ckv_cli(&srv, prof_a, list, 0);
+    json_t *c0 = json_array_get(json_object_get(res.json, "contacts"), 0);
+    assert_true(json_is_true(json_object_get(c0, "verified")));
+    assert_string_equal(json_string_value(json_object_get(c0, "code")), bob_code);
+    kw_it_result_free(&res);
+
+    const char *check[] = {"--json", "ckv", "check", NULL};
+    res = kw_it_cli(&srv, prof_c, NULL, check);
+    ckv_assert_refused_alert(&res, "unknown-own-device", "bob");
+    kw_it_result_free(&res);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_verify_by_code),
+        cmocka_unit_test(test_account_key_replaced),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,476 @@
+/*
+ * Integration: end-to-end cloud records through the real keyward CLI
+ * against a real keywardd (loopback, temporary SQLite store, chunk files).
+ *
+ * Scenario (in order, one server, shared profiles): A creates "alice", B
+ * joins it. A puts a small file in "notes" (inline), lists and gets it back;
+ * B, the other trusted device, reads it too (the service key travels in the
+ * keychain); A replaces it (version 2) and removes it. Compare-and-swap:
+ * writes and deletes naming a stale version are refused with 409 and change
+ * nothing. Paging: the list endpoint pages by id with a cursor. A 5 MiB file
+ * streams in 1 MiB pieces (six chunk files on disk) and comes back equal. An
+ * upload interrupted after two pieces resumes at piece 2. A directory backup
+ * is incremental by content hash and restores into an empty directory.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "client/client_internal.h"
+#include "keyward/client_records.h"
+#include "keyward/codec.h"
+#include "keyward/err.h"
+#include "keyward/keyward.h"
+#include "util/harness.h"
+
+#define PASSWORD "correct horse battery staple"
+#define PASSPHRASE "integration-test-passphrase"
+
+static kw_it_server srv;
+static char *prof_a, *prof_b;
+static char workdir[400];
+
+static kw_it_result cli_expect(const char *profile, int expect, const char *const *args)
+{
+    kw_it_result r = kw_it_cli(&srv, profile, NULL, args);
+    if (r.status != expect)
+        kw_it_dump(args[1] != NULL ? args[1] : args[0], &r);
+    assert_int_equal(r.status, expect);
+    return r;
+}
+
+static const char *jstr(const kw_it_result *r, const char *key)
+{
+    const char *s = json_string_value(json_object_get(r->json, key));
+    return s != NULL ? s : "";
+}
+
+static int64_t jint(const kw_it_result *r, const char *key)
+{
+    return json_integer_value(json_object_get(r->json, key));
+}
+
+static void write_file(const char *path, const uint8_t *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static uint8_t *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)n + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static void assert_same_file(const char *a, const char *b)
+{
+    size_t la = 0, lb = 0;
+    uint8_t *x = read_file(a, &la), *y = read_file(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(x, y, la);
+    free(x);
+    free(y);
+}
+
+/* The session token of a profile (to talk to the API directly). */
+static void token_of(const char *profile, char *out, size_t cap)
+{
+    kw_client *c = NULL;
+    kw_client_options o = {.profile_dir = profile, .server_url = srv.url, .passphrase = PASSPHRASE,
+                           .passphrase_len = strlen(PASSPHRASE), .fast_kdf = true};
+    assert_int_equal(kw_client_open(&c, &o), KW_OK);
+    snprintf(out, cap, "%s", c->p->s->token);
+    kw_client_free(&c);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (kw_init() != KW_OK || kw_it_server_start(&srv, NULL, NULL) != 0)
+        return -1;
+    prof_a = kw_it_profile(&srv, "A");
+    prof_b = kw_it_profile(&srv, "B");
+    snprintf(workdir, sizeof(workdir), "%s/work", srv.dir);
+    mkdir(workdir, 0700);
+    setenv("KEYWARD_PASSWORD", PASSWORD, 1);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    kw_it_server_stop(&srv, false);
+    kw_it_server_cleanup(&srv);
+    free(prof_a);
+    free(prof_b);
+    return 0;
+}
+
+static void test_accounts(void **state)
+{
+    (void)state;
+    const char *mk[] = {"--json", "account", "create", "alice", "--device-name", "laptop-A", NULL};
+    kw_it_result r = cli_expect(prof_a, 0, mk);
+    kw_it_result_free(&r);
+    const char *code[] = {"--json", "approval-code", NULL};
+    r = cli_expect(prof_a, 0, code);
+    char ac[8];
+    snprintf(ac, sizeof(ac), "%s", jstr(&r, "code"));
+    kw_it_result_free(&r);
+    const char *in[] = {"--json", "login", "alice", "--device-name", "phone-B", "--approval-code", ac, NULL};
+    r = cli_expect(prof_b, 0, in);
+    char bid[32], join[8];
+    snprintf(bid, sizeof(bid), "%s", jstr(&r, "device_id"));
+    snprintf(join, sizeof(join), "%s", jstr(&r, "join_code"));
+    kw_it_result_free(&r);
+    const char *ok[] = {"--json", "device", "approve", bid, "--code", join, NULL};
+    r = cli_expect(prof_a, 0, ok);
+    kw_it_result_free(&r);
+}
+
+static void test_put_get_ls_rm(void **state)
+{
+    (void)state;
+    char src[500], out[500], outb[500];
+    snprintf(src, sizeof(src), "%s/note.txt", workdir);
+    snprintf(out, sizeof(out), "%s/note.out", workdir);
+    snprintf(outb, sizeof(outb), "%s/note.b", workdir);
+    write_file(src, (const uint8_t *)"remember the milk\n", 18);
+    const char *put[] = {"--json", "put", "notes", src, NULL};
+    kw_it_result r = cli_expect(prof_a, 0, put);
+    assert_string_equal(jstr(&r, "name"), "note.txt");
+    assert_int_equal(jint(&r, "version"), 1);
+    assert_int_equal(jint(&r, "size"), 18);
+    kw_it_result_free(&r);
+
+    const char *ls[] = {"--json", "ls", "notes", NULL};
+    r = cli_expect(prof_a, 0, ls);
+    json_t *recs = json_object_get(r.json, "records");
+    assert_int_equal(json_array_size(recs), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 0), "name")), "note.txt");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(recs, 0), "size")), 18);
+    assert_string_equal(jstr(&r, "class"), "adp");
+    kw_it_result_free(&r);
+
+    const char *get[] = {"--json", "get", "notes", "note.txt", "--output", out, NULL};
+    r = cli_expect(prof_a, 0, get);
+    kw_it_result_free(&r);
+    assert_same_file(src, out);
+
+    /* the other trusted device reads it through the shared service key */
+    const char *getb[] = {"--json", "get", "notes", "note.txt", "--output", outb, NULL};
+    r = cli_expect(prof_b, 0, getb);
+    kw_it_result_free(&r);
+    assert_same_file(src, outb);
+
+    /* a new version under the same name */
+    write_file(src, (const uint8_t *)"remember the milk and the eggs\n", 31);
+    r = cli_expect(prof_a, 0, put);
+    assert_int_equal(jint(&r, "version"), 2);
+    kw_it_result_free(&r);
+    r = cli_expect(prof_b, 0, getb);
+    assert_int_equal(jint(&r, "version"), 2);
+    kw_it_result_free(&r);
+    assert_same_file(src, outb);
+
+    /* unknown names and bad categories */
+    const char *nope[] = {"--json", "get", "notes", "nope.txt", NULL};
+    r = cli_expect(prof_a, 3, nope);
+    kw_it_result_free(&r);
+    const char *bad[] = {"--json", "ls", "Not_A_Category", NULL};
+    r = cli_expect(prof_a, 1, bad);
+    kw_it_result_free(&r);
+
+    const char *rm[] = {"--json", "rm", "notes", "note.txt", NULL};
+    r = cli_expect(prof_a, 0, rm);
+    kw_it_result_free(&r);
+    r = cli_expect(prof_a, 0, ls);
+    assert_int_equal(json_array_size(json_object_get(r.json, "records")), 0);
+    kw_it_result_free(&r);
+    r = cli_expect(prof_b, 3, getb);
+    kw_it_result_free(&r);
+}
+
+static void test_cas_conflict(void **state)
+{
+    (void)state;
+    char src[500], tok[128], path[300], *resp = NULL;
+    snprintf(src, sizeof(src), "%s/cas.txt", workdir);
+    write_file(src, (const uint8_t *)"v1", 2);
+    const char *put[] = {"--json", "put", "notes", src, "--zone", "cas", NULL};
+    kw_it_result r = cli_expect(prof_a, 0, put);
+    char id[32];
+    snprintf(id, sizeof(id), "%s", jstr(&r, "id"));
+    kw_it_result_free(&r);
+    write_file(src, (const uint8_t *)"v2", 2);
+    r = cli_expect(prof_a, 0, put);
+    assert_int_equal(jint(&r, "version"), 2);
+    kw_it_result_free(&r);
+
+    token_of(prof_a, tok, sizeof(tok));
+    snprintf(path, sizeof(path), "/v1/records/notes/cas/%s", id);
+    /* read what the server holds, then replay it as version 2 (stale: current is 2, so 3 is next) */
+    assert_int_equal(kw_it_http(&srv, "GET", path, NULL, tok, &resp), 200);
+    json_error_t jerr;
+    json_t *cur = json_loads(resp, 0, &jerr);
+    free(resp);
+    assert_non_null(cur);
+    json_t *body = json_pack("{s:i,s:i,s:O,s:O,s:O}", "version", 2, "nchunks", 1, "meta",
+                             json_object_get(cur, "meta"), "wrap", json_object_get(cur, "wrap"), "content",
+                             json_object_get(cur, "content"));
+    char *text = json_dumps(body, JSON_COMPACT);
+    assert_int_equal(kw_it_http(&srv, "PUT", path, text, tok, &resp), 409);
+    assert_non_null(strstr(resp, "conflict"));
+    free(resp);
+    free(text);
+    json_decref(body);
+    /* a stale delete */
+    snprintf(path, sizeof(path), "/v1/records/notes/cas/%s/delete", id);
+    assert_int_equal(kw_it_http(&srv, "POST", path, "{\"version\":1}", tok, &resp), 409);
+    free(resp);
+    /* a stale upload session */
+    snprintf(path, sizeof(path), "/v1/records/notes/cas/%s/uploads", id);
+    assert_int_equal(kw_it_http(&srv, "POST", path, "{\"version\":2}", tok, &resp), 409);
+    free(resp);
+    json_decref(cur);
+    /* nothing changed */
+    const char *ls[] = {"--json", "ls", "notes", "--zone", "cas", NULL};
+    r = cli_expect(prof_a, 0, ls);
+    json_t *recs = json_object_get(r.json, "records");
+    assert_int_equal(json_array_size(recs), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(recs, 0), "version")), 2);
+    kw_it_result_free(&r);
+}
+
+static void test_paging(void **state)
+{
+    (void)state;
+    char tok[128], *resp = NULL;
+    kw_client *c = NULL;
+    kw_records *rs = NULL;
+    kw_client_options o = {.profile_dir = prof_a, .server_url = srv.url, .passphrase = PASSPHRASE,
+                           .passphrase_len = strlen(PASSPHRASE), .fast_kdf = true};
+    assert_int_equal(kw_client_open(&c, &o), KW_OK);
+    assert_int_equal(kw_records_open(&rs, c), KW_OK);
+    for (int i = 0; i < 7; i++) {
+        char name[16];
+        json_t *out = NULL;
+        snprintf(name, sizeof(name), "p%d", i);
+        assert_int_equal(kw_records_put_data(rs, "notes", "paging", name, (const uint8_t *)name, strlen(name), &out),
+                         KW_OK);
+        json_decref(out);
+    }
+    kw_records_free(&rs);
+    kw_client_free(&c);
+    token_of(prof_a, tok, sizeof(tok));
+    char body[128] = "{\"limit\":3}";
+    char seen[8][32];
+    size_t nseen = 0;
+    for (int page = 0; page < 5; page++) {
+        assert_int_equal(kw_it_http(&srv, "POST", "/v1/records/notes/paging", body, tok, &resp), 200);
+        json_error_t jerr;
+        json_t *j = json_loads(resp, 0, &jerr);
+        free(resp);
+        json_t *recs = json_object_get(j, "records");
+        for (size_t i = 0; i < json_array_size(recs); i++) {
+            assert_true(nseen < 8);
+            snprintf(seen[nseen++], 32, "%s", json_string_value(json_object_get(json_array_get(recs, i), "id")));
+            assert_null(json_object_get(json_array_get(recs, i), "content")); /* listings carry no content */
+        }
+        const char *next = json_string_value(json_object_get(j, "next"));
+        if (next == NULL) {
+            json_decref(j);
+            break;
+        }
+        assert_int_equal(json_array_size(recs), 3);
+        snprintf(body, sizeof(body), "{\"limit\":3,\"after\":\"%s\"}", next);
+        json_decref(j);
+    }
+    assert_int_equal(nseen, 7);
+    for (size_t i = 1; i < nseen; i++)
+        assert_true(strcmp(seen[i - 1], seen[i]) < 0); /* id order, no repeats */
+    /* limits are enforced */
+    assert_int_equal(kw_it_http(&srv, "POST", "/v1/records/notes/paging", "{\"limit\":100000}", tok, &resp), 400);
+    free(resp);
+    const char *ls[] = {"--json", "ls", "notes", "--zone", "paging", NULL};
+    kw_it_result r = cli_expect(prof_a, 0, ls);
+    assert_int_equal(json_array_size(json_object_get(r.json, "records")), 7);
+    kw_it_result_free(&r);
+}
+
+static size_t count_chunk_files(void)
+{
+    char chunks[500];
+    size_t n = 0;
+    snprintf(chunks, sizeof(chunks), "%s/data/chunks", srv.dir);
+    DIR *top = opendir(chunks);
+    assert_non_null(top);
+    struct dirent *p;
+    while ((p = readdir(top)) != NULL) {
+        if (p->d_name[0] == '.')
+            continue;
+        char sub[800];
+        snprintf(sub, sizeof(sub), "%s/%s", chunks, p->d_name);
+        DIR *d = opendir(sub);
+        struct dirent *e;
+        while (d != NULL && (e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            char obj[1200];
+            snprintf(obj, sizeof(obj), "%s/%s", sub, e->d_name);
+            DIR *o = opendir(obj);
+            struct dirent *f;
+            while (o != NULL && (f = readdir(o)) != NULL)
+                if (f->d_name[0] != '.')
+                    n++;
+            if (o != NULL)
+                closedir(o);
+        }
+        if (d != NULL)
+            closedir(d);
+    }
+    closedir(top);
+    return n;
+}
+
+static void test_large_streaming(void **state)
+{
+    (void)state;
+    char src[500], out[500];
+    size_t len = 5 * 1024 * 1024 + 12345;
+    uint8_t *data = malloc(len);
+    randombytes_buf(data, len);
+    snprintf(src, sizeof(src), "%s/big.bin", workdir);
+    snprintf(out, sizeof(out), "%s/big.out", workdir);
+    write_file(src, data, len);
+    free(data);
+    size_t before = count_chunk_files();
+    const char *put[] = {"--json", "put", "drive", src, NULL};
+    kw_it_result r = cli_expect(prof_a, 0, put);
+    assert_int_equal(jint(&r, "size"), (int64_t)len);
+    kw_it_result_free(&r);
+    /* padded to 5.5 MiB (Padmé): six pieces of at most 1 MiB */
+    assert_int_equal(count_chunk_files() - before, 6);
+    const char *get[] = {"--json", "get", "drive", "big.bin", "-o", out, NULL};
+    r = cli_expect(prof_b, 0, get);
+    kw_it_result_free(&r);
+    assert_same_file(src, out);
+    /* a new version replaces the chunk files of the old one */
+    r = cli_expect(prof_a, 0, put);
+    assert_int_equal(jint(&r, "version"), 2);
+    kw_it_result_free(&r);
+    assert_int_equal(count_chunk_files() - before, 6);
+}
+
+static void test_resume(void **state)
+{
+    (void)state;
+    char src[500], out[500];
+    size_t len = 4 * 1024 * 1024 + 7;
+    uint8_t *data = malloc(len);
+    randombytes_buf(data, len);
+    snprintf(src, sizeof(src), "%s/resume.bin", workdir);
+    snprintf(out, sizeof(out), "%s/resume.out", workdir);
+    write_file(src, data, len);
+    free(data);
+    const char *put[] = {"--json", "put", "drive", src, NULL};
+    setenv("KEYWARD_TEST_UPLOAD_ABORT_AFTER", "2", 1);
+    kw_it_result r = kw_it_cli(&srv, prof_a, NULL, put);
+    unsetenv("KEYWARD_TEST_UPLOAD_ABORT_AFTER");
+    assert_int_not_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "interrupted"));
+    kw_it_result_free(&r);
+    /* nothing is visible yet */
+    const char *get[] = {"--json", "get", "drive", "resume.bin", "-o", out, NULL};
+    r = cli_expect(prof_a, 3, get);
+    kw_it_result_free(&r);
+    /* the same put resumes at piece 2 */
+    r = cli_expect(prof_a, 0, put);
+    assert_int_equal(jint(&r, "resumed_from"), 2);
+    assert_int_equal(jint(&r, "version"), 1);
+    kw_it_result_free(&r);
+    r = cli_expect(prof_b, 0, get);
+    kw_it_result_free(&r);
+    assert_same_file(src, out);
+}
+
+static void mkfile(const char *dir, const char *rel, const char *text)
+{
+    char p[800];
+    snprintf(p, sizeof(p), "%s/%s", dir, rel);
+    write_file(p, (const uint8_t *)text, strlen(text));
+}
+
+static void test_backup_restore(void **state)
+{
+    (void)state;
+    char dir[500], sub[600], dst[500], p1[800], p2[800];
+    snprintf(dir, sizeof(dir), "%s/home", workdir);
+    snprintf(sub, sizeof(sub), "%s/docs", dir);
+    snprintf(dst, sizeof(dst), "%s/restored", workdir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    mkfile(dir, "a.txt", "alpha");
+    mkfile(dir, "docs/b.txt", "bravo");
+    mkfile(dir, "docs/c.txt", "charlie");
+    const char *bk[] = {"--json", "backup", dir, NULL};
+    kw_it_result r = cli_expect(prof_a, 0, bk);
+    assert_int_equal(jint(&r, "uploaded"), 3);
+    assert_int_equal(jint(&r, "skipped"), 0);
+    kw_it_result_free(&r);
+    r = cli_expect(prof_a, 0, bk);
+    assert_int_equal(jint(&r, "uploaded"), 0);
+    assert_int_equal(jint(&r, "skipped"), 3);
+    kw_it_result_free(&r);
+    mkfile(dir, "docs/b.txt", "bravo two"); /* changed content */
+    mkfile(dir, "d.txt", "delta");          /* new file */
+    r = cli_expect(prof_a, 0, bk);
+    assert_int_equal(jint(&r, "uploaded"), 2);
+    assert_int_equal(jint(&r, "skipped"), 2);
+    kw_it_result_free(&r);
+    const char *rs[] = {"--json", "restore", dst, NULL};
+    r = cli_expect(prof_b, 0, rs);
+    assert_int_equal(jint(&r, "restored"), 4);
+    kw_it_result_free(&r);
+    const char *names[] = {"a.txt", "docs/b.txt", "docs/c.txt", "d.txt"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(p1, sizeof(p1), "%s/%s", dir, names[i]);
+        snprintf(p2, sizeof(p2), "%s/%s", dst, names[i]);
+        assert_same_file(p1, p2);
+    }
+    r = cli_expect(prof_b, 0, rs);
+    assert_int_equal(jint(&r, "restored"), 0);
+    assert_int_equal(jint(&r, "skipped"), 4);
+    kw_it_result_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_accounts),      cmocka_unit_test(test_put_get_ls_rm),
+        cmocka_unit_test(test_cas_conflict),  cmocka_unit_test(test_paging),
+        cmocka_unit_test(test_large_streaming), cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_backup_restore),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,192 @@
+/* The key-transparency domain of the store (server/store/kt.h) on SQLite:
+ * the durable queue, one transaction per epoch (a count mismatch stores
+ * nothing), the loader's order across a reopen, label proofs, auditor
+ * records (newest wins, older refused), argument checks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "keyward/err.h"
+#include "keyward/keyward.h"
+#include "store/kt.h"
+#include "store/store.h"
+
+typedef struct {
+    char dir[64];
+    char uri[128];
+    kw_store *st;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL || kw_init() != KW_OK)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/kwkt.XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    snprintf(f->uri, sizeof(f->uri), "%s/store.db", f->dir);
+    if (kw_store_open(f->uri, &f->st) != KW_OK)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    char cmd[128];
+    kw_store_close(&f->st);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+/* What the loader saw, as a string of events: L<label> U<label>/<v>@<epoch|P> E<epoch>. */
+typedef struct {
+    char log[4096];
+} seen;
+
+static void add(seen *s, const char *ev)
+{
+    strncat(s->log, ev, sizeof(s->log) - strlen(s->log) - 1);
+}
+
+static int on_label(void *ctx, const uint8_t *label, size_t len, const uint8_t *proof)
+{
+    char ev[64];
+    snprintf(ev, sizeof(ev), "L%.*s:%02x ", (int)len, (const char *)label, proof[0]);
+    add(ctx, ev);
+    return KW_OK;
+}
+
+static int on_update(void *ctx, uint64_t seq, uint64_t epoch, const uint8_t *label, size_t len,
+                     uint32_t version, const uint8_t *value, size_t value_len)
+{
+    char ev[96];
+    (void)seq;
+    if (epoch == KW_STORE_KT_PENDING)
+        snprintf(ev, sizeof(ev), "U%.*s/%u@P(%zu) ", (int)len, (const char *)label, version, value_len);
+    else
+        snprintf(ev, sizeof(ev), "U%.*s/%u@%llu(%zu) ", (int)len, (const char *)label, version,
+                 (unsigned long long)epoch, value_len);
+    (void)value;
+    add(ctx, ev);
+    return KW_OK;
+}
+
+static int on_epoch(void *ctx, uint64_t epoch, uint64_t ts, const uint8_t *head)
+{
+    char ev[64];
+    snprintf(ev, sizeof(ev), "E%llu:%llu:%02x ", (unsigned long long)epoch, (unsigned long long)ts,
+             head[0]);
+    add(ctx, ev);
+    return KW_OK;
+}
+
+static int stop_at_epoch(void *ctx, uint64_t epoch, uint64_t ts, const uint8_t *head)
+{
+    (void)ctx;
+    (void)ts;
+    (void)head;
+    return epoch == 1 ? KW_ERR_VERIFY : KW_OK;
+}
+
+static void test_queue_epochs_load(void **state)
+{
+    fixture *f = *state;
+    uint8_t head[KW_STORE_KT_HEADBYTES], proof[KW_STORE_KT_PROOFBYTES];
+    uint64_t s1, s2, s3, s4;
+    memset(head, 0xe0, sizeof(head));
+    memset(proof, 0xaa, sizeof(proof));
+    /* epoch 0: a heartbeat */
+    assert_int_equal(kw_store_kt_epoch_commit(f->st, 0, 100, head, 0, 0, NULL, 0), KW_OK);
+    assert_int_equal(kw_store_kt_enqueue(f->st, (const uint8_t *)"alice", 5, 1, (const uint8_t *)"r1",
+                                         2, 5, &s1),
+                     KW_OK);
+    assert_int_equal(kw_store_kt_enqueue(f->st, (const uint8_t *)"bob", 3, 1, NULL, 0, 5, &s2), KW_OK);
+    assert_true(s2 > s1);
+    /* the same (label, version) twice is a conflict */
+    assert_int_equal(kw_store_kt_enqueue(f->st, (const uint8_t *)"bob", 3, 1, NULL, 0, 5, &s3),
+                     KW_ERR_CONFLICT);
+    /* a count that does not match the pending rows: nothing is stored */
+    head[0] = 0xe1;
+    kw_store_kt_label lab[2] = {{(const uint8_t *)"alice", 5, proof}, {(const uint8_t *)"bob", 3, proof}};
+    assert_int_equal(kw_store_kt_epoch_commit(f->st, 1, 110, head, s2, 3, lab, 2), KW_ERR_STORAGE);
+    assert_int_equal(kw_store_kt_epoch_commit(f->st, 1, 110, head, s2, 2, lab, 2), KW_OK);
+    /* the same epoch twice */
+    assert_int_equal(kw_store_kt_epoch_commit(f->st, 1, 111, head, 0, 0, NULL, 0), KW_ERR_CONFLICT);
+    assert_int_equal(kw_store_kt_enqueue(f->st, (const uint8_t *)"alice", 5, 2, (const uint8_t *)"r2x",
+                                         3, 6, &s3),
+                     KW_OK);
+    head[0] = 0xe2;
+    assert_int_equal(kw_store_kt_epoch_commit(f->st, 2, 120, head, s3, 1, NULL, 0), KW_OK);
+    assert_int_equal(kw_store_kt_enqueue(f->st, (const uint8_t *)"carol", 5, 1, (const uint8_t *)"c",
+                                         1, 7, &s4),
+                     KW_OK);
+    /* reopen: everything came through */
+    kw_store_close(&f->st);
+    assert_int_equal(kw_store_open(f->uri, &f->st), KW_OK);
+    seen sn = {{0}};
+    kw_store_kt_loader ld = {.ctx = &sn, .label = on_label, .update = on_update, .epoch = on_epoch};
+    assert_int_equal(kw_store_kt_load(f->st, &ld), KW_OK);
+    assert_string_equal(sn.log, "Lalice:aa Lbob:aa E0:100:e0 Ualice/1@1(2) Ubob/1@1(0) E1:110:e1 "
+                                "Ualice/2@2(3) E2:120:e2 Ucarol/1@P(1) ");
+    /* a callback's error stops the load and is returned */
+    ld.epoch = stop_at_epoch;
+    assert_int_equal(kw_store_kt_load(f->st, &ld), KW_ERR_VERIFY);
+}
+
+static void test_auditors_and_args(void **state)
+{
+    fixture *f = *state;
+    uint8_t pk[32], rec[KW_STORE_KT_AUDITBYTES], out[KW_STORE_KT_AUDITBYTES];
+    uint64_t seq;
+    memset(pk, 7, sizeof(pk));
+    memset(rec, 1, sizeof(rec));
+    assert_int_equal(kw_store_kt_auditor_get(f->st, pk, out), KW_ERR_NOT_FOUND);
+    assert_int_equal(kw_store_kt_auditor_put(f->st, pk, 5, rec), KW_OK);
+    memset(rec, 2, sizeof(rec));
+    assert_int_equal(kw_store_kt_auditor_put(f->st, pk, 9, rec), KW_OK);
+    memset(rec, 3, sizeof(rec));
+    assert_int_equal(kw_store_kt_auditor_put(f->st, pk, 8, rec), KW_ERR_CONFLICT);
+    assert_int_equal(kw_store_kt_auditor_get(f->st, pk, out), KW_OK);
+    assert_int_equal(out[0], 2);
+    /* argument checks */
+    uint8_t big[1100] = {0};
+    assert_int_equal(kw_store_kt_enqueue(f->st, big, sizeof(big), 1, NULL, 0, 0, &seq),
+                     KW_ERR_TOO_LARGE);
+    assert_int_equal(kw_store_kt_enqueue(f->st, NULL, 0, 1, NULL, 0, 0, &seq), KW_ERR_INVALID_ARG);
+    assert_int_equal(kw_store_kt_enqueue(f->st, big, 3, 0, NULL, 0, 0, &seq), KW_ERR_INVALID_ARG);
+    assert_int_equal(kw_store_kt_load(f->st, NULL), KW_ERR_INVALID_ARG);
+    assert_int_equal(kw_store_kt_epoch_commit(f->st, 0, 0, NULL, 0, 0, NULL, 0), KW_ERR_INVALID_ARG);
+    /* bulk enqueue: one transaction, all or nothing */
+    const uint8_t *labels[3] = {(const uint8_t *)"x", (const uint8_t *)"y", (const uint8_t *)"x"};
+    size_t ll[3] = {1, 1, 1}, vl[3] = {0, 0, 0};
+    uint32_t ver[3] = {1, 1, 1};
+    const uint8_t *vals[3] = {NULL, NULL, NULL};
+    uint64_t seqs[3];
+    assert_int_equal(kw_store_kt_enqueue_many(f->st, 3, labels, ll, ver, vals, vl, 0, seqs),
+                     KW_ERR_CONFLICT);
+    ver[2] = 2;
+    assert_int_equal(kw_store_kt_enqueue_many(f->st, 3, labels, ll, ver, vals, vl, 0, seqs), KW_OK);
+    assert_true(seqs[0] < seqs[1] && seqs[1] < seqs[2]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_queue_epochs_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auditors_and_args, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
