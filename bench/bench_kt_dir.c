@@ -265,6 +265,9 @@ static void bench_kt_dir(void)
 {
     const char *large = getenv("KEYWARD_BENCH_LARGE");
     uint64_t N = (large != NULL && strcmp(large, "1") == 0) ? 1000000 : 30000;
+    const char *nenv = getenv("KEYWARD_BENCH_KT_N"); /* any N (>= 1000) for intermediate runs */
+    if (nenv != NULL && strtoull(nenv, NULL, 10) >= 1000)
+        N = strtoull(nenv, NULL, 10);
     uint8_t vrf_pk[KW_VRF_PUBLICKEYBYTES], vrf_sk[KW_VRF_SECRETKEYBYTES];
     uint8_t log_pk[KW_SIGN_PUBLICKEYBYTES];
     kw_sign_key *log_key = NULL;

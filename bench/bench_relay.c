@@ -412,24 +412,28 @@ static void *receiver(void *arg)
             usleep(1000);
             continue;
         }
-        json_t *j = json_loads(reply, 0, NULL);
-        json_t *list = json_object_get(j, "messages"), *m;
-        size_t i, o = (size_t)snprintf(ack, 16, "{\"ids\":[");
+        /* the ids, without a JSON parser (the bench clients share the cores
+         * with keywardd): every entry is {"seq":N,"id":"...","envelope":"..."} */
+        size_t o = (size_t)snprintf(ack, 16, "{\"ids\":[");
         uint64_t nums[256];
         size_t nn = 0, na = 0;
-        json_array_foreach(list, i, m)
-        {
-            const char *id = json_string_value(json_object_get(m, "id"));
+        for (const char *p = strstr(reply, "\"id\":\""); p != NULL && na < 256;
+             p = strstr(p, "\"id\":\"")) {
+            p += 6;
+            const char *q = strchr(p, '"');
+            if (q == NULL || q - p > 30)
+                break;
+            char id[32];
+            memcpy(id, p, (size_t)(q - p));
+            id[q - p] = '\0';
             uint8_t raw[16];
             size_t rl = 0;
-            if (id == NULL || na == 256 || strlen(id) > 30)
-                continue;
             o += (size_t)snprintf(ack + o, 40, "%s\"%s\"", na++ > 0 ? "," : "", id);
             if (kw_b64url_decode(raw, 16, &rl, id, strlen(id)) == KW_OK && rl == 16 &&
                 get_num(raw, &nums[nn]))
                 nn++;
+            p = q;
         }
-        json_decref(j);
         if (o <= 8) {
             usleep(500); /* empty mailbox */
             continue;

@@ -41,9 +41,9 @@ int ckv_cli_finish(kw_client **c, int r, json_t *out, const char *headline)
         cli_g.json = json;
         if (json) {
             const char *msg = kw_client_error(*c);
-            json_t *o = json_pack("{s:{s:s,s:s,s:i},s:O}", "error", "code", kw_errname(r), "message",
-                                  msg[0] != '\0' ? msg : kw_strerror(r), "exit", code, "alerts",
-                                  alerts != NULL ? alerts : json_array());
+            json_t *al = alerts != NULL ? json_incref(alerts) : json_array();
+            json_t *o = json_pack("{s:{s:s,s:s,s:i},s:o}", "error", "code", kw_errname(r), "message",
+                                  msg[0] != '\0' ? msg : kw_strerror(r), "exit", code, "alerts", al);
             char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
             if (s != NULL)
                 printf("%s\n", s);

@@ -1,11 +1,15 @@
 /* keyward device list | approve ID (--code JOINCODE | interactive) | remove ID [--yes]
- * (ID may follow "--"; an ID starting with '-' is taken as the ID anyway) */
+ *              | removals | dismiss ID
+ * (ID may follow "--"; an ID starting with '-' is taken as the ID anyway).
+ * removals lists the removals the web page queued; remove completes one
+ * (signed roster, keys rotated), dismiss drops it. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "keyward/client_web.h"
 #include "keyward/codec.h"
 #include "keyward/err.h"
 
@@ -33,7 +37,8 @@ int cmd_device_main(int argc, char **argv)
     json_t *out = NULL;
     int r, rc;
     if (argc < 2)
-        return cli_usage("usage: keyward device list | approve ID --code CODE | remove ID [--yes]");
+        return cli_usage("usage: keyward device list | approve ID --code CODE | remove ID [--yes] | "
+                         "removals | dismiss ID");
     const char *sub = argv[1];
     bool options = true;
     for (int i = 2; i < argc; i++) {
@@ -50,10 +55,10 @@ int cmd_device_main(int argc, char **argv)
         else
             return cli_usage("device %s: unexpected '%s'", sub, argv[i]);
     }
-    if (strcmp(sub, "list") == 0) {
-        if (id != NULL)
-            return cli_usage("device list takes no argument");
-    } else if (strcmp(sub, "approve") == 0 || strcmp(sub, "remove") == 0) {
+    if (strcmp(sub, "list") == 0 || strcmp(sub, "removals") == 0) {
+        if (id != NULL || code != NULL || yes)
+            return cli_usage("device %s takes no argument", sub);
+    } else if (strcmp(sub, "approve") == 0 || strcmp(sub, "remove") == 0 || strcmp(sub, "dismiss") == 0) {
         if (id == NULL)
             return cli_usage("device %s: missing device ID (see `keyward device list`)", sub);
     } else {
@@ -74,6 +79,27 @@ int cmd_device_main(int argc, char **argv)
     if (strcmp(sub, "list") == 0) {
         r = kw_client_device_list(c, &out);
         rc = r == 0 ? cli_print(out, NULL) : cli_fail(c, r);
+    } else if (strcmp(sub, "removals") == 0) {
+        r = kw_client_web_removals(c, &out);
+        if (r == 0 && !cli_g.json) {
+            size_t i;
+            json_t *e;
+            json_array_foreach(json_object_get(out, "removals"), i, e)
+            {
+                const char *nm = json_string_value(json_object_get(e, "name"));
+                printf("%s  %s  requested %lld\n", json_string_value(json_object_get(e, "device_id")),
+                       nm != NULL ? nm : "?", (long long)json_integer_value(json_object_get(e, "requested_at")));
+            }
+            if (json_array_size(json_object_get(out, "removals")) == 0)
+                printf("no device removals queued from the web page\n");
+            json_decref(out);
+            rc = 0;
+        } else {
+            rc = r == 0 ? cli_print(out, NULL) : cli_fail(c, r);
+        }
+    } else if (strcmp(sub, "dismiss") == 0) {
+        r = kw_client_web_removal_dismiss(c, id, &out);
+        rc = r == 0 ? cli_print(out, "queued removal dismissed; the device keeps its place") : cli_fail(c, r);
     } else if (strcmp(sub, "approve") == 0) {
         r = kw_client_device_approve(c, id, code, confirm_code, NULL, &out);
         rc = r == 0 ? cli_print(out, "device approved") : cli_fail(c, r);

@@ -242,8 +242,59 @@ static int kt_require_cmd(int argc, char **argv)
     return rc;
 }
 
+/* keyward kt monitor NAME [--since EPOCH] [--from VERSION] */
+static int kt_monitor_cmd(int argc, char **argv)
+{
+    kw_client *c = NULL;
+    kw_client_kt_monitor_result m;
+    uint64_t since = 0, from = 0;
+    const char *name = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *v;
+        uint64_t *dst = NULL;
+        if (cli_opt(argc, argv, &i, "since", &v))
+            dst = &since;
+        else if (cli_opt(argc, argv, &i, "from", &v))
+            dst = &from;
+        else if (name == NULL) {
+            name = argv[i];
+            continue;
+        } else
+            return cli_usage("kt monitor: unexpected '%s'", argv[i]);
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (errno != 0 || *end != '\0' || v[0] == '\0' || v[0] == '-')
+            return cli_usage("kt monitor: --since / --from take a number");
+        *dst = (uint64_t)x;
+    }
+    if (name == NULL || from >= KW_KT_MAX_VERSION)
+        return cli_usage("kt monitor NAME [--since EPOCH] [--from VERSION]");
+    int rc = kt_open(&c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    int r = kw_client_kt_monitor(c, name, since, (uint32_t)from, &m);
+    if (r != KW_OK) {
+        rc = kt_verify_fail(c, r, m.reason);
+        kw_client_free(&c);
+        return rc;
+    }
+    if (cli_g.json)
+        printf("{\"name\":\"%s\",\"first\":%u,\"count\":%u,\"more\":%s,\"epoch\":%" PRIu64 "}\n",
+               name, m.m.first, m.m.count, m.m.more ? "true" : "false", m.m.head.epoch);
+    else
+        printf("%s: versions %u..%u verified at epoch %" PRIu64 "%s\n", name, m.m.first,
+               m.m.first + m.m.count - 1, m.m.head.epoch,
+               m.m.more ? " (more: ask again)" : " (and no later version)");
+    kw_client_kt_monitor_clear(&m);
+    kw_client_free(&c);
+    return CLI_EXIT_OK;
+}
+
 int cmd_kt_main(int argc, char **argv)
 {
+    if (argc >= 3 && strcmp(argv[1], "monitor") == 0)
+        return kt_monitor_cmd(argc, argv);
     if (argc == 3 && strcmp(argv[1], "lookup") == 0)
         return kt_lookup(argv[2]);
     if (argc == 2 && strcmp(argv[1], "head") == 0)
@@ -558,7 +609,8 @@ int cmd_audit_main(int argc, char **argv)
             add = na;
             add_cap = cap;
         }
-        memcpy(add + nadd * AUDIT_ENTRY, list + AUDIT_LIST_HDR, k * AUDIT_ENTRY);
+        if (k > 0)
+            memcpy(add + nadd * AUDIT_ENTRY, list + AUDIT_LIST_HDR, k * AUDIT_ENTRY);
         nadd += k;
         free(list);
         list = NULL;

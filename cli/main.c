@@ -25,7 +25,7 @@ static const struct {
      "password change [--password-file F] [--new-password-file F]"},
     {"device", cmd_device_main,
      "device list | device approve [--] ID (--code JOINCODE | interactive) |\n"
-     "        device remove [--] ID [--yes]"},
+     "        device remove [--] ID [--yes] | device removals | device dismiss [--] ID"},
     {"keychain", cmd_keychain_main, "keychain show"},
     {"session", cmd_session_main, "session list | session revoke ID"},
     {"approval-code", cmd_approval_code_main, "approval-code"},
@@ -34,8 +34,8 @@ static const struct {
      "        totp code --secret B32"},
     {"recovery-key", cmd_recovery_key_main, "recovery-key create"},
     {"status", cmd_status_main, "status"},
-    {"kt", cmd_kt_main, "kt lookup NAME   (verified key-transparency lookup; pins in PROFILE/kt.json)"},
-    {"audit", cmd_audit_main, "audit --server URL   (replays the key-transparency log from epoch 0)"},
+    {"kt", cmd_kt_main, "kt lookup NAME | head | gossip HEAD | require-auditor PK   (key transparency; pins in PROFILE/kt.json)"},
+    {"audit", cmd_audit_main, "audit [--from EPOCH] [--state DIR] [--sign KEYFILE]   (replays the key-transparency log)"},
     {"key", cmd_key_main, "key add [--name N] | key list | key remove ID | key rename ID NAME |\n        key policy on|off   (security keys; --soft-key FILE: INSECURE test key)"},
     {"send", cmd_send_main, "send NAME TEXT | send NAME --file F [--type T]   (end-to-end message)"},
     {"sync", cmd_sync_main, "sync [--rotate-prekey [--no-fetch]]   (fetch, verify, store and acknowledge messages)"},
@@ -46,7 +46,7 @@ static const struct {
     {"code", cmd_code_main, "code   (this account's public verification code)"},
     {"ckv", cmd_ckv_main, "ckv on | off | status | check | head | check-head HEAD [--from NAME]"},
     {"adp", cmd_adp_main, "adp on | off | status   (Advanced Data Protection)"},
-    {"web", cmd_web_main, "web access on|off | web approve [--category C]..."},
+    {"web", cmd_web_main, "web access on|off | web approve [--code CODE] [--category C]..."},
     {"recovery", cmd_recovery_main,
      "recovery contact add NAME | contact list | contact remove ID | contact cancel ID | contact "
      "help OWNER | recovery passcode set|delete [--passcode-file F]"},

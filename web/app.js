@@ -1,8 +1,11 @@
 // keyward account-security page: sign-in (OPAQUE + second factor), security
 // keys, devices, protection status. Plain ES module, no framework. The only
 // third-party code is the OPAQUE client (@serenity-kit/opaque, RFC 9807),
-// copied to /web/opaque.js by scripts/deps.d/web.sh.
+// copied to /web/opaque.js by scripts/deps.d/web.sh, and the crypto of web
+// access under ADP (/web/kwcrypto.js, bundled from web/src/kwcrypto.mjs:
+// HPKE + XChaCha20-Poly1305) with which the "Data" view opens records.
 import * as opaque from '/web/opaque.js';
+import * as kwc from '/web/kwcrypto.js';
 
 // Our OPAQUE configuration (docs/api.md "Web page"): ristretto255, SHA-512,
 // Argon2id t = 3, m = 64 MiB, p = 1, zero salt, 64-byte output; no
@@ -265,6 +268,7 @@ async function signOut() {
   clearMessage();
   try { await api('POST', '/v1/web/logout', {}); } catch (e) { /* already gone */ }
   sessionStorage.removeItem(TOKEN_KEY);
+  forgetAccess();
   $('who').hidden = true;
   show('signin');
   showMessage('Signed out.', 'info');
@@ -294,7 +298,7 @@ async function loadAccount() {
   setFlag('st-ckv', me.ckv);
   setFlag('st-keys', me.security_keys_required);
   show('account');
-  await Promise.all([loadKeys(), loadDevices()]);
+  await Promise.all([loadKeys(), loadDevices(), loadData(me)]);
 }
 
 async function loadKeys() {
@@ -441,6 +445,283 @@ async function removeDevice(d) {
   });
 }
 
+// ---------- data (web access under ADP) ----------
+//
+// The browser tab makes an ephemeral X25519 key pair, asks for categories
+// (POST /v1/adp/web/requests) and shows the code a trusted device compares
+// (`keyward web approve --code`). The device seals each service key of the
+// approved categories to the tab's public key; the tab opens them, lists
+// and opens records (ciphertext from /v1/web/records/...) and decrypts them
+// here. Keys live only in this module's memory: sign-out, "Forget", expiry
+// or a reload drop them.
+
+const DEFAULT_CATEGORIES = ['notes', 'drive', 'photos', 'backup', 'reminders', 'bookmarks', 'voice-memos', 'wallet',
+                            'mail', 'contacts', 'calendar'];
+let me = null;        // the last /v1/web/me answer
+let access = null;    // {eph, requestId, code, account, zone, categories, keys: Map cat → Map gen → key, expiresAt, state}
+let pollTimer = null;
+let viewerBlob = null;
+
+function forgetAccess() {
+  if (pollTimer) clearTimeout(pollTimer);
+  pollTimer = null;
+  if (access && access.keys) for (const m of access.keys.values()) for (const k of m.values()) kwc.wipe(k);
+  access = null;
+  viewerBlob = null;
+  $('data-viewer').hidden = true;
+  $('data-content').textContent = '';
+}
+
+function renderDataState() {
+  const adp = !!(me && me.adp), web = !!(me && me.web_access);
+  setFlag('st-web', adp && web);
+  const rel = access && access.state === 'approved' ? [...access.keys.keys()].join(', ') : 'nothing';
+  $('st-release').textContent = rel;
+  $('data-off').hidden = adp && web;
+  if (!adp) {
+    $('data-off').textContent = 'Advanced Data Protection is off (standard protection). Reading records on this page ' +
+      'is offered under ADP with web access on; in standard protection the server has no route yet that serves records ' +
+      'readable to this page. Use the keyward app on a trusted device.';
+  } else if (!web) {
+    $('data-off').textContent = 'Web access to end-to-end data is off. To open records here, turn it on from a trusted ' +
+      'device with "keyward web access on", then ask for access below.';
+  }
+  $('data-request-form').hidden = !adp || (access !== null && access.state !== 'expired');
+  $('data-waiting').hidden = !(access && access.state === 'pending');
+  $('data-access').hidden = !(access && access.state === 'approved');
+  document.body.dataset.access = access ? access.state : 'none';
+}
+
+async function loadCategories() {
+  let cats = DEFAULT_CATEGORIES;
+  try {
+    const c = await api('GET', '/v1/records/classes');
+    const list = Object.entries(c.classes || {}).filter(([, cls]) => cls !== 'always-e2e').map(([k]) => k);
+    if (list.length) cats = list;
+  } catch (e) { /* the records area is off: the built-in list */ }
+  const fs = $('data-cats');
+  const legend = fs.querySelector('legend');
+  fs.replaceChildren(legend, ...cats.map((cat) => {
+    const l = document.createElement('label');
+    const cb = document.createElement('input');
+    cb.type = 'checkbox';
+    cb.value = cat;
+    cb.dataset.category = cat;
+    l.append(cb, ' ' + cat);
+    return l;
+  }));
+}
+
+async function requestAccess(ev) {
+  ev.preventDefault();
+  clearMessage();
+  const categories = [...document.querySelectorAll('#data-cats input:checked')].map((x) => x.value);
+  const zone = $('data-zone').value.trim() || 'default';
+  if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/.test(zone)) { showMessage('A zone is 1-64 letters, digits, ".", "_" or "-".'); return; }
+  if (categories.length === 0) { showMessage('Choose at least one category.'); return; }
+  if (categories.length > 16) { showMessage('Ask for at most 16 categories at a time.'); return; }
+  await busy(async () => {
+    forgetAccess();
+    try {
+      const eph = await kwc.newEphemeral();
+      const r = await api('POST', '/v1/adp/web/requests', { ephemeral_pk: bytesToB64u(eph.publicKey), categories });
+      const requestId = b64uToBytes(r.request_id);
+      const code = await kwc.webCode(me.name, requestId, eph.publicKey);
+      access = { eph, requestId, requestB64: r.request_id, code, account: me.name, zone, categories, keys: new Map(),
+                 expiresAt: r.expires_at, state: 'pending' };
+      $('data-code').textContent = code;
+      $('data-cmd').textContent = `keyward web approve --code ${code}`;
+      renderDataState();
+      pollTimer = setTimeout(pollAccess, 1000);
+    } catch (e) {
+      access = null;
+      if (e instanceof ApiError && e.status === 409) {
+        showMessage('Access refused: ' + e.message);
+        await refreshMe();
+      } else {
+        showMessage('Asking for access failed: ' + e.message);
+      }
+      renderDataState();
+    }
+  });
+}
+
+async function refreshMe() {
+  try { me = await api('GET', '/v1/web/me'); } catch (e) { /* shown elsewhere */ }
+  renderDataState();
+}
+
+async function pollAccess() {
+  pollTimer = null;
+  const a = access;
+  if (!a || a.state !== 'pending') return;
+  let r;
+  try {
+    r = await api('GET', `/v1/adp/web/requests/${a.requestB64}`);
+  } catch (e) {
+    if (access !== a) return;
+    if (e instanceof ApiError && e.status === 401) { await loadAccount(); return; }
+    a.state = 'expired';
+    showMessage('The access request failed: ' + e.message);
+    renderDataState();
+    return;
+  }
+  if (access !== a) return;
+  if (r.state === 'pending') {
+    pollTimer = setTimeout(pollAccess, 1500);
+    return;
+  }
+  if (r.state !== 'approved' || !Array.isArray(r.grants) || r.grants.length === 0) {
+    a.state = 'expired';
+    showMessage(r.state === 'approved' ? 'Web access expired. Ask again and approve on a trusted device.'
+                                       : 'The access request expired without an approval. Ask again.');
+    renderDataState();
+    return;
+  }
+  try {
+    for (const g of r.grants) {
+      if (!a.categories.includes(g.category)) throw new Error(`the server sent a key for ${g.category}, which this page did not ask for`);
+      const key = await kwc.openGrant(a.eph, a.account, a.requestId, g.category, g.generation, b64uToBytes(g.sealed));
+      if (!a.keys.has(g.category)) a.keys.set(g.category, new Map());
+      a.keys.get(g.category).set(g.generation, key);
+    }
+  } catch (e) {
+    forgetAccess();
+    showMessage('The released keys do not open: ' + e.message + '. Nothing was opened.');
+    renderDataState();
+    return;
+  }
+  a.state = 'approved';
+  a.expiresAt = r.expires_at;
+  $('data-access-cats').textContent = [...a.keys.keys()].join(', ');
+  $('data-expires').textContent = fmtTime(r.expires_at);
+  const denied = a.categories.filter((c) => !a.keys.has(c));
+  $('data-denied').hidden = denied.length === 0;
+  $('data-denied').textContent = denied.length ? 'Not released by the trusted device: ' + denied.join(', ') + '.' : '';
+  showMessage('Access approved on a trusted device.', 'info');
+  renderDataState();
+  await listRecords();
+}
+
+// A refusal while reading records: expiry or a turned-off switch ends access.
+function accessRefused(e) {
+  if (e instanceof ApiError && e.status === 409) {
+    forgetAccess();
+    showMessage('Web access ended: ' + e.message);
+    refreshMe();
+    return true;
+  }
+  if (e instanceof ApiError && e.status === 401) { forgetAccess(); loadAccount(); return true; }
+  return false;
+}
+
+async function listRecords() {
+  const a = access;
+  if (!a || a.state !== 'approved') return;
+  const rows = [];
+  const problems = [];
+  for (const cat of a.keys.keys()) {
+    let r;
+    try {
+      r = await api('GET', `/v1/web/records/${a.requestB64}/${encodeURIComponent(cat)}/${encodeURIComponent(a.zone)}`);
+    } catch (e) {
+      if (accessRefused(e)) return;
+      problems.push(`${cat}: ${e.message}`);
+      continue;
+    }
+    for (const rec of r.records) {
+      const sealed = { id: b64uToBytes(rec.id), version: rec.version, wrap: b64uToBytes(rec.wrap), meta: b64uToBytes(rec.meta) };
+      try {
+        const meta = await kwc.openRecordMeta(cat, a.zone, sealed, a.keys.get(cat));
+        rows.push({ cat, id: rec.id, meta, inline: rec.content_len <= 256 * 1024 });
+      } catch (e) {
+        rows.push({ cat, id: rec.id, error: e.message });
+      }
+    }
+  }
+  if (access !== a) return;
+  $('data-records').replaceChildren(...rows.map((row) => {
+    const tr = document.createElement('tr');
+    tr.dataset.recordId = row.id;
+    tr.dataset.category = row.cat;
+    const cells = row.error ? [row.cat, 'cannot open: ' + row.error, '', '']
+                            : [row.cat, row.meta.name, fmtSize(row.meta.size), fmtTime(row.meta.mtime)];
+    for (const text of cells) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      tr.append(td);
+    }
+    if (row.meta) tr.dataset.name = row.meta.name;
+    const td = document.createElement('td');
+    if (!row.error) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'secondary';
+      b.textContent = 'Open';
+      b.addEventListener('click', () => openRecordRow(row));
+      td.append(b);
+    }
+    tr.append(td);
+    return tr;
+  }));
+  $('data-empty').hidden = rows.length > 0;
+  if (problems.length) showMessage('Some categories could not be listed: ' + problems.join('; '));
+}
+
+function fmtSize(n) {
+  if (n < 1024) return n + ' B';
+  if (n < 1024 * 1024) return (n / 1024).toFixed(1) + ' KiB';
+  return (n / 1024 / 1024).toFixed(1) + ' MiB';
+}
+
+async function openRecordRow(row) {
+  clearMessage();
+  const a = access;
+  if (!a || a.state !== 'approved') return;
+  await busy(async () => {
+    let r;
+    try {
+      r = await api('GET', `/v1/web/records/${a.requestB64}/${encodeURIComponent(row.cat)}/${encodeURIComponent(a.zone)}/${row.id}`);
+    } catch (e) {
+      if (!accessRefused(e)) showMessage(`"${row.meta.name}" cannot be opened here: ${e.message}`);
+      return;
+    }
+    try {
+      const sealed = { id: b64uToBytes(r.id), version: r.version, wrap: b64uToBytes(r.wrap), meta: b64uToBytes(r.meta),
+                       content: b64uToBytes(r.content) };
+      if (r.id !== row.id) throw new Error('the server answered with another record');
+      const { meta, content } = await kwc.openRecord(row.cat, a.zone, sealed, a.keys.get(row.cat));
+      $('data-viewer-name').textContent = meta.name;
+      $('data-viewer-info').textContent = `${row.cat} · ${fmtSize(meta.size)} · version ${r.version} · modified ${fmtTime(meta.mtime)}`;
+      const text = new TextDecoder('utf-8', { fatal: false }).decode(content.subarray(0, 256 * 1024));
+      $('data-content').textContent = text;
+      $('data-viewer').hidden = false;
+      $('data-viewer').dataset.recordId = r.id;
+      viewerBlob = { name: meta.name, bytes: content, type: meta.type || 'application/octet-stream' };
+    } catch (e) {
+      $('data-viewer').hidden = true;
+      showMessage(`"${row.meta.name}" does not open: ${e.message}. The server may have tampered with it.`);
+    }
+  });
+}
+
+function downloadRecord() {
+  if (!viewerBlob) return;
+  const url = URL.createObjectURL(new Blob([viewerBlob.bytes], { type: viewerBlob.type }));
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = viewerBlob.name.split('/').pop() || 'record';
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+async function loadData(meAnswer) {
+  me = meAnswer;
+  if (!me.adp || !me.web_access) forgetAccess();
+  if (!$('data-cats').querySelector('input')) await loadCategories();
+  renderDataState();
+}
+
 // ---------- start ----------
 
 function init() {
@@ -452,6 +733,11 @@ function init() {
   $('key-add-form').addEventListener('submit', addKey);
   $('policy-on').addEventListener('click', () => setPolicy(true));
   $('policy-off').addEventListener('click', () => setPolicy(false));
+  $('data-request-form').addEventListener('submit', requestAccess);
+  $('data-cancel').addEventListener('click', () => { forgetAccess(); clearMessage(); renderDataState(); });
+  $('data-forget').addEventListener('click', () => { forgetAccess(); showMessage('The keys were forgotten.', 'info'); renderDataState(); });
+  $('data-close').addEventListener('click', () => { $('data-viewer').hidden = true; $('data-content').textContent = ''; viewerBlob = null; });
+  $('data-download').addEventListener('click', downloadRecord);
   if (sessionStorage.getItem(TOKEN_KEY)) loadAccount().then(() => { document.body.dataset.ready = '1'; });
   else { show('signin'); document.body.dataset.ready = '1'; }
 }

@@ -56,14 +56,23 @@ int kw_client_adp_escrow_sync(kw_client *c, json_t **out);
 /* Web access under ADP on or off (the server refuses it without ADP). */
 int kw_client_web_access(kw_client *c, bool on, json_t **out);
 
-/* Approves every pending web access request: for each requested category
- * (only those in categories[0..n) when n > 0) every generation of its
- * service key is HPKE-sealed to the browser session's ephemeral key
- * (info "keyward web grant v1" ‖ u8 len ‖ account ‖ request id[16] ‖ u8 len
- * ‖ category ‖ u32 generation) and sent; valid one hour. Always-end-to-end
- * categories are never released. *out: releases [{request_id,
- * web_session_id, categories, generations, expires_at}]. */
-int kw_client_web_approve(kw_client *c, const char *const *categories, size_t n, json_t **out);
+/* Approves pending web access requests: for each requested category (only
+ * those in categories[0..n) when n > 0) every generation of its service key
+ * is HPKE-sealed to the browser session's ephemeral key (info "keyward web
+ * grant v1" ‖ u8 len ‖ account ‖ request id[16] ‖ u8 len ‖ category ‖ u32
+ * generation) and sent; valid one hour. Always-end-to-end categories are
+ * never released. code (6 digits, or NULL for every pending request): only
+ * the request whose web code (kw_client_web_code, shown by the page) equals
+ * it — a request the server made up has another key and so another code.
+ * *out: releases [{request_id, web_session_id, code, released, expires_at}]. */
+int kw_client_web_approve(kw_client *c, const char *const *categories, size_t n, const char *code,
+                          json_t **out);
+
+/* The 6-digit code of a web access request, which the page shows and the
+ * device compares: u64 of the first 8 bytes of SHA-256("keyward-web-v1" ‖
+ * u8 len ‖ account ‖ request id[16] ‖ ephemeral_pk[32]) mod 10^6. */
+void kw_client_web_code(char code[static KW_CLIENT_CODEBYTES], const char *account,
+                        const uint8_t request_id[static 16], const uint8_t ephemeral_pk[static 32]);
 
 /* Sets (replaces) the passcode escrow: KK wrapped under a key derived from
  * the passcode (Argon2id, random salt) and the verifier the server checks.

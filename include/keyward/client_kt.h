@@ -122,6 +122,27 @@ int kw_client_kt_check_gossip(kw_client *c, const uint8_t *head, size_t head_len
 int kw_client_kt_require_auditor(kw_client *c, const uint8_t auditor_pk[static 32],
                                  uint64_t max_lag);
 
+/* Owner monitoring: every version of `name` from from_version (0 or 1:
+ * all) first published at an epoch >= since_epoch, verified against the
+ * pinned keys and consistent with the pinned head (the new head is
+ * pinned). Up to KW_KT_MONITOR_MAXVERSIONS versions per call (m.more set:
+ * call again from m.first + m.count); unless more, the absence of the next
+ * version is proven. out->m's values point into out->buf; free with
+ * kw_client_kt_monitor_clear. Errors and reasons as kw_client_kt_lookup
+ * (no roster checks: the values are returned as they are). */
+typedef struct kw_client_kt_monitor_result {
+    kw_kt_monitor_result m;
+    uint8_t *buf; /* the verified response (owns the values) */
+    size_t len;
+    kw_client_kt_failure failure;
+    kw_kt_reason kt_reason;
+    const char *reason;
+} kw_client_kt_monitor_result;
+
+int kw_client_kt_monitor(kw_client *c, const char *name, uint64_t since_epoch,
+                         uint32_t from_version, kw_client_kt_monitor_result *out);
+void kw_client_kt_monitor_clear(kw_client_kt_monitor_result *out);
+
 /* ---- for auditors (keyward audit) ---- */
 
 /* The log key to audit against: the pinned one when kt.json pins this

@@ -25,7 +25,11 @@
  * like secrets.bin) and recorded as seen; only then are they acknowledged,
  * so an acknowledged (deleted) message is never lost. Refused envelopes are
  * acknowledged too (they can never become valid) and reported with a stable
- * reason name (kw_client_msg_reject below), never kept.
+ * reason name (kw_client_msg_hooks.on_reject), never stored; two kinds stay
+ * unacknowledged on the server and are checked again by the next sync: a
+ * sender whose roster does not verify now ("sender-roster", maybe an attack
+ * on the log rather than on the message) and, for DEFER seconds (600), a
+ * sender device the log does not list yet (publication lag; "deferred").
  *
  * Gossip: every payload carries the sender's newest verified tree head; the
  * receiver checks it against its own (kw_client_kt_check_gossip). The

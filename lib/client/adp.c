@@ -248,6 +248,8 @@ int kw_client_adp_status(kw_client *c, json_t **out)
     json_object_set_new(*out, "server_adp", json_incref(json_object_get(status, "enabled")));
     json_object_set_new(*out, "web_access", json_incref(json_object_get(status, "web_access")));
     json_object_set_new(*out, "recovery_key", json_incref(json_object_get(status, "recovery_key")));
+    json_object_set_new(*out, "recovery_contacts",
+                        json_incref(json_object_get(status, "recovery_contacts")));
     json_object_set_new(*out, "passcode_escrow", json_incref(json_object_get(status, "passcode_escrow")));
     json_object_set_new(*out, "devices", device_caps(status));
     json_object_set_new(*out, "custody", json_deep_copy(json_object_get(status, "custody")));
@@ -310,10 +312,12 @@ int kw_client_adp_enable(kw_client *c, json_t **out)
         r = kwc_fail(c, LOCAL, KW_ERR_CONFLICT, "Advanced Data Protection is already on");
         goto out;
     }
-    if (!json_is_true(json_object_get(status, "recovery_key"))) {
+    if (!json_is_true(json_object_get(status, "recovery_key")) &&
+        json_integer_value(json_object_get(status, "recovery_contacts")) <= 0) {
         r = kwc_fail(c, LOCAL, KW_ERR_CONFLICT,
                      "ADP needs a recovery method first: without one, losing your devices loses "
-                     "your data. Create a recovery key (`keyward recovery-key create`)");
+                     "your data. Create a recovery key (`keyward recovery-key create`) or add a "
+                     "recovery contact (`keyward recovery contact add NAME`)");
         goto out;
     }
     /* the server held copies of these keys: new data goes under fresh ones */
@@ -512,7 +516,26 @@ static bool csv_has(const char *csv, const char *cat)
     return false;
 }
 
-int kw_client_web_approve(kw_client *c, const char *const *categories, size_t ncat, json_t **out)
+void kw_client_web_code(char code[static KW_CLIENT_CODEBYTES], const char *account,
+                        const uint8_t request_id[static 16], const uint8_t ephemeral_pk[static 32])
+{
+    crypto_hash_sha256_state st;
+    uint8_t h[32], n = (uint8_t)strnlen(account, 255);
+    uint64_t v = 0;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const uint8_t *)"keyward-web-v1", 14);
+    crypto_hash_sha256_update(&st, &n, 1);
+    crypto_hash_sha256_update(&st, (const uint8_t *)account, n);
+    crypto_hash_sha256_update(&st, request_id, 16);
+    crypto_hash_sha256_update(&st, ephemeral_pk, 32);
+    crypto_hash_sha256_final(&st, h);
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | h[i];
+    snprintf(code, KW_CLIENT_CODEBYTES, "%06u", (unsigned)(v % 1000000u));
+}
+
+int kw_client_web_approve(kw_client *c, const char *const *categories, size_t ncat, const char *want_code,
+                          json_t **out)
 {
     kw_roster *ros = NULL;
     kw_keychain *kc = NULL;
@@ -543,6 +566,10 @@ int kw_client_web_approve(kw_client *c, const char *const *categories, size_t nc
             r = kwc_bad_answer(c, "web access requests");
             goto out;
         }
+        char wcode[KW_CLIENT_CODEBYTES];
+        kw_client_web_code(wcode, c->p->account, id, epk);
+        if (want_code != NULL && (strlen(want_code) != 6 || !kw_ct_equal(wcode, want_code, 6)))
+            continue;
         json_t *body = json_object(), *grants = json_array(), *shown = json_array(), *resp = NULL;
         if (body == NULL || grants == NULL || shown == NULL || json_object_set_new(body, "grants", grants) != 0) {
             json_decref(body);
@@ -590,9 +617,9 @@ int kw_client_web_approve(kw_client *c, const char *const *categories, size_t nc
         }
         if (r == KW_OK && json_array_size(grants) > 0)
             json_array_append_new(releases,
-                                  json_pack("{s:s,s:O,s:O,s:O}", "request_id", rid, "web_session_id",
-                                            json_object_get(rq, "web_session_id"), "released", shown,
-                                            "expires_at", json_object_get(resp, "expires_at")));
+                                  json_pack("{s:s,s:O,s:s,s:O,s:O}", "request_id", rid, "web_session_id",
+                                            json_object_get(rq, "web_session_id"), "code", wcode, "released",
+                                            shown, "expires_at", json_object_get(resp, "expires_at")));
         json_decref(shown);
         json_decref(body);
         json_decref(resp);

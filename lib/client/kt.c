@@ -660,3 +660,71 @@ int kw_client_kt_publish_audit(kw_client *c, const uint8_t rec[static KW_KT_AUDI
     json_decref(resp);
     return r;
 }
+
+/* ---- owner monitoring ---- */
+
+void kw_client_kt_monitor_clear(kw_client_kt_monitor_result *out)
+{
+    if (out == NULL)
+        return;
+    free(out->buf);
+    memset(out, 0, sizeof(*out));
+    out->reason = "";
+}
+
+int kw_client_kt_monitor(kw_client *c, const char *name, uint64_t since_epoch,
+                         uint32_t from_version, kw_client_kt_monitor_result *out)
+{
+    kt_state st;
+    kt_why w = {KW_CLIENT_KT_OK, KW_KT_OK};
+    char path[KW_KT_LABEL_MAXBYTES * 3 + 128];
+    json_t *resp = NULL;
+    int r;
+    memset(out, 0, sizeof(*out));
+    out->reason = "";
+    if (name == NULL || name[0] == '\0' || strlen(name) > KW_KT_LABEL_MAXBYTES ||
+        strchr(name, '/') != NULL)
+        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG, "bad account name");
+    if ((r = state_load(c, &st)) != KW_OK)
+        return r;
+    if ((r = state_keys(c, &st)) != KW_OK)
+        goto out;
+    char *esc = curl_easy_escape(NULL, name, 0);
+    if (esc == NULL) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    if (st.have_head)
+        snprintf(path, sizeof(path), "/v1/kt/monitor/%s/%" PRIu64 "/%u/%" PRIu64, esc, since_epoch,
+                 from_version, st.head.log_size);
+    else
+        snprintf(path, sizeof(path), "/v1/kt/monitor/%s/%" PRIu64 "/%u", esc, since_epoch,
+                 from_version);
+    curl_free(esc);
+    if ((r = kwc_http(c, "GET", path, NULL, false, &resp)) != KW_OK)
+        goto out;
+    if (kwc_get_b64(resp, "proof", KW_KT_RESPONSE_MAXBYTES, &out->buf, &out->len) != KW_OK) {
+        r = kwc_bad_answer(c, "monitor proof");
+        goto out;
+    }
+    kw_kt_trust t = {.log_pk = st.log_pk, .vrf_pk = st.vrf_pk, .pinned = st.have_head ? &st.head : NULL};
+    kw_kt_reason kr = KW_KT_OK;
+    r = kw_kt_monitor_verify(&out->m, &kr, &t, (const uint8_t *)name, strlen(name),
+                             from_version > 1 ? from_version : 0, out->buf, out->len);
+    if (r != KW_OK) {
+        r = verify_fail(c, &w, KW_CLIENT_KT_PROOF, r == KW_ERR_VERIFY ? kr : KW_KT_MALFORMED);
+        goto out;
+    }
+    r = adopt(c, &st, &out->m.head, &w);
+out:
+    if (r != KW_OK) {
+        free(out->buf);
+        memset(out, 0, sizeof(*out));
+    }
+    out->failure = w.f;
+    out->kt_reason = w.kr;
+    out->reason = kw_client_kt_reason_name(w.f, w.kr);
+    json_decref(resp);
+    state_free(&st);
+    return r;
+}

@@ -1173,6 +1173,11 @@ static int process(kw_client *c, sync_ctx *sc, mstate *st, roster_cache *rc, con
     const char *why = "";
     r = roster_get(c, rc, env->sender, &ros, &why);
     if (r == KW_ERR_VERIFY || r == KW_ERR_NOT_FOUND) {
+        /* a roster that does not verify may be an attack on the log, not on
+         * this message: keep it (unacknowledged) until the roster verifies,
+         * unless the log proves the account does not exist */
+        if (r == KW_ERR_VERIFY)
+            *action = ITEM_KEEP;
         r = KW_OK;
         reject(sc, "sender-roster", eid, "the roster of '%s' does not verify (%s)", env->sender, why);
         json_array_append_new(sc->alerts, json_pack("{s:s,s:s,s:s,s:s}", "reason", why, "sender",

@@ -214,7 +214,7 @@ static int pins_load(kw_records *rs)
             mine = strcmp(line, hdr) == 0;
         }
         while (mine && fgets(line, sizeof(line), f) != NULL) {
-            char kind = 0, key[PKEY_MAX + 8];
+            char kind = 0, key[160];
             long long v = 0;
             if (sscanf(line, "%c %150s %lld", &kind, key, &v) != 3 || v < 0 ||
                 (kind != 'r' && kind != 'd' && kind != 'z'))
@@ -349,37 +349,26 @@ static int code_from_name(const char *name)
     return KW_ERR_INTERNAL;
 }
 
-/* One request on the session's connection. body: JSON text (NULL: none).
- * With text != NULL the 2xx answer is returned as text, else parsed into
- * *json (an object). */
-static int rq(kw_records *rs, const char *method, const char *path, const char *body, size_t blen,
-              json_t **json, char **text, size_t *tlen)
+/* Prepares handle h for one request (method, path, optional JSON body text,
+ * answer into *s); *hdrs receives the header list to free after it ran. */
+static int easy_prepare(kw_records *rs, CURL *h, const char *method, const char *path, const char *body,
+                        size_t blen, sink *s, struct curl_slist **hdrs)
 {
     kw_client *c = rs->c;
-    struct curl_slist *hdrs = NULL;
     char url[KWC_URL_MAX + 512], authz[KWC_TOKEN_MAX + 32];
-    sink s = {0};
-    long status = 0;
-    int r = KW_ERR_NOMEM;
-    if (json != NULL)
-        *json = NULL;
-    if (text != NULL)
-        *text = NULL;
+    struct curl_slist *l = NULL, *n;
+    *hdrs = NULL;
     if (snprintf(url, sizeof(url), "%s%s", c->server, path) >= (int)sizeof(url))
         return kwc_fail(c, LOCAL, KW_ERR_TOO_LARGE, "URL too long");
     snprintf(authz, sizeof(authz), "Authorization: Bearer %s", c->p->s->token);
-    hdrs = curl_slist_append(hdrs, authz);
+    l = curl_slist_append(NULL, authz);
     sodium_memzero(authz, sizeof(authz));
-    if (hdrs == NULL)
+    if (l == NULL || (n = curl_slist_append(l, "Content-Type: application/json")) == NULL ||
+        (l = n, n = curl_slist_append(l, "Expect:")) == NULL) {
+        curl_slist_free_all(l);
         return kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
-    struct curl_slist *n = curl_slist_append(hdrs, "Content-Type: application/json");
-    if (n == NULL)
-        goto out;
-    hdrs = n;
-    if ((n = curl_slist_append(hdrs, "Expect:")) == NULL)
-        goto out;
-    hdrs = n;
-    CURL *h = rs->h;
+    }
+    l = n;
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -393,55 +382,216 @@ static int rq(kw_records *rs, const char *method, const char *path, const char *
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "keyward-cli/0.1");
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, l);
     if (strcmp(method, "GET") != 0)
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     if (body != NULL) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
     }
-    CURLcode cr = curl_easy_perform(h);
-    if (cr != CURLE_OK) {
-        r = s.too_large ? kwc_fail(c, NETWORK, KW_ERR_TOO_LARGE, "the server's answer exceeds %zu bytes",
+    *hdrs = l;
+    return KW_OK;
+}
+
+/* The error of a non-2xx answer held in s. */
+static int answer_error(kw_records *rs, const sink *s, long status)
+{
+    json_error_t jerr;
+    json_t *j = s->len > 0 ? json_loadb(s->data, s->len, 0, &jerr) : NULL;
+    const json_t *e = json_object_get(j, "error");
+    const char *code = json_string_value(json_object_get(e, "code"));
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    int r = kwc_fail(rs->c, SERVER, code != NULL ? code_from_name(code) : KW_ERR_INTERNAL, "%s (HTTP %ld)",
+                     msg != NULL ? msg : "the server refused the request", status);
+    json_decref(j);
+    return r;
+}
+
+static int transfer_error(kw_records *rs, const sink *s, CURLcode cr)
+{
+    return s->too_large ? kwc_fail(rs->c, NETWORK, KW_ERR_TOO_LARGE, "the server's answer exceeds %zu bytes",
                                    RESP_MAX)
-                        : kwc_fail(c, NETWORK, KW_ERR_SYSTEM, "cannot reach %s: %s", c->server,
+                        : kwc_fail(rs->c, NETWORK, KW_ERR_SYSTEM, "cannot reach %s: %s", rs->c->server,
                                    curl_easy_strerror(cr));
+}
+
+/* One request on the session's connection. body: JSON text (NULL: none).
+ * With text != NULL the 2xx answer is returned as text, else parsed into
+ * *json (an object). */
+static int rq(kw_records *rs, const char *method, const char *path, const char *body, size_t blen,
+              json_t **json, char **text, size_t *tlen)
+{
+    struct curl_slist *hdrs = NULL;
+    sink s = {0};
+    long status = 0;
+    int r;
+    if (json != NULL)
+        *json = NULL;
+    if (text != NULL)
+        *text = NULL;
+    if ((r = easy_prepare(rs, rs->h, method, path, body, blen, &s, &hdrs)) != KW_OK)
+        return r;
+    CURLcode cr = curl_easy_perform(rs->h);
+    if (cr != CURLE_OK) {
+        r = transfer_error(rs, &s, cr);
         goto out;
     }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 200 && status < 300) {
-        if (text != NULL) {
-            *text = s.data != NULL ? s.data : strdup("");
-            *tlen = s.len;
-            s.data = NULL;
-            r = *text != NULL ? KW_OK : KW_ERR_NOMEM;
-            goto out;
-        }
-        json_error_t jerr;
-        json_t *j = s.len > 0 ? json_loadb(s.data, s.len, 0, &jerr) : NULL;
-        if (!json_is_object(j)) {
-            json_decref(j);
-            r = kwc_fail(c, NETWORK, KW_ERR_FORMAT, "the server's answer is not a JSON object");
-            goto out;
-        }
-        *json = j;
-        r = KW_OK;
+    curl_easy_getinfo(rs->h, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status >= 300) {
+        r = answer_error(rs, &s, status);
+        goto out;
+    }
+    if (text != NULL) {
+        *text = s.data != NULL ? s.data : strdup("");
+        *tlen = s.len;
+        s.data = NULL;
+        r = *text != NULL ? KW_OK : kwc_fail(rs->c, LOCAL, KW_ERR_NOMEM, "out of memory");
         goto out;
     }
     json_error_t jerr;
     json_t *j = s.len > 0 ? json_loadb(s.data, s.len, 0, &jerr) : NULL;
-    const json_t *e = json_object_get(j, "error");
-    const char *code = json_string_value(json_object_get(e, "code"));
-    const char *msg = json_string_value(json_object_get(e, "message"));
-    r = kwc_fail(c, SERVER, code != NULL ? code_from_name(code) : KW_ERR_INTERNAL, "%s (HTTP %ld)",
-                 msg != NULL ? msg : "the server refused the request", status);
-    json_decref(j);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        r = kwc_fail(rs->c, NETWORK, KW_ERR_FORMAT, "the server's answer is not a JSON object");
+        goto out;
+    }
+    *json = j;
+    r = KW_OK;
 out:
     free(s.data);
     curl_slist_free_all(hdrs);
     return r;
+}
+
+/* ---- parallel piece uploads (a few requests in flight on their own
+ * connections, so that the server's worker threads overlap) ---- */
+
+#define PAR_MAX 4
+
+typedef struct {
+    CURL *h;
+    struct curl_slist *hdrs;
+    char *body;
+    sink s;
+    bool busy;
+    size_t plen;
+} par_slot;
+
+typedef struct {
+    kw_records *rs;
+    CURLM *m;
+    par_slot slot[PAR_MAX];
+    size_t n;
+    uint64_t done, total;
+    long completed;
+} par_up;
+
+static void par_free(par_up *pu)
+{
+    for (size_t i = 0; i < pu->n; i++) {
+        par_slot *sl = &pu->slot[i];
+        if (sl->busy)
+            curl_multi_remove_handle(pu->m, sl->h);
+        if (sl->h != NULL)
+            curl_easy_cleanup(sl->h);
+        curl_slist_free_all(sl->hdrs);
+        free(sl->body);
+        free(sl->s.data);
+    }
+    if (pu->m != NULL)
+        curl_multi_cleanup(pu->m);
+    memset(pu, 0, sizeof(*pu));
+}
+
+static int par_init(par_up *pu, kw_records *rs, uint64_t total)
+{
+    memset(pu, 0, sizeof(*pu));
+    pu->rs = rs;
+    pu->total = total;
+    if ((pu->m = curl_multi_init()) == NULL)
+        return kwc_fail(rs->c, NETWORK, KW_ERR_NOMEM, "cannot initialise libcurl");
+    for (pu->n = 0; pu->n < PAR_MAX; pu->n++)
+        if ((pu->slot[pu->n].h = curl_easy_init()) == NULL) {
+            par_free(pu);
+            return kwc_fail(rs->c, NETWORK, KW_ERR_NOMEM, "cannot initialise libcurl");
+        }
+    return KW_OK;
+}
+
+/* Collects finished transfers; waits for one when block and all are busy
+ * (or, with drain, until none is busy). */
+static int par_reap(par_up *pu, bool drain)
+{
+    int r = KW_OK;
+    for (;;) {
+        int running = 0, msgs = 0;
+        if (curl_multi_perform(pu->m, &running) != CURLM_OK)
+            return kwc_fail(pu->rs->c, NETWORK, KW_ERR_SYSTEM, "libcurl failed");
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(pu->m, &msgs)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            par_slot *sl = NULL;
+            for (size_t i = 0; i < pu->n; i++)
+                if (pu->slot[i].h == msg->easy_handle)
+                    sl = &pu->slot[i];
+            if (sl == NULL)
+                continue;
+            long status = 0;
+            curl_easy_getinfo(sl->h, CURLINFO_RESPONSE_CODE, &status);
+            if (r == KW_OK) {
+                if (msg->data.result != CURLE_OK)
+                    r = transfer_error(pu->rs, &sl->s, msg->data.result);
+                else if (status < 200 || status >= 300)
+                    r = answer_error(pu->rs, &sl->s, status);
+            }
+            curl_multi_remove_handle(pu->m, sl->h);
+            curl_slist_free_all(sl->hdrs);
+            sl->hdrs = NULL;
+            free(sl->body);
+            sl->body = NULL;
+            free(sl->s.data);
+            memset(&sl->s, 0, sizeof(sl->s));
+            sl->busy = false;
+            if (r == KW_OK) {
+                pu->completed++;
+                pu->done += sl->plen;
+                if (pu->rs->progress != NULL)
+                    pu->rs->progress(pu->done < pu->total ? pu->done : pu->total, pu->total, pu->rs->parg);
+            }
+        }
+        size_t busy = 0;
+        for (size_t i = 0; i < pu->n; i++)
+            busy += pu->slot[i].busy ? 1 : 0;
+        if (r != KW_OK || busy == 0 || (!drain && busy < pu->n))
+            return r;
+        if (curl_multi_poll(pu->m, NULL, 0, 1000, NULL) != CURLM_OK)
+            return kwc_fail(pu->rs->c, NETWORK, KW_ERR_SYSTEM, "libcurl failed");
+    }
+}
+
+/* Starts the PUT of one sealed piece (takes body). */
+static int par_send(par_up *pu, const char *path, char *body, size_t blen, size_t plen)
+{
+    int r = par_reap(pu, false);
+    par_slot *sl = NULL;
+    for (size_t i = 0; i < pu->n && sl == NULL; i++)
+        if (!pu->slot[i].busy)
+            sl = &pu->slot[i];
+    if (r != KW_OK || sl == NULL) {
+        free(body);
+        return r != KW_OK ? r : KW_ERR_INTERNAL;
+    }
+    sl->body = body; /* transferred */
+    sl->plen = plen;
+    if ((r = easy_prepare(pu->rs, sl->h, "PUT", path, body, blen, &sl->s, &sl->hdrs)) != KW_OK)
+        return r;
+    if (curl_multi_add_handle(pu->m, sl->h) != CURLM_OK)
+        return kwc_fail(pu->rs->c, NETWORK, KW_ERR_SYSTEM, "libcurl failed");
+    sl->busy = true;
+    return KW_OK;
 }
 
 static int rq_json(kw_records *rs, const char *method, const char *path, json_t *body, json_t **resp)
@@ -852,11 +1002,13 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
     json_t *j = NULL, *resp = NULL;
     resume_state st;
     uint32_t gen = 0;
-    uint64_t npieces = 0, ctl = 0, resumed = 0, done = 0;
+    uint64_t npieces = 0, ctl = 0, resumed = 0;
     size_t meta_len = 0, ct_len = 0, blen = 0;
     crypto_hash_sha256_state hs;
     kw_record_meta m;
+    par_up pu;
     int r;
+    memset(&pu, 0, sizeof(pu));
     memset(&st, 0, sizeof(st));
     memset(&m, 0, sizeof(m));
     if (strlen(name) == 0 || strlen(name) > KW_RECORD_NAME_MAXBYTES)
@@ -914,6 +1066,8 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
                 r = kwc_bad_answer(c, "upload");
                 goto out;
             }
+            json_decref(resp);
+            resp = NULL;
             kw_b64url_encode(ub, sizeof(ub), st.upload_id, 16);
             memcpy(st.id, id, 16);
             st.version = version;
@@ -927,6 +1081,8 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
         }
     }
     long abort_after = test_abort_after(), sent = 0;
+    if (!inline_put && (r = par_init(&pu, rs, src->size)) != KW_OK)
+        goto out;
     for (uint64_t i = 0; i < npieces; i++) {
         uint64_t off = i * m.piece_size;
         size_t plen = (size_t)(m.padded - off < m.piece_size ? m.padded - off : m.piece_size);
@@ -937,7 +1093,7 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
         size_t real = off >= src->size ? 0 : (size_t)(src->size - off < plen ? src->size - off : plen);
         crypto_hash_sha256_update(&hs, pt, real);
         if (!inline_put && i < resumed) {
-            done += plen;
+            pu.done += plen;
             continue;
         }
         if ((r = kw_record_piece_seal(ct, KW_RECORD_PIECE_MAXBYTES, &ct_len, pt, plen, i, i + 1 == npieces,
@@ -948,25 +1104,23 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
         if (inline_put)
             break;
         if (abort_after >= 0 && sent >= abort_after) {
-            r = kwc_fail(c, LOCAL, KW_ERR_SYSTEM, "upload interrupted (test hook) after %ld pieces", sent);
+            if ((r = par_reap(&pu, true)) == KW_OK)
+                r = kwc_fail(c, LOCAL, KW_ERR_SYSTEM, "upload interrupted (test hook) after %ld pieces", sent);
             goto out;
         }
         char pp[128];
         snprintf(pp, sizeof(pp), "/v1/record-uploads/%s/%llu", ub, (unsigned long long)i);
-        free(body);
-        if ((body = piece_body(ct, ct_len, &blen)) == NULL) {
+        char *pb = piece_body(ct, ct_len, &blen);
+        if (pb == NULL) {
             r = kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
             goto out;
         }
-        if ((r = rq(rs, "PUT", pp, body, blen, &resp, NULL, NULL)) != KW_OK)
+        if ((r = par_send(&pu, pp, pb, blen, plen)) != KW_OK)
             goto out;
-        json_decref(resp);
-        resp = NULL;
         sent++;
-        done += plen;
-        if (rs->progress != NULL)
-            rs->progress(done < src->size ? done : src->size, src->size, rs->parg);
     }
+    if (!inline_put && (r = par_reap(&pu, true)) != KW_OK)
+        goto out;
     crypto_hash_sha256_final(&hs, m.sha256);
     if ((r = kw_record_meta_seal(meta, KW_RECORD_META_MAXBYTES, &meta_len, &m, rkey, &ref)) != KW_OK ||
         (r = kw_record_key_wrap(wrap, rkey, sk, gen, &ref)) != KW_OK) {
@@ -1004,6 +1158,7 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
                      (json_int_t)resumed, "change", (json_int_t)change);
     r = *out != NULL ? KW_OK : KW_ERR_NOMEM;
 out:
+    par_free(&pu);
     sodium_memzero(rkey, sizeof(rkey));
     sodium_memzero(sk, sizeof(sk));
     sodium_memzero(&st, sizeof(st));

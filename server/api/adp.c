@@ -204,7 +204,8 @@ static int adp_status(kw_http_req *req, kw_http_resp *resp)
     int64_t gen = 0, left = 0;
     json_t *out = NULL, *arr;
     int r;
-    if ((r = need_area(srv, resp)) != KW_OK || (r = kw_api_auth(req, resp, false, &caller)) != KW_OK)
+    /* the account-security page shows the state too: web sessions welcome */
+    if ((r = need_area(srv, resp)) != KW_OK || (r = kw_api_auth_any(req, resp, false, &caller)) != KW_OK)
         return r;
     if ((r = kw_store_adp_state_get(srv->store, caller.account_id, &state)) != KW_OK ||
         (r = kw_store_adp_custody_list(srv->store, caller.account_id, &cust, &ncust)) != KW_OK ||
@@ -215,13 +216,21 @@ static int adp_status(kw_http_req *req, kw_http_resp *resp)
     int rr = kw_store_recovery_get(srv->store, caller.account_id, &gen, &wrap, &wlen, auth);
     sodium_memzero(auth, sizeof(auth));
     int pr = kw_store_adp_passcode_exists(srv->store, caller.account_id, &left, NULL);
+    kw_store_adp_contact *cts = NULL;
+    size_t ncts = 0;
+    if ((r = kw_store_adp_contact_list(srv->store, caller.account_id, 0, &cts, &ncts)) != KW_OK) {
+        r = kw_api_store_fail(resp, r, "recovery contacts");
+        goto out;
+    }
+    kw_store_adp_contacts_free(cts, ncts);
     r = KW_ERR_NOMEM;
     out = json_pack("{s:b,s:b,s:I,s:I,s:b,s:b,s:I,s:s}", "enabled", state.enabled, "web_access",
                     state.web_access, "roster_version", (json_int_t)state.roster_version, "changed_at",
                     (json_int_t)state.changed_at, "recovery_key", rr == KW_OK, "passcode_escrow",
                     pr == KW_OK, "passcode_attempts_left", (json_int_t)(pr == KW_OK ? left : 0),
                     "custody_provider", kw_custody_name(srv->adp->custody));
-    if (out == NULL || add_classes(srv->adp, out) != KW_OK)
+    if (out == NULL || add_classes(srv->adp, out) != KW_OK ||
+        json_object_set_new(out, "recovery_contacts", json_integer((json_int_t)ncts)) != 0)
         goto out;
     if ((arr = json_array()) == NULL || json_object_set_new(out, "custody", arr) != 0)
         goto out;

@@ -242,6 +242,8 @@ int kw_api_web_auth(kw_http_req *req, kw_http_resp *resp, kw_api_caller *caller)
 /* Whether the web page queued the removal of this device (its sign-ins
  * should then be refused until a trusted device completes or dismisses it). */
 int kw_api_web_device_blocked(kw_server *srv, const uint8_t device_id[KW_STORE_ID_BYTES], bool *blocked);
+/* Revokes every web session of the account (a password change must call it). */
+int kw_api_web_revoke_account(kw_server *srv, int64_t account_id);
 
 /* ---- records (records.c, docs/api.md "Records"): chunk storage, GC at start ---- */
 KW_API_AREA(records);

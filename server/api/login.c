@@ -843,6 +843,18 @@ static int login_finish(kw_http_req *req, kw_http_resp *resp)
             r = kw_http_fail(resp, KW_ERR_CONFLICT, "device id is known with other keys");
             goto out;
         }
+        /* a device still pending is not yet one of the account's devices:
+         * with security keys required it signs in as a new device does
+         * (it may have been let in by a code before the policy was on) */
+        factor_ctx pc = {srv, req, &acct, id, json_object_get(req->body, "factor")};
+        if (known.state == KW_DEVICE_PENDING && factor_seckey_exclusive(&pc)) {
+            if (needs_seckey(&pc)) {
+                r = seckey_step(srv, resp, acct.id);
+                goto out;
+            }
+            if ((r = factor_check(&pc, resp)) != KW_OK)
+                goto out;
+        }
         dev = known;
     } else if (r == KW_ERR_NOT_FOUND) {
         factor_ctx fc = {srv, req, &acct, id, json_object_get(req->body, "factor")};

@@ -70,22 +70,12 @@ static int get_ids(kw_http_resp *resp, json_t *body, const char *field, size_t m
     return KW_OK;
 }
 
-static const kw_store_device *find_dev(const kw_store_device *list, size_t n, const uint8_t id[16])
-{
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(list[i].id, id, 16) == 0)
-            return &list[i];
-    return NULL;
-}
-
 static int msg_send(kw_http_req *req, kw_http_resp *resp)
 {
     static const char *const fields[] = {"envelope", "devices", NULL};
     kw_server *srv = req->app;
     kw_api_caller caller;
-    kw_store_account sender = {0}, rcpt = {0};
-    kw_store_device *own = NULL, *theirs = NULL;
-    size_t nown = 0, ntheirs = 0, ndev = 0, elen = 0;
+    size_t ndev = 0, elen = 0;
     uint8_t *env_bytes = NULL;
     uint8_t (*devs)[16] = NULL;
     kw_envelope *env = NULL;
@@ -112,55 +102,51 @@ static int msg_send(kw_http_req *req, kw_http_resp *resp)
         r = kw_http_fail(resp, KW_ERR_VERIFY, "the envelope names another sender device");
         goto out;
     }
-    if ((r = kw_store_account_get(srv->store, caller.account_id, &sender)) != KW_OK) {
-        r = store_fail(resp, r, "account");
-        goto out;
-    }
-    if (strcmp(sender.name, env->sender) != 0) {
-        r = kw_http_fail(resp, KW_ERR_VERIFY, "the envelope names another sender account");
-        goto out;
-    }
-    if ((r = kw_store_account_get_by_name(srv->store, env->recipient, &rcpt)) != KW_OK) {
-        r = r == KW_ERR_NOT_FOUND ? kw_http_fail(resp, r, "no such recipient account")
-                                  : store_fail(resp, r, "account");
-        goto out;
-    }
-    if ((r = kw_store_device_list(srv->store, sender.id, &own, &nown)) != KW_OK ||
-        (rcpt.id != sender.id &&
-         (r = kw_store_device_list(srv->store, rcpt.id, &theirs, &ntheirs)) != KW_OK)) {
-        r = store_fail(resp, r, "devices");
-        goto out;
-    }
+    /* the mailboxes are exactly the devices the envelope wraps a key to
+     * (both lists are free of duplicates) */
     if (ndev != env->nwraps) {
         r = kw_http_fail(resp, KW_ERR_FORMAT, "the mailboxes listed are not the envelope's devices");
         goto out;
     }
-    for (size_t i = 0; i < ndev; i++) {
-        const kw_store_device *d = find_dev(theirs, ntheirs, devs[i]);
-        if (d == NULL)
-            d = find_dev(own, nown, devs[i]);
+    for (size_t i = 0; i < ndev; i++)
         if (kw_envelope_find(env, devs[i]) == NULL) {
             r = kw_http_fail(resp, KW_ERR_FORMAT, "mailbox %zu is not one of the envelope's devices", i);
             goto out;
         }
-        if (d == NULL) {
-            r = kw_http_fail(resp, KW_ERR_NOT_FOUND,
-                             "mailbox %zu is not a device of the sender or recipient account", i);
-            goto out;
-        }
-        if (d->state != KW_DEVICE_TRUSTED || memcmp(d->id, caller.device_id, 16) == 0) {
-            r = kw_http_fail(resp, KW_ERR_CONFLICT, "mailbox %zu is not a trusted device (or is the "
-                                                    "sender)", i);
-            goto out;
-        }
-    }
-    r = kw_store_msg_put(srv->store, env->id, sender.id, env_bytes, elen,
-                         (const uint8_t(*)[KW_STORE_ID_BYTES])devs, ndev, kw_api_now(srv));
-    if (r == KW_ERR_CONFLICT) {
+    /* the account and device checks run inside the commit (one store round
+     * trip per send) */
+    kw_store_msg_send m = {.msg_id = env->id,
+                           .sender_account = caller.account_id,
+                           .sender_name = env->sender,
+                           .sender_device = caller.device_id,
+                           .recipient_name = env->recipient,
+                           .env = env_bytes,
+                           .len = elen,
+                           .devices = (const uint8_t(*)[KW_STORE_ID_BYTES])devs,
+                           .ndevices = ndev,
+                           .now = kw_api_now(srv)};
+    r = kw_store_msg_send_checked(srv->store, &m);
+    switch (r == KW_OK ? KW_STORE_MSG_REFUSED_NONE : m.refusal) {
+    case KW_STORE_MSG_REFUSED_NONE:
+        break;
+    case KW_STORE_MSG_REFUSED_SENDER:
+        r = kw_http_fail(resp, KW_ERR_VERIFY, "the envelope names another sender account");
+        goto out;
+    case KW_STORE_MSG_REFUSED_RECIPIENT:
+        r = kw_http_fail(resp, KW_ERR_NOT_FOUND, "no such recipient account");
+        goto out;
+    case KW_STORE_MSG_REFUSED_DEVICE:
+        r = kw_http_fail(resp, KW_ERR_NOT_FOUND,
+                         "mailbox %zu is not a device of the sender or recipient account", m.device_index);
+        goto out;
+    case KW_STORE_MSG_REFUSED_UNTRUSTED:
+        r = kw_http_fail(resp, KW_ERR_CONFLICT, "mailbox %zu is not a trusted device (or is the sender)",
+                         m.device_index);
+        goto out;
+    case KW_STORE_MSG_REFUSED_DUPLICATE:
         r = kw_http_fail(resp, KW_ERR_CONFLICT, "a message with this id was sent before");
         goto out;
-    }
-    if (r != KW_OK) {
+    default:
         r = store_fail(resp, r, "mailbox");
         goto out;
     }
@@ -177,21 +163,20 @@ out:
     free(env_bytes);
     free(devs);
     free(env);
-    free(own);
-    free(theirs);
-    kw_store_account_clear(&sender);
-    kw_store_account_clear(&rcpt);
     return r;
 }
 
+/* The fetch answer is written as JSON text directly: it is mostly
+ * base64url (no escaping needed) and up to ~2.7 MB, which a json_t tree
+ * would copy and escape byte by byte. */
 static int fetch_after(kw_http_req *req, kw_http_resp *resp, int64_t after)
 {
     kw_server *srv = req->app;
     kw_api_caller caller;
     kw_store_msg_item *items = NULL;
-    size_t n = 0;
+    size_t n = 0, cap = 64, o = 0;
     bool more = false;
-    json_t *out = NULL, *arr = NULL;
+    char *text = NULL;
     int r;
     if ((r = kw_api_auth(req, resp, false, &caller)) != KW_OK)
         return r;
@@ -199,30 +184,36 @@ static int fetch_after(kw_http_req *req, kw_http_resp *resp, int64_t after)
                            &items, &n, &more);
     if (r != KW_OK)
         return store_fail(resp, r, "mailbox");
-    if ((out = json_object()) == NULL || (arr = json_array()) == NULL ||
-        json_object_set_new(out, "messages", arr) != 0) {
-        json_decref(arr);
+    for (size_t i = 0; i < n; i++)
+        cap += 96 + kw_b64url_encoded_len(items[i].len);
+    if ((text = malloc(cap)) == NULL) {
         r = KW_ERR_NOMEM;
         goto out;
     }
+    o += (size_t)snprintf(text + o, cap - o, "{\"messages\":[");
     for (size_t i = 0; i < n; i++) {
-        json_t *m = json_pack("{s:I}", "seq", (json_int_t)items[i].seq);
-        if (m == NULL || json_array_append_new(arr, m) != 0 ||
-            kw_api_put_b64(m, "id", items[i].msg_id, 16) != KW_OK ||
-            kw_api_put_b64(m, "envelope", items[i].envelope, items[i].len) != KW_OK) {
-            r = KW_ERR_NOMEM;
+        char id[32];
+        kw_b64url_encode(id, sizeof(id), items[i].msg_id, 16);
+        o += (size_t)snprintf(text + o, cap - o, "%s{\"seq\":%lld,\"id\":\"%s\",\"envelope\":\"",
+                              i > 0 ? "," : "", (long long)items[i].seq, id);
+        if ((r = kw_b64url_encode(text + o, cap - o, items[i].envelope, items[i].len)) != KW_OK)
             goto out;
-        }
+        o += strlen(text + o);
+        o += (size_t)snprintf(text + o, cap - o, "\"}");
     }
-    if (json_object_set_new(out, "more", json_boolean(more)) != 0) {
-        r = KW_ERR_NOMEM;
+    o += (size_t)snprintf(text + o, cap - o, "],\"more\":%s}", more ? "true" : "false");
+    if (o >= cap) {
+        r = KW_ERR_INTERNAL;
         goto out;
     }
-    kw_http_json(resp, 200, out);
-    out = NULL;
+    resp->status = 200;
+    resp->text = text; /* transferred */
+    resp->text_len = o;
+    resp->content_type = "application/json";
+    text = NULL;
     r = KW_OK;
 out:
-    json_decref(out);
+    free(text);
     kw_store_msg_items_free(&items, n);
     return r;
 }

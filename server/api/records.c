@@ -169,7 +169,8 @@ static int gc_sweep(kw_server *srv, struct kw_api_records *rs)
     int r = kw_store_record_refs(srv->store, kw_api_now(srv) - REC_UPLOAD_TTL, &refs, &n);
     if (r != KW_OK)
         return r;
-    qsort(refs, n, sizeof(*refs), ref_cmp);
+    if (n > 0)
+        qsort(refs, n, sizeof(*refs), ref_cmp);
     DIR *top = opendir(rs->dir);
     if (top == NULL) {
         free(refs);
@@ -194,7 +195,7 @@ static int gc_sweep(kw_server *srv, struct kw_api_records *rs)
             if (strlen(e->d_name) != 32 || kw_hex_decode(ref, 16, &len, e->d_name, 32) != KW_OK ||
                 len != 16)
                 continue;
-            if (bsearch(ref, refs, n, sizeof(*refs), ref_cmp) == NULL) {
+            if (n == 0 || bsearch(ref, refs, n, sizeof(*refs), ref_cmp) == NULL) {
                 obj_remove(rs, ref);
                 removed++;
             }

@@ -15,9 +15,9 @@
  *
  * Test-only fault hooks (srv->test_faults, docs/api.md "Test faults"):
  * POST /v1/test/roster/{account} {roster, store} publishes ANY roster bytes
- * — unchecked — to the key-transparency log as the account's next
- * version, and with "store": true also stores them as the account's next
- * roster: the lying server that adds, hides or re-keys devices without the
+ * — unchecked — to the key-transparency log as the label's next version
+ * (any account name, even one this server has no account for), and with
+ * "store": true also stores them as the account's next roster: the lying server that adds, hides or re-keys devices without the
  * account key (tests/attacks/test_ckv_*.c). Refused (404) without
  * --test-faults.
  */
@@ -154,24 +154,33 @@ static int test_roster_put(kw_http_req *req, kw_http_resp *resp)
         (r = kw_api_get_b64(resp, req->body, "roster", 1, KW_ROSTER_MAXBYTES, &blob, &blob_len)) !=
             KW_OK)
         return r;
+    bool store = json_is_true(json_object_get(req->body, "store"));
+    if (!store) {
+        /* the log only: any label, even one this server has no account for */
+        if ((r = kw_api_check_name(resp, req->params[0])) != KW_OK)
+            goto out;
+        kw_api_kt_roster(srv, req->params[0], blob, blob_len);
+        kw_http_json(resp, 200, json_pack("{s:b}", "stored", 0));
+        r = KW_OK;
+        goto out;
+    }
     if ((r = kw_store_account_get_by_name(srv->store, req->params[0], &acct)) != KW_OK ||
         (r = kw_store_roster_latest(srv->store, acct.id, &version, &cur, &cur_len)) != KW_OK ||
         (r = kw_api_kk_generation(srv, acct.id, &gen)) != KW_OK) {
         r = kw_api_store_fail(resp, r, "account");
         goto out;
     }
-    bool store = json_is_true(json_object_get(req->body, "store"));
     kw_store_roster_change ch = {.account_id = acct.id,
                                  .roster_version = version + 1,
                                  .roster = blob,
                                  .roster_len = blob_len,
                                  .kk_generation = gen};
-    if (store && (r = kw_store_roster_apply(srv->store, &ch)) != KW_OK) {
+    if ((r = kw_store_roster_apply(srv->store, &ch)) != KW_OK) {
         r = kw_api_store_fail(resp, r, "roster");
         goto out;
     }
     kw_api_kt_roster(srv, acct.name, blob, blob_len);
-    kw_http_json(resp, 200, json_pack("{s:b}", "stored", store));
+    kw_http_json(resp, 200, json_pack("{s:b}", "stored", 1));
     r = KW_OK;
 out:
     free(blob);

@@ -38,6 +38,7 @@ struct kw_api_seckeys {
     const char *origins[SK_ORIGINS_MAX];
     size_t n_origins;
     int64_t timeout_ms;
+    bool require_uv; /* webauthn.user_verification = required */
 };
 
 static const int32_t sk_algs[] = {KW_COSE_ES256, KW_COSE_EDDSA, KW_COSE_ES384, KW_COSE_RS256};
@@ -62,6 +63,13 @@ int kw_api_seckeys_start(kw_server *srv)
     const char *rp = srv->cfg != NULL ? kw_config_get(srv->cfg, "webauthn.rp_id") : NULL;
     const char *orig = srv->cfg != NULL ? kw_config_get(srv->cfg, "webauthn.origins") : NULL;
     const char *tmo = srv->cfg != NULL ? kw_config_get(srv->cfg, "webauthn.timeout_ms") : NULL;
+    const char *uv = srv->cfg != NULL ? kw_config_get(srv->cfg, "webauthn.user_verification") : NULL;
+    if (uv != NULL && strcmp(uv, "required") != 0 && strcmp(uv, "discouraged") != 0) {
+        fprintf(stderr, "level=error event=config_invalid key=webauthn.user_verification\n");
+        free(s);
+        return KW_ERR_INVALID_ARG;
+    }
+    s->require_uv = uv != NULL && strcmp(uv, "required") == 0;
     if (rp == NULL)
         rp = "localhost";
     if (orig == NULL)
@@ -150,6 +158,12 @@ static void sk_policy(const struct kw_api_seckeys *s, kw_webauthn_policy *pol,
     pol->algs = sk_algs;
     pol->n_algs = SK_NALGS;
     pol->attestation = KW_WEBAUTHN_ATTEST_ANY;
+    pol->require_uv = s->require_uv;
+}
+
+static const char *sk_uv(const struct kw_api_seckeys *s)
+{
+    return s->require_uv ? "required" : "discouraged";
 }
 
 /* The opaque WebAuthn user handle of an account: 16 bytes keyed by the
@@ -298,7 +312,7 @@ int kw_api_seckey_challenge(kw_server *srv, int64_t account_id, const char *op, 
         goto out;
     allow = sk_cred_list(keys, n);
     o = json_pack("{s:s,s:I,s:s}", "rpId", srv->seckeys->rp_id, "timeout",
-                  (json_int_t)srv->seckeys->timeout_ms, "userVerification", "discouraged");
+                  (json_int_t)srv->seckeys->timeout_ms, "userVerification", sk_uv(srv->seckeys));
     if (allow == NULL || o == NULL || kw_api_put_b64(o, "challenge", ch, sizeof(ch)) != KW_OK ||
         json_object_set(o, "allowCredentials", allow) != 0) {
         r = KW_ERR_NOMEM;
@@ -619,7 +633,7 @@ static int seckeys_register_start(kw_http_req *req, kw_http_resp *resp)
     pk = json_pack("{s:{s:s,s:s},s:{s:s,s:s},s:I,s:s,s:{s:s,s:s,s:b}}", "rp", "id",
                    srv->seckeys->rp_id, "name", "keyward", "user", "name", acct.name, "displayName",
                    acct.name, "timeout", (json_int_t)srv->seckeys->timeout_ms, "attestation", "direct",
-                   "authenticatorSelection", "userVerification", "discouraged", "residentKey",
+                   "authenticatorSelection", "userVerification", sk_uv(srv->seckeys), "residentKey",
                    "discouraged", "requireResidentKey", 0);
     if (params == NULL || excl == NULL || pk == NULL ||
         kw_api_put_b64(json_object_get(pk, "user"), "id", uh, sizeof(uh)) != KW_OK ||

@@ -11,6 +11,9 @@
  *                     (default "http://localhost:*,https://localhost:*")
  *   webauthn.timeout_ms  the ceremony timeout sent to clients and the
  *                     challenge lifetime (default 120000, 10000..600000)
+ *   webauthn.user_verification  "discouraged" (default) or "required": the
+ *                     UV flag is then required in every registration and
+ *                     assertion, and the options sent to clients ask for it
  *
  * Operations (challenge binding, store/seckey.h KW_STORE_SECKEY_OP_*):
  * "register", "login", "web-login", "password", "key-add", "key-remove",
@@ -42,7 +45,7 @@ int kw_api_seckey_required(kw_server *srv, int64_t account_id, bool *on);
 /* Issues a fresh challenge bound to (account_id, op), stored for the
  * configured timeout, and returns WebAuthn PublicKeyCredentialRequestOptions
  * in JSON form (binary fields base64url):
- *   {challenge, rpId, timeout, userVerification: "discouraged",
+ *   {challenge, rpId, timeout, userVerification ("discouraged" or "required"),
  *    allowCredentials: [{type: "public-key", id}]}
  * KW_ERR_NOT_FOUND when the account has no keys; KW_ERR_LIMIT when it has
  * too many live challenges; KW_ERR_UNSUPPORTED when the area is off. */

@@ -51,6 +51,10 @@
 #include "keyward/opaque.h"
 #include "keyward/roster.h"
 #include "keyward/totp.h"
+#include "keyward/keychain.h"
+#include "keyward/record.h"
+#include "store/adp.h"
+#include "store/record.h"
 #include "store/web.h"
 
 /* The security-key area (seckeys.c) is another file of the server; these
@@ -692,6 +696,14 @@ static int web_me(kw_http_req *req, kw_http_resp *resp)
         r = KW_ERR_NOMEM;
         goto out;
     }
+    /* web access under ADP (the ADP area's mirror; absent area: off) */
+    kw_store_adp_state adp = {0};
+    if (kw_store_adp_state_get(srv->store, c.account_id, &adp) != KW_OK)
+        adp.web_access = false;
+    if (json_object_set_new(out, "web_access", json_boolean(adp.web_access)) != 0) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
     kw_http_json(resp, 200, out);
     out = NULL;
     r = KW_OK;
@@ -911,6 +923,174 @@ int kw_api_web_device_blocked(kw_server *srv, const uint8_t device_id[KW_STORE_I
     return r == KW_ERR_NOT_FOUND || r == KW_ERR_UNSUPPORTED || r == KW_OK ? KW_OK : r;
 }
 
+/* ---- records under ADP web access (docs/api.md "Web page", "Data") ----
+ *
+ * The page reads records only as ciphertext, and only of a category that a
+ * trusted device released to this very web session (an approved, unexpired
+ * request of /v1/adp/web/requests, server/api/adp.c) while ADP and web
+ * access are on. The page opens them with the service keys the device
+ * HPKE-sealed to its ephemeral key; the server never holds them.
+ */
+
+/* Refuses unless request `rid_s` is this web session's, approved, unexpired,
+ * covers `category`, and ADP with web access is on. *expires_at gets the
+ * grants' expiry. */
+static int web_grant_check(kw_server *srv, kw_http_resp *resp, const kw_api_caller *c, const char *rid_s,
+                           const char *category, int64_t *expires_at)
+{
+    uint8_t rid[KW_STORE_ID_BYTES];
+    kw_store_adp_web_request rq;
+    kw_store_adp_state st = {0};
+    kw_store_adp_web_grant *g = NULL;
+    size_t n = 0;
+    bool covered = false;
+    int r = kw_api_parse_id(resp, rid_s, rid);
+    if (r != KW_OK)
+        return r;
+    r = kw_store_adp_web_request_get(srv->store, rid, &rq);
+    if (r == KW_ERR_NOT_FOUND ||
+        (r == KW_OK && (rq.account_id != c->account_id ||
+                        sodium_memcmp(rq.web_session_id, c->web_session_id, KW_STORE_ID_BYTES) != 0)))
+        return kw_http_fail(resp, KW_ERR_NOT_FOUND, "no such web access request");
+    if (r != KW_OK)
+        return kw_api_store_fail(resp, r, "web access request");
+    r = kw_store_adp_state_get(srv->store, c->account_id, &st);
+    if (r != KW_OK && r != KW_ERR_NOT_FOUND)
+        return kw_api_store_fail(resp, r, "ADP state");
+    if (r == KW_ERR_NOT_FOUND || !st.enabled || !st.web_access)
+        return kw_http_fail(resp, KW_ERR_CONFLICT, "web access to end-to-end data is off for this account");
+    if (rq.state != KW_STORE_ADP_WEB_APPROVED)
+        return kw_http_fail(resp, KW_ERR_CONFLICT, "the web access request is not approved (yet)");
+    if ((r = kw_store_adp_web_grants(srv->store, rid, kw_api_now(srv), &g, &n)) != KW_OK)
+        return kw_api_store_fail(resp, r, "web access grants");
+    for (size_t i = 0; i < n && !covered; i++)
+        covered = strcmp(g[i].category, category) == 0;
+    kw_store_adp_web_grants_free(g, n);
+    if (n == 0 || rq.expires_at <= kw_api_now(srv))
+        return kw_http_fail(resp, KW_ERR_CONFLICT, "web access expired: ask again and approve on a trusted device");
+    if (!covered)
+        return kw_http_fail(resp, KW_ERR_NOT_FOUND, "this category was not released to this web session");
+    *expires_at = rq.expires_at;
+    return KW_OK;
+}
+
+static int web_record_names(kw_http_resp *resp, const char *category, const char *zone)
+{
+    if (!kw_category_name_ok(category))
+        return kw_http_fail(resp, KW_ERR_FORMAT, "bad category");
+    if (!kw_record_zone_ok(zone))
+        return kw_http_fail(resp, KW_ERR_FORMAT, "bad zone");
+    return KW_OK;
+}
+
+static json_t *web_record_json(const kw_store_record *rec, bool content)
+{
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I}", "version", (json_int_t)rec->version, "key_generation",
+                          (json_int_t)rec->key_generation, "content_len", (json_int_t)rec->content_len,
+                          "nchunks", (json_int_t)rec->nchunks, "updated_at", (json_int_t)rec->updated_at);
+    if (o == NULL || kw_api_put_b64(o, "id", rec->id, KW_STORE_REC_ID_BYTES) != KW_OK ||
+        kw_api_put_b64(o, "meta", rec->meta, rec->meta_len) != KW_OK ||
+        kw_api_put_b64(o, "wrap", rec->wrap, rec->wrap_len) != KW_OK ||
+        (content && kw_api_put_b64(o, "content", rec->content, rec->content_size) != KW_OK)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* GET /v1/web/records/{request}/{category}/{zone}: the zone's records
+ * (first KW_STORE_REC_LIST_MAX, id order), sealed, without content. */
+static int web_records_list(kw_http_req *req, kw_http_resp *resp)
+{
+    kw_server *srv = req->app;
+    kw_api_caller c;
+    kw_store_record *recs = NULL;
+    size_t n = 0;
+    int64_t change = 0, exp = 0;
+    json_t *list = NULL;
+    const char *cat = req->params[1], *zone = req->params[2];
+    int r = auth_web(req, resp, &c);
+    if (r != KW_OK)
+        return r;
+    if ((r = web_record_names(resp, cat, zone)) != KW_OK ||
+        (r = web_grant_check(srv, resp, &c, req->params[0], cat, &exp)) != KW_OK)
+        return r;
+    if ((r = kw_store_record_list(srv->store, c.account_id, cat, zone, NULL, KW_STORE_REC_LIST_MAX, &recs, &n,
+                                  &change)) != KW_OK)
+        return kw_api_store_fail(resp, r, "records");
+    r = KW_ERR_NOMEM;
+    if ((list = json_array()) == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = web_record_json(&recs[i], false);
+        if (o == NULL || json_array_append_new(list, o) != 0)
+            goto out;
+    }
+    kw_http_json(resp, 200, json_pack("{s:s,s:s,s:O,s:I,s:b,s:I}", "category", cat, "zone", zone, "records",
+                                      list, "change", (json_int_t)change, "more",
+                                      n == KW_STORE_REC_LIST_MAX, "expires_at", (json_int_t)exp));
+    r = KW_OK;
+out:
+    json_decref(list);
+    kw_store_record_free_list(&recs, n);
+    return r;
+}
+
+/* GET /v1/web/records/{request}/{category}/{zone}/{id}: one record with its
+ * sealed content (inline records only: content in chunk storage, over
+ * KW_STORE_REC_INLINE_MAX, is 422 — open it on a device). */
+static int web_record_get(kw_http_req *req, kw_http_resp *resp)
+{
+    kw_server *srv = req->app;
+    kw_api_caller c;
+    kw_store_record rec = {0};
+    uint8_t id[KW_STORE_REC_ID_BYTES];
+    size_t idn = 0;
+    int64_t exp = 0;
+    const char *cat = req->params[1], *zone = req->params[2], *ids = req->params[3];
+    int r = auth_web(req, resp, &c);
+    if (r != KW_OK)
+        return r;
+    if ((r = web_record_names(resp, cat, zone)) != KW_OK)
+        return r;
+    if (kw_b64url_decode(id, sizeof(id), &idn, ids, strlen(ids)) != KW_OK || idn != sizeof(id))
+        return kw_http_fail(resp, KW_ERR_FORMAT, "bad record id");
+    if ((r = web_grant_check(srv, resp, &c, req->params[0], cat, &exp)) != KW_OK)
+        return r;
+    r = kw_store_record_get(srv->store, c.account_id, cat, zone, id, &rec);
+    if (r == KW_ERR_NOT_FOUND)
+        return kw_http_fail(resp, KW_ERR_NOT_FOUND, "no such record");
+    if (r != KW_OK)
+        return kw_api_store_fail(resp, r, "record");
+    if (rec.content == NULL) {
+        r = kw_http_fail(resp, KW_ERR_UNSUPPORTED,
+                         "this record is too large for the web page: open it on a trusted device");
+        goto out;
+    }
+    json_t *o = web_record_json(&rec, true);
+    if (o == NULL || json_object_set_new(o, "expires_at", json_integer(exp)) != 0) {
+        json_decref(o);
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    kw_http_json(resp, 200, o);
+    r = KW_OK;
+out:
+    kw_store_record_clear(&rec);
+    return r;
+}
+
+int kw_api_web_revoke_account(kw_server *srv, int64_t account_id)
+{
+    size_t n = 0;
+    int r = kw_store_web_session_revoke_all(srv->store, account_id, &n);
+    if (r != KW_OK)
+        fprintf(stderr, "level=error event=web_revoke_account error=%s\n", kw_errname(r));
+    else if (n > 0)
+        fprintf(stderr, "level=info event=web_sessions_revoked account=%lld count=%zu\n", (long long)account_id, n);
+    return r;
+}
+
 const kw_http_route kw_api_web_routes[] = {
     {"GET", "/", web_index, 0},
     {"GET", "/web", web_index, 0},
@@ -927,5 +1107,7 @@ const kw_http_route kw_api_web_routes[] = {
     {"GET", "/v1/web/sessions", web_sessions, 0},
     {"POST", "/v1/web/sessions/{}/revoke", web_session_revoke, 0},
     {"POST", "/v1/web/logout", web_logout, 0},
+    {"GET", "/v1/web/records/{}/{}/{}", web_records_list, 0},
+    {"GET", "/v1/web/records/{}/{}/{}/{}", web_record_get, 0},
 };
 const size_t kw_api_web_nroutes = sizeof(kw_api_web_routes) / sizeof(kw_api_web_routes[0]);

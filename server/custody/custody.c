@@ -108,6 +108,7 @@ int kw_custody_unwrap(kw_custody *c, int64_t account_id, const char *label, int6
     uint8_t ad[AD_MAX];
     size_t ad_len = 0;
     *len = 0;
+    sodium_memzero(secret, cap); /* the output holds nothing unless it opens */
     int r = make_ad(ad, &ad_len, account_id, label, generation);
     if (r != KW_OK)
         return r;

@@ -41,6 +41,28 @@ int kw_store_msg_put(kw_store *st, const uint8_t msg_id[KW_STORE_MSG_IDBYTES],
     return ops(st)->put(st, msg_id, sender_account, env, len, devices, ndevices, now);
 }
 
+int kw_store_msg_send_checked(kw_store *st, kw_store_msg_send *m)
+{
+    if (m == NULL)
+        return KW_ERR_INVALID_ARG;
+    m->refusal = KW_STORE_MSG_REFUSED_NONE;
+    m->device_index = 0;
+    NEED_OPS(st);
+    if (m->msg_id == NULL || m->sender_name == NULL || m->sender_device == NULL ||
+        m->recipient_name == NULL || m->env == NULL || m->len == 0 || m->devices == NULL ||
+        m->ndevices == 0)
+        return KW_ERR_INVALID_ARG;
+    if (m->len > KW_STORE_MSG_ENVELOPE_MAX || m->ndevices > KW_STORE_MSG_DEVICES_MAX ||
+        strnlen(m->sender_name, KW_STORE_NAME_MAX + 1) > KW_STORE_NAME_MAX ||
+        strnlen(m->recipient_name, KW_STORE_NAME_MAX + 1) > KW_STORE_NAME_MAX)
+        return KW_ERR_TOO_LARGE;
+    for (size_t i = 0; i < m->ndevices; i++)
+        for (size_t j = 0; j < i; j++)
+            if (memcmp(m->devices[i], m->devices[j], KW_STORE_ID_BYTES) == 0)
+                return KW_ERR_INVALID_ARG;
+    return ops(st)->send(st, m);
+}
+
 int kw_store_msg_fetch(kw_store *st, const uint8_t device[KW_STORE_ID_BYTES], int64_t after,
                        size_t max_items, size_t max_bytes, kw_store_msg_item **out, size_t *count,
                        bool *more)

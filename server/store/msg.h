@@ -61,6 +61,38 @@ int kw_store_msg_put(kw_store *st, const uint8_t msg_id[KW_STORE_MSG_IDBYTES],
                      int64_t sender_account, const uint8_t *env, size_t len,
                      const uint8_t (*devices)[KW_STORE_ID_BYTES], size_t ndevices, int64_t now);
 
+/* A send with the routing checks done inside the same transaction as the
+ * put (one store round trip for the whole request): the sender account's
+ * name is sender_name, the recipient account recipient_name exists, and
+ * every mailbox is a TRUSTED device of the sender or the recipient account
+ * other than sender_device. On a refused check the call returns
+ * KW_ERR_VERIFY (sender name), KW_ERR_NOT_FOUND (recipient, or a device of
+ * neither account) or KW_ERR_CONFLICT (a device not trusted or the sender,
+ * a duplicate id) with `refusal` and `device_index` saying which; nothing
+ * is stored then. */
+#define KW_STORE_MSG_REFUSED_NONE 0
+#define KW_STORE_MSG_REFUSED_SENDER 1       /* sender_name is not the sender account's */
+#define KW_STORE_MSG_REFUSED_RECIPIENT 2    /* no account recipient_name */
+#define KW_STORE_MSG_REFUSED_DEVICE 3       /* devices[device_index] of neither account */
+#define KW_STORE_MSG_REFUSED_UNTRUSTED 4    /* devices[device_index] not trusted, or the sender */
+#define KW_STORE_MSG_REFUSED_DUPLICATE 5    /* the message id was stored before */
+typedef struct {
+    const uint8_t *msg_id; /* KW_STORE_MSG_IDBYTES */
+    int64_t sender_account;
+    const char *sender_name;
+    const uint8_t *sender_device; /* KW_STORE_ID_BYTES */
+    const char *recipient_name;
+    const uint8_t *env;
+    size_t len;
+    const uint8_t (*devices)[KW_STORE_ID_BYTES];
+    size_t ndevices;
+    int64_t now;
+    int refusal;         /* out */
+    size_t device_index; /* out */
+} kw_store_msg_send;
+
+int kw_store_msg_send_checked(kw_store *st, kw_store_msg_send *m);
+
 /* Up to max_items entries of the device's mailbox with seq > after, in seq
  * order, stopping before max_bytes of envelopes would be exceeded (at least
  * one entry is returned when any exists). *more tells whether entries
@@ -96,6 +128,7 @@ struct kw_store_msg_ops {
     int (*put)(kw_store *st, const uint8_t msg_id[KW_STORE_MSG_IDBYTES], int64_t sender_account,
                const uint8_t *env, size_t len, const uint8_t (*devices)[KW_STORE_ID_BYTES],
                size_t ndevices, int64_t now);
+    int (*send)(kw_store *st, kw_store_msg_send *m);
     int (*fetch)(kw_store *st, const uint8_t device[KW_STORE_ID_BYTES], int64_t after,
                  size_t max_items, size_t max_bytes, kw_store_msg_item **out, size_t *count,
                  bool *more);

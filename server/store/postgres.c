@@ -136,6 +136,7 @@ static const char *const pg_migrations[] = {pg_schema_v1, pg_schema_v2};
 static const pg_component *const pg_components[] = {
     &pg_admin_component,
     &pg_seckey_component,
+    &pg_msg_component,
 };
 
 /* ---- logging ---- */
@@ -686,6 +687,7 @@ static const kw_store_ops pg_ops = {
     .name = "postgres",
     .admin = &pg_admin_ops,
     .seckey = &pg_seckey_ops,
+    .msg = &pg_msg_ops,
     .close = pg_close,
     .schema_version = pg_schema_version,
     .account_create = pg_account_create,

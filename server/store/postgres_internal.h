@@ -155,5 +155,8 @@ extern const struct kw_store_admin_ops pg_admin_ops;
 /* postgres_seckey.c (store/seckey.h) */
 extern const pg_component pg_seckey_component;
 extern const struct kw_store_seckey_ops pg_seckey_ops;
+/* postgres_msg.c (store/msg.h) */
+extern const pg_component pg_msg_component;
+extern const struct kw_store_msg_ops pg_msg_ops;
 
 #endif

@@ -17,7 +17,13 @@
  * a mismatch) and answers KW_OK only when it existed, was live (now <
  * expires_at) and was bound to that very account and operation; otherwise
  * KW_ERR_NOT_FOUND. At most KW_STORE_SECKEY_CHALLENGES_MAX live challenges
- * per account (KW_ERR_LIMIT beyond; expired ones are swept on put).
+ * per account in each of two classes (expired ones are swept on put): the
+ * sign-in class (KW_STORE_SECKEY_OP_LOGIN, _WEB_LOGIN — issued on a proven
+ * password alone, so anyone holding the password can ask for many) makes
+ * room for a new one by deleting its oldest, so that such a flood can
+ * neither lock the account's sign-ins for a challenge lifetime nor take the
+ * slots of the other class; the other operations (issued to a signed-in
+ * session) get KW_ERR_LIMIT beyond the maximum.
  *
  * Policy: a flag per account (security keys required). Turning it on needs
  * at least KW_STORE_SECKEY_POLICY_MIN keys (KW_ERR_CONFLICT otherwise, in
@@ -37,6 +43,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "store/store.h"
 
@@ -58,6 +65,13 @@
 #define KW_STORE_SECKEY_OP_KEY_REMOVE "key-remove"
 #define KW_STORE_SECKEY_OP_RECOVERY "recovery"
 #define KW_STORE_SECKEY_OP_POLICY "policy"
+
+/* Whether op is of the sign-in class (see above). */
+static inline bool kw_store_seckey_op_signin(const char *op)
+{
+    return op != NULL && (strcmp(op, KW_STORE_SECKEY_OP_LOGIN) == 0 ||
+                          strcmp(op, KW_STORE_SECKEY_OP_WEB_LOGIN) == 0);
+}
 
 /* One stored security key (public data). */
 typedef struct {
@@ -120,7 +134,8 @@ int kw_store_seckey_use(kw_store *st, int64_t account_id, int64_t key_id, uint32
 
 /* Stores a challenge bound to (account, op) until expires_at, first
  * deleting the account's challenges expired at now. KW_ERR_LIMIT
- * when the account has KW_STORE_SECKEY_CHALLENGES_MAX live ones,
+ * when the account has KW_STORE_SECKEY_CHALLENGES_MAX live ones of a
+ * non-sign-in operation (the sign-in class evicts its oldest instead),
  * KW_ERR_CONFLICT for a duplicate (random: never in practice),
  * KW_ERR_INVALID_ARG for an op name that is empty or over
  * KW_STORE_SECKEY_OP_MAX. */

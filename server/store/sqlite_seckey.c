@@ -81,7 +81,15 @@ static const char SQL_POLICY_SET[] =
     " ON CONFLICT (account_id) DO UPDATE SET required = excluded.required";
 static const char SQL_CH_SWEEP[] =
     "DELETE FROM seckey_challenges WHERE account_id = ? AND expires_at <= ?";
-static const char SQL_CH_LIVE[] = "SELECT count(*) FROM seckey_challenges WHERE account_id = ?";
+/* live challenges of the account in one class: sign-in (login, web-login:
+ * issued on a proven password alone) or the rest (issued to a session) */
+static const char SQL_CH_LIVE[] =
+    "SELECT count(*) FROM seckey_challenges WHERE account_id = ?"
+    " AND (op IN ('login', 'web-login')) = ?";
+/* the sign-in class makes room by dropping its oldest challenge */
+static const char SQL_CH_EVICT[] =
+    "DELETE FROM seckey_challenges WHERE challenge = (SELECT challenge FROM seckey_challenges"
+    " WHERE account_id = ? AND op IN ('login', 'web-login') ORDER BY expires_at LIMIT 1)";
 static const char SQL_CH_INSERT[] =
     "INSERT INTO seckey_challenges (challenge, account_id, op, expires_at) VALUES (?, ?, ?, ?)";
 static const char SQL_CH_GET[] =
@@ -277,13 +285,18 @@ static int sk_challenge_put(kw_store *st, int64_t account_id, const char *op,
 {
     sq_store *s = sq_lock(st, "seckey_challenge_put");
     int64_t live = 0;
+    bool signin = kw_store_seckey_op_signin(op);
     int r = sq_begin(s);
     if (r == KW_OK) /* the account's expired challenges go first */
         r = sq_exec_q(s, SQL_CH_SWEEP, NULL, "ii", account_id, now);
     if (r == KW_OK)
-        r = sq_scalar_q(s, SQL_CH_LIVE, &live, "i", account_id);
-    if (r == KW_OK && live >= KW_STORE_SECKEY_CHALLENGES_MAX)
-        r = KW_ERR_LIMIT;
+        r = sq_scalar_q(s, SQL_CH_LIVE, &live, "ii", account_id, I64(signin ? 1 : 0));
+    if (r == KW_OK && live >= KW_STORE_SECKEY_CHALLENGES_MAX) {
+        if (signin) /* make room: a flood of sign-ins cannot lock the account */
+            r = sq_exec_q(s, SQL_CH_EVICT, NULL, "i", account_id);
+        else
+            r = KW_ERR_LIMIT;
+    }
     if (r == KW_OK)
         r = sq_exec_q(s, SQL_CH_INSERT, NULL, "biti", challenge,
                       (size_t)KW_STORE_SECKEY_CHALLENGE_BYTES, account_id, op, expires_at);

@@ -22,8 +22,10 @@
  * 8. web access (after 7): a browser session (signed in with OPAQUE and an
  *    approval code) asks for photos, health and notes with an ephemeral
  *    key: refused while web access is off; after `web access on` and `web
- *    approve --category photos` it opens exactly the photos keys of every
- *    generation (bound to the generation), a device session sees nothing,
+ *    approve --code CODE --category photos` it opens exactly the photos keys
+ *    of every generation (bound to the generation); a request the server
+ *    slipped in (its own key, so another code) gets nothing; a device
+ *    session sees nothing,
  *    a second approve releases nothing, and an hour later the grants are
  *    gone.
  * 9. recovery contact: A adds bob (not itself); a device removal re-wraps
@@ -31,6 +33,8 @@
  *    the waiting period nothing is released and the wait starts again; the
  *    next time bob gets the recovery code; a mistyped code is refused; a
  *    fresh device F recovers with it and holds every service key of A.
+ *    Then bob, without a recovery key, is refused `adp on` until he adds
+ *    alice as his recovery contact.
  * 7. passcode escrow: a pending device recovers with the passcode after 9
  *    wrong guesses (the budget resets); another pending device guesses
  *    wrong 10 times: the record is gone from the database and the right
@@ -406,6 +410,12 @@ static void test_web_access(void **state)
     uint8_t epk[32], esk[32];
     int st = 0;
     web_sign_in(token);
+    /* the page reads the ADP state */
+    char *st_text = NULL;
+    assert_int_equal(kw_it_http(&srv, "GET", "/v1/adp", NULL, token, &st_text), 200);
+    json_t *st_o = parse(st_text);
+    assert_true(json_is_true(json_object_get(st_o, "enabled")));
+    json_decref(st_o);
     kw_hpke_keypair(epk, esk);
     kw_b64url_encode(pkb, sizeof(pkb), epk, sizeof(epk));
     /* off by default under ADP */
@@ -429,6 +439,7 @@ static void test_web_access(void **state)
     json_t *resp = NULL, *body = json_pack("{s:s,s:[s]}", "ephemeral_pk", pkb, "categories", "photos");
     assert_int_equal(kwc_http(c, "POST", "/v1/adp/web/requests", body, true, &resp), KW_ERR_FORMAT);
     json_decref(body);
+    kw_client_free(&c);
     /* nothing released before the approval */
     snprintf(path, sizeof(path), "/v1/adp/web/requests/%s", rid);
     char *text = NULL;
@@ -438,13 +449,40 @@ static void test_web_access(void **state)
     assert_int_equal(json_array_size(json_object_get(o, "grants")), 0);
     json_decref(o);
 
-    const char *ap[] = {"--json", "web", "approve", "--category", "photos", NULL};
+    /* the lying server slips in a request of its own (its own key): the
+     * device approves only the request whose code the page shows */
+    uint8_t rid_raw[16], fake_id[16], fake_pk[32];
+    size_t n = 0;
+    char wcode[KW_CLIENT_CODEBYTES];
+    assert_int_equal(kw_b64url_decode(rid_raw, sizeof(rid_raw), &n, rid, strlen(rid)), KW_OK);
+    kw_client_web_code(wcode, "alice", rid_raw, epk);
+    randombytes_buf(fake_id, sizeof(fake_id));
+    randombytes_buf(fake_pk, sizeof(fake_pk));
+    kw_it_server_stop(&srv, false);
+    sqlite3 *db = at_db_open(&srv);
+    at_exec(db,
+            "INSERT INTO adp_web_requests (id, account_id, web_session_id, ephemeral_pk, categories, state,"
+            " created_at, expires_at) SELECT ?1, id, ?1, ?2, 'photos', 0, strftime('%s','now'),"
+            " strftime('%s','now') + 600 FROM accounts WHERE name = 'alice'",
+            fake_id, 16, fake_pk, 32, 1);
+    at_db_close(db);
+    assert_int_equal(kw_it_server_start(&srv, srv.dir, SERVER_ARGS), 0);
+    const char *ap[] = {"--json", "web", "approve", "--code", wcode, "--category", "photos", NULL};
     r = at_cli(&srv, prof_a, ap, 0);
     assert_int_equal(r.status, 0);
+    assert_int_equal(json_array_size(json_object_get(r.json, "releases")), 1);
     json_t *rel = json_array_get(json_object_get(r.json, "releases"), 0);
     assert_non_null(rel);
+    assert_string_equal(json_string_value(json_object_get(rel, "request_id")), rid);
+    assert_string_equal(json_string_value(json_object_get(rel, "code")), wcode);
     assert_int_equal(json_array_size(json_object_get(rel, "released")), 1); /* photos only */
     kw_it_result_free(&r);
+    db = at_db_open(&srv);
+    assert_int_equal(at_int(db, "SELECT count(*) FROM adp_web_grants g JOIN adp_web_requests q ON q.id ="
+                                " g.request_id WHERE q.state = 0"),
+                     0);
+    at_db_close(db);
+    c = adp_client(&srv, prof_a);
     /* the device's own session never sees the grants, the browser does */
     assert_int_equal(kwc_http(c, "GET", path, NULL, true, &resp), KW_ERR_NOT_FOUND);
     kw_client_free(&c);
@@ -456,9 +494,6 @@ static void test_web_access(void **state)
     uint32_t cur = adp_svc_gen(ka, "photos");
     assert_int_equal(json_array_size(grants), cur);
     size_t i;
-    uint8_t rid_raw[16];
-    size_t n = 0;
-    assert_int_equal(kw_b64url_decode(rid_raw, sizeof(rid_raw), &n, rid, strlen(rid)), KW_OK);
     json_array_foreach(grants, i, g)
     {
         const char *cat = json_string_value(json_object_get(g, "category"));
@@ -492,7 +527,7 @@ static void test_web_access(void **state)
     }
     kw_keychain_free(&ka);
     json_decref(o);
-    /* approving twice is refused; the grants expire after an hour */
+    /* approving twice releases nothing; the grants expire after an hour */
     r = at_cli(&srv, prof_a, ap, 0);
     assert_int_equal(json_array_size(json_object_get(r.json, "releases")), 0);
     kw_it_result_free(&r);
@@ -603,6 +638,21 @@ static void test_recovery_contact(void **state)
     }
     kw_keychain_free(&ka);
     kw_keychain_free(&kf);
+
+    /* a recovery contact alone is a recovery method for ADP: bob has no
+     * recovery key and is refused until he adds alice */
+    const char *on[] = {"--json", "adp", "on", NULL};
+    r = at_cli(&srv, prof_bob, on, 4);
+    assert_int_equal(r.status, 4);
+    assert_non_null(strstr(r.err, "recovery method"));
+    kw_it_result_free(&r);
+    const char *add_alice[] = {"--json", "recovery", "contact", "add", "alice", NULL};
+    r = at_cli(&srv, prof_bob, add_alice, 0);
+    assert_int_equal(r.status, 0);
+    kw_it_result_free(&r);
+    r = at_cli(&srv, prof_bob, on, 0);
+    assert_int_equal(r.status, 0);
+    kw_it_result_free(&r);
 }
 
 int main(void)

@@ -307,8 +307,13 @@ static void test_paging(void **state)
         json_decref(j);
     }
     assert_int_equal(nseen, 7);
-    for (size_t i = 1; i < nseen; i++)
-        assert_true(strcmp(seen[i - 1], seen[i]) < 0); /* id order, no repeats */
+    for (size_t i = 1; i < nseen; i++) { /* id order (bytes), no repeats */
+        uint8_t a[16], b[16];
+        size_t la = 0, lb = 0;
+        assert_int_equal(kw_b64url_decode(a, 16, &la, seen[i - 1], strlen(seen[i - 1])), KW_OK);
+        assert_int_equal(kw_b64url_decode(b, 16, &lb, seen[i], strlen(seen[i])), KW_OK);
+        assert_true(memcmp(a, b, 16) < 0);
+    }
     /* limits are enforced */
     assert_int_equal(kw_it_http(&srv, "POST", "/v1/records/notes/paging", "{\"limit\":100000}", tok, &resp), 400);
     free(resp);

@@ -578,6 +578,137 @@ static void test_device_removal_queue(void **state)
     kwc_profile_free(&pa);
 }
 
+/* The removal queue from the CLI of a trusted device: `keyward device
+ * removals` lists what the page queued, `device dismiss` drops one,
+ * `device remove` completes one. While a removal is queued the device must
+ * not sign in again with the password as a known device (login.c is to
+ * call kw_api_web_device_blocked; this test fails until it does). */
+static void test_cli_removals_dismiss_and_blocked_login(void **state)
+{
+    (void)state;
+    json_t *o = NULL;
+    char b_id[32] = "", path[128];
+    /* B is a known (pending) device whose sessions the previous test's
+     * queue revoked; the queue was dismissed, so B signs in again */
+    const char *login[] = {"--json", "login", NAME, NULL};
+    kw_it_result r = kw_it_cli(&srv, prof_b, NULL, login);
+    if (r.status != 0)
+        kw_it_dump("login B", &r);
+    assert_int_equal(r.status, 0);
+    snprintf(b_id, sizeof(b_id), "%s", json_string_value(json_object_get(r.json, "device_id")));
+    kw_it_result_free(&r);
+
+    /* nothing queued: the list is empty; dismissing is a 404 (exit != 0) */
+    const char *rls[] = {"--json", "device", "removals", NULL};
+    r = kw_it_cli(&srv, prof_a, NULL, rls);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(json_array_size(json_object_get(r.json, "removals")), 0);
+    kw_it_result_free(&r);
+    const char *dis[] = {"--json", "device", "dismiss", "--", b_id, NULL};
+    r = kw_it_cli(&srv, prof_a, NULL, dis);
+    assert_int_not_equal(r.status, 0);
+    kw_it_result_free(&r);
+
+    /* the page queues B's removal */
+    snprintf(path, sizeof(path), "/v1/web/devices/%s/remove", b_id);
+    assert_int_equal(call("POST", path, json_object(), web_token, &o), 200);
+    json_decref(o);
+    r = kw_it_cli(&srv, prof_a, NULL, rls);
+    assert_int_equal(r.status, 0);
+    json_t *q = json_object_get(r.json, "removals");
+    assert_int_equal(json_array_size(q), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(q, 0), "device_id")), b_id);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(q, 0), "name")), "phone");
+    kw_it_result_free(&r);
+    /* the queue is for trusted devices: B (pending, signed out) cannot read it */
+    r = kw_it_cli(&srv, prof_b, NULL, rls);
+    assert_int_not_equal(r.status, 0);
+    kw_it_result_free(&r);
+    /* a malformed id is refused locally */
+    const char *bad[] = {"--json", "device", "dismiss", "not-an-id", NULL};
+    r = kw_it_cli(&srv, prof_a, NULL, bad);
+    assert_int_not_equal(r.status, 0);
+    kw_it_result_free(&r);
+
+    /* while queued, B's password sign-in as a known device is refused */
+    r = kw_it_cli(&srv, prof_b, NULL, login);
+    bool blocked = r.status != 0;
+    if (!blocked)
+        fprintf(stderr, "KNOWN GAP: a device whose removal the web page queued signed in again with "
+                        "the password (server/api/login.c does not call kw_api_web_device_blocked)\n");
+    kw_it_result_free(&r);
+
+    /* dismissed: B may sign in again; the queue is empty */
+    r = kw_it_cli(&srv, prof_a, NULL, dis);
+    if (r.status != 0)
+        kw_it_dump("device dismiss", &r);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(json_string_value(json_object_get(r.json, "dismissed")), b_id);
+    kw_it_result_free(&r);
+    r = kw_it_cli(&srv, prof_a, NULL, rls);
+    assert_int_equal(json_array_size(json_object_get(r.json, "removals")), 0);
+    kw_it_result_free(&r);
+    r = kw_it_cli(&srv, prof_b, NULL, login);
+    assert_int_equal(r.status, 0);
+    kw_it_result_free(&r);
+
+    /* queued again and completed with `device remove`: B is gone for good */
+    assert_int_equal(call("POST", path, json_object(), web_token, &o), 200);
+    json_decref(o);
+    const char *rm[] = {"--json", "device", "remove", "--yes", "--", b_id, NULL};
+    r = kw_it_cli(&srv, prof_a, NULL, rm);
+    if (r.status != 0)
+        kw_it_dump("device remove", &r);
+    assert_int_equal(r.status, 0);
+    kw_it_result_free(&r);
+    r = kw_it_cli(&srv, prof_a, NULL, rls);
+    assert_int_equal(json_array_size(json_object_get(r.json, "removals")), 0);
+    kw_it_result_free(&r);
+    r = kw_it_cli(&srv, prof_b, NULL, login);
+    assert_int_not_equal(r.status, 0);
+    kw_it_result_free(&r);
+    /* the page can no longer queue it */
+    assert_int_equal(call("POST", path, json_object(), web_token, &o), 409);
+    json_decref(o);
+
+    assert_true(blocked); /* last, so that the rest above is checked either way */
+}
+
+/* A password change ends every web session of the account (they were opened
+ * with the old password). Fails until password.c calls
+ * kw_api_web_revoke_account (see docs/api.md "Web page"). */
+static void test_password_change_revokes_web_sessions(void **state)
+{
+    (void)state;
+    json_t *o = NULL;
+    char t[64];
+    web_sign_in(t, NULL);
+    assert_int_equal(call("GET", "/v1/web/me", NULL, t, &o), 200);
+    json_decref(o);
+    setenv("KEYWARD_NEW_PASSWORD", "web page password 2", 1);
+    const char *chg[] = {"--json", "password", "change", NULL};
+    kw_it_result r = kw_it_cli(&srv, prof_a, NULL, chg);
+    if (r.status != 0)
+        kw_it_dump("password change", &r);
+    assert_int_equal(r.status, 0);
+    kw_it_result_free(&r);
+    int st = call("GET", "/v1/web/me", NULL, t, &o);
+    json_decref(o);
+    /* back to the first password for the tests after this one */
+    setenv("KEYWARD_PASSWORD", "web page password 2", 1);
+    setenv("KEYWARD_NEW_PASSWORD", PASSWORD, 1);
+    r = kw_it_cli(&srv, prof_a, NULL, chg);
+    setenv("KEYWARD_PASSWORD", PASSWORD, 1);
+    unsetenv("KEYWARD_NEW_PASSWORD");
+    assert_int_equal(r.status, 0);
+    kw_it_result_free(&r);
+    web_sign_in(web_token, NULL); /* the later tests' session */
+    if (st != 401)
+        fprintf(stderr, "KNOWN GAP: a web session survived a password change (server/api/password.c "
+                        "does not call kw_api_web_revoke_account)\n");
+    assert_int_equal(st, 401);
+}
+
 /* Web sessions expire after web.session_ttl (default 3600 s): the same
  * database served with the clock 3601 s ahead refuses the token. */
 static void test_web_session_expires(void **state)
@@ -803,6 +934,8 @@ int main(void)
         cmocka_unit_test(test_web_session_auth),
         cmocka_unit_test(test_web_sessions_list_revoke_logout),
         cmocka_unit_test(test_device_removal_queue),
+        cmocka_unit_test(test_cli_removals_dismiss_and_blocked_login),
+        cmocka_unit_test(test_password_change_revokes_web_sessions),
         cmocka_unit_test(test_web_session_expires),
         cmocka_unit_test(test_web_login_with_security_key),
     };

@@ -17,7 +17,8 @@ fail() { echo "[  ERROR   ] web: $*"; echo "[  FAILED  ] 1 test(s), listed above
 
 command -v node >/dev/null || fail "node is not installed (make deps)"
 [ -x "${KW_CHROMIUM:-/usr/bin/chromium}" ] || fail "chromium is not installed (make deps)"
-if [ ! -d "$root/web/node_modules/playwright-core" ] || [ ! -f "$root/web/opaque.js" ]; then
+if [ ! -d "$root/web/node_modules/playwright-core" ] || [ ! -f "$root/web/opaque.js" ] ||
+   [ ! -f "$root/web/kwcrypto.js" ] || [ "$root/web/src/kwcrypto.mjs" -nt "$root/web/kwcrypto.js" ]; then
     sh "$root/scripts/deps.d/web.sh" >/dev/null || fail "npm packages missing and npm ci failed"
 fi
 [ -x "$bin/keywardd" ] && [ -x "$bin/keyward" ] || fail "no keywardd/keyward in $bin"

@@ -26,6 +26,8 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "api/api.h"
+#include "api/areas.h"
 #include "config.h"
 #include "custody/custody.h"
 #include "keyward/err.h"
@@ -209,8 +211,10 @@ static void test_pkcs11_softhsm(void **state)
     assert_int_equal(kw_custody_wrap(k, 42, "drive", 2, key, 32, kwrap, sizeof(kwrap), &klen), KW_OK);
     assert_int_equal(kw_custody_unwrap(c, 42, "drive", 2, kwrap, klen, out, sizeof(out), &olen),
                      KW_ERR_VERIFY);
+    memset(out, 0xaa, sizeof(out));
     assert_int_equal(kw_custody_unwrap(k, 42, "drive", 2, wrap, wlen, out, sizeof(out), &olen),
                      KW_ERR_VERIFY);
+    assert_true(sodium_is_zero(out, sizeof(out))); /* found by fuzz_server_custody */
     kw_custody_close(&k);
     kw_custody_close(&c);
     /* the key object persists on the token: a new session opens old wraps */
@@ -236,11 +240,43 @@ static void test_pkcs11_softhsm(void **state)
     kw_custody_close(&c);
 }
 
+/* keywardd's ADP area starts on the provider its config names, and refuses
+ * to start on a bad one (a start failure stops the server). */
+static void test_area_start(void **state)
+{
+    (void)state;
+    kw_config cfg;
+    kw_server srv;
+    memset(&srv, 0, sizeof(srv));
+    p11_config(&cfg, "kw-custody", "1234");
+    snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", tmp);
+    srv.cfg = &cfg;
+    assert_int_equal(kw_api_adp_start(&srv), KW_OK);
+    assert_non_null(srv.adp);
+    kw_api_adp_stop(&srv);
+    assert_null(srv.adp);
+    p11_config(&cfg, "kw-custody", "9999");
+    assert_int_not_equal(kw_api_adp_start(&srv), KW_OK);
+    assert_null(srv.adp);
+    kw_config_defaults(&cfg);
+    snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", tmp);
+    assert_int_equal(kw_config_set(&cfg, "adp.categories_interop", "mail,photos,Bad!"), KW_OK);
+    assert_int_equal(kw_api_adp_start(&srv), KW_ERR_INVALID_ARG);
+    kw_config_defaults(&cfg);
+    snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", tmp);
+    assert_int_equal(kw_config_set(&cfg, "adp.categories_interop", "mail,photos"), KW_OK);
+    assert_int_equal(kw_api_adp_start(&srv), KW_ERR_INVALID_ARG); /* photos in two classes */
+    assert_int_equal(kw_config_set(&cfg, "adp.categories_interop", "mail"), KW_OK);
+    assert_int_equal(kw_config_set(&cfg, "adp.contact_wait", "-1"), KW_OK);
+    assert_int_equal(kw_api_adp_start(&srv), KW_ERR_INVALID_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keyfile),
         cmocka_unit_test(test_pkcs11_softhsm),
+        cmocka_unit_test(test_area_start),
     };
     return cmocka_run_group_tests_name("custody", tests, setup, teardown);
 }

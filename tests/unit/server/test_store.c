@@ -20,6 +20,7 @@
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 
 #include "keyward/keyward.h"
 #include "store/admin.h"
+#include "store/msg.h"
 #include "store/store.h"
 
 typedef struct {
@@ -1786,6 +1788,205 @@ static void test_leader_handover_kill9(void **state)
     assert_true(took <= 2 * EPOCH_MS + 50); /* + the calls' own latency */
 }
 
+/* ---- kill -9 of the database server itself (PostgreSQL) ---- */
+
+#define SRV_CRASH_MAX 20000
+
+typedef struct {
+    kw_store *st;
+    atomic_bool stop;
+    atomic_size_t attempted;
+    int64_t acked_id[SRV_CRASH_MAX];
+    bool acked_session[SRV_CRASH_MAX];
+    atomic_size_t acks, errors;
+} srv_writer;
+
+static void *srv_write(void *p)
+{
+    srv_writer *w = p;
+    for (uint32_t i = 0; i < SRV_CRASH_MAX && !atomic_load(&w->stop); i++) {
+        char name[32];
+        int64_t id = 0;
+        kw_store_device d;
+        atomic_store(&w->attempted, (size_t)i + 1);
+        snprintf(name, sizeof(name), "srv-crash-%u", i);
+        if (make_account(w->st, name, 50000 + i, &id, &d) != KW_OK) {
+            atomic_fetch_add(&w->errors, 1);
+            sleep_ms(100); /* the server is down: one try (and log line) per 100 ms */
+            continue;
+        }
+        w->acked_id[i] = id;
+        atomic_fetch_add(&w->acks, 1);
+        kw_store_session s = {.account_id = id, .created_at = i, .expires_at = 100000};
+        memcpy(s.device_id, d.id, KW_STORE_ID_BYTES);
+        mk(s.hash, 32, 0x5eb, i);
+        if (kw_store_session_add(w->st, &s) == KW_OK) {
+            w->acked_session[i] = true;
+            atomic_fetch_add(&w->acks, 1);
+        } else {
+            atomic_fetch_add(&w->errors, 1);
+        }
+    }
+    return NULL;
+}
+
+/* A writer streams account creations and sessions while the whole
+ * PostgreSQL cluster is killed -9 and restarted (crash recovery replays
+ * its WAL): every write acknowledged before the crash is there afterwards,
+ * every in-flight account is all or nothing, the consistency check is
+ * clean, and the store's connection pool recovers by itself. Needs
+ * KEYWARD_TEST_PG_CRASH (a command that crashes and restarts the cluster;
+ * scripts/test-pg sets it to `scripts/pg-cluster crash DIR`). */
+static void test_pg_server_kill9(void **state)
+{
+    fixture *f = *state;
+    const char *crash = getenv("KEYWARD_TEST_PG_CRASH");
+    if (!f->pg || crash == NULL || crash[0] == '\0')
+        skip();
+    srv_writer *w = calloc(1, sizeof(*w));
+    assert_non_null(w);
+    w->st = f->st;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, srv_write, w), 0);
+    while (atomic_load(&w->acks) < 60)
+        sleep_ms(10);
+    size_t before = atomic_load(&w->acks);
+    assert_int_equal(system(crash), 0);
+    size_t at_restart = atomic_load(&w->acks);
+    while (atomic_load(&w->acks) < at_restart + 20)
+        sleep_ms(10); /* the pool reconnects on its own */
+    atomic_store(&w->stop, true);
+    pthread_join(th, NULL);
+
+    size_t present = 0, in_flight = 0;
+    size_t n = atomic_load(&w->attempted);
+    for (uint32_t i = 0; i < n; i++) {
+        char name[32];
+        kw_store_account a;
+        snprintf(name, sizeof(name), "srv-crash-%u", i);
+        int r = kw_store_account_get_by_name(f->st, name, &a);
+        if (w->acked_id[i] != 0) {
+            assert_int_equal(r, KW_OK);
+            assert_int_equal(a.id, w->acked_id[i]);
+            present++;
+        } else if (r == KW_OK) {
+            in_flight++;
+        } else {
+            assert_int_equal(r, KW_ERR_NOT_FOUND);
+        }
+        if (r == KW_OK) {
+            int64_t v;
+            uint8_t *b;
+            size_t len;
+            assert_int_equal(kw_store_keychain_get(f->st, a.id, &v, &b, &len), KW_OK);
+            free(b);
+            kw_store_account_clear(&a);
+        }
+        if (w->acked_session[i]) {
+            uint8_t h[32];
+            kw_store_session s;
+            mk(h, 32, 0x5eb, i);
+            assert_int_equal(kw_store_session_get(f->st, h, &s), KW_OK);
+            present++;
+        }
+    }
+    assert_int_equal(present, atomic_load(&w->acks));
+    int64_t problems = -1;
+    assert_int_equal(kw_store_check(f->st, NULL, NULL, &problems), KW_OK);
+    assert_int_equal(problems, 0);
+    print_message("server kill -9: %zu acknowledged writes (%zu before the crash) all present, %zu refused"
+                  " while it was down, %zu in-flight accounts complete\n",
+                  present, before, atomic_load(&w->errors), in_flight);
+    free(w);
+}
+
+/* ---- mailbox cursor under concurrent senders on two handles ---- */
+
+#define MB_WRITERS 4
+#define MB_PER_WRITER 40
+
+typedef struct {
+    kw_store *st;
+    uint32_t w;
+    const uint8_t *device;
+    int failures;
+} mb_writer;
+
+static atomic_int mb_writers_left;
+
+static void *mb_write(void *p)
+{
+    mb_writer *w = p;
+    for (uint32_t i = 0; i < MB_PER_WRITER; i++) {
+        uint8_t id[KW_STORE_MSG_IDBYTES], body[48];
+        mk(id, sizeof(id), 0x3b0 + w->w, i);
+        mk(body, sizeof(body), 0xb0d, w->w * 1000 + i);
+        const uint8_t(*devs)[KW_STORE_ID_BYTES] = (const uint8_t(*)[KW_STORE_ID_BYTES])w->device;
+        if (kw_store_msg_put(w->st, id, 1, body, sizeof(body), devs, 1, 1000) != KW_OK)
+            w->failures++;
+    }
+    atomic_fetch_sub(&mb_writers_left, 1);
+    return NULL;
+}
+
+/* Senders on two store handles ("nodes") fill one device's mailbox while a
+ * reader pages through it with the seq cursor: every acknowledged message
+ * is read exactly once, in strictly increasing seq — none is skipped by a
+ * lower seq committing after a higher one was read. */
+static void test_mailbox_cursor_two_nodes(void **state)
+{
+    fixture *f = *state;
+    kw_store *other = NULL;
+    uint8_t device[KW_STORE_ID_BYTES];
+    mk(device, sizeof(device), 0xdeb, 1);
+    assert_int_equal(kw_store_open(f->uri, &other), KW_OK);
+    int64_t n0 = -1;
+    int r = kw_store_msg_count(f->st, device, &n0);
+    if (r == KW_ERR_UNSUPPORTED) {
+        kw_store_close(&other);
+        skip();
+    }
+    assert_int_equal(r, KW_OK);
+    pthread_t th[MB_WRITERS];
+    mb_writer args[MB_WRITERS];
+    atomic_store(&mb_writers_left, MB_WRITERS);
+    for (uint32_t w = 0; w < MB_WRITERS; w++) {
+        args[w] = (mb_writer){.st = w % 2 == 0 ? f->st : other, .w = w, .device = device};
+        assert_int_equal(pthread_create(&th[w], NULL, mb_write, &args[w]), 0);
+    }
+    static bool seen[MB_WRITERS][MB_PER_WRITER];
+    memset(seen, 0, sizeof(seen));
+    int64_t cursor = 0;
+    size_t total = 0;
+    for (;;) {
+        bool done = atomic_load(&mb_writers_left) == 0; /* read before the fetch */
+        kw_store_msg_item *items = NULL;
+        size_t n = 0;
+        bool more = false;
+        assert_int_equal(kw_store_msg_fetch(f->st, device, cursor, 16, 1 << 20, &items, &n, &more), KW_OK);
+        for (size_t i = 0; i < n; i++) {
+            assert_true(items[i].seq > cursor);
+            cursor = items[i].seq;
+            uint32_t w = (uint32_t)items[i].msg_id[0] | (uint32_t)items[i].msg_id[1] << 8;
+            uint32_t k = (uint32_t)items[i].msg_id[4] | (uint32_t)items[i].msg_id[5] << 8;
+            w -= 0x3b0;
+            assert_true(w < MB_WRITERS && k < MB_PER_WRITER);
+            assert_false(seen[w][k]);
+            seen[w][k] = true;
+            total++;
+        }
+        kw_store_msg_items_free(&items, n);
+        if (done && n == 0)
+            break;
+    }
+    for (int w = 0; w < MB_WRITERS; w++) {
+        pthread_join(th[w], NULL);
+        assert_int_equal(args[w].failures, 0);
+    }
+    assert_int_equal(total, MB_WRITERS * MB_PER_WRITER);
+    kw_store_close(&other);
+}
+
 /* ---- two handles ("nodes") racing on one account ---- */
 
 #define NODE_THREADS 6
@@ -1912,7 +2113,9 @@ int main(void)
         T(test_check_finds_broken_invariants),
         T(test_leader_lease),
         T(test_leader_handover_kill9),
+        T(test_pg_server_kill9),
         T(test_two_nodes_race_roster),
+        T(test_mailbox_cursor_two_nodes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

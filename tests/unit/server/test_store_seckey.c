@@ -322,6 +322,46 @@ static void test_challenges(void **state)
                      KW_ERR_NOT_FOUND);
 }
 
+/* Review fix (challenge-table DoS): anyone with the password can ask for
+ * sign-in challenges; they live in their own class, which evicts its oldest
+ * when full, so a flood neither refuses the next sign-in nor takes the
+ * slots a signed-in device needs. */
+static void test_challenge_signin_class_evicts(void **state)
+{
+    fixture *f = *state;
+    uint8_t ch[KW_STORE_SECKEY_CHALLENGE_BYTES], first[KW_STORE_SECKEY_CHALLENGE_BYTES];
+    if (f->pg) { /* postgres_seckey.c (not this area's file) still has one class */
+        skip();
+        return;
+    }
+    memset(first, 0x20, sizeof(first));
+    assert_int_equal(kw_store_seckey_challenge_put(f->st, f->bob, "login", first, 100, 290), KW_OK);
+    for (uint8_t i = 1; i < 3 * KW_STORE_SECKEY_CHALLENGES_MAX; i++) {
+        memset(ch, 0x20 + i, sizeof(ch));
+        assert_int_equal(kw_store_seckey_challenge_put(f->st, f->bob, i % 2 ? "web-login" : "login", ch,
+                                                       100, 300 + i),
+                         KW_OK);
+    }
+    /* the oldest sign-in challenge made room */
+    assert_int_equal(kw_store_seckey_challenge_take(f->st, f->bob, "login", first, 101), KW_ERR_NOT_FOUND);
+    /* the newest is there */
+    memset(ch, 0x20 + 3 * KW_STORE_SECKEY_CHALLENGES_MAX - 1, sizeof(ch));
+    assert_int_equal(kw_store_seckey_challenge_take(f->st, f->bob, "web-login", ch, 101), KW_OK);
+    /* the session class is untouched by the flood and still limited */
+    for (uint8_t i = 0; i < KW_STORE_SECKEY_CHALLENGES_MAX; i++) {
+        memset(ch, 0xa0 + i, sizeof(ch));
+        assert_int_equal(kw_store_seckey_challenge_put(f->st, f->bob, "password", ch, 100, 300), KW_OK);
+    }
+    memset(ch, 0xbf, sizeof(ch));
+    assert_int_equal(kw_store_seckey_challenge_put(f->st, f->bob, "key-add", ch, 100, 300), KW_ERR_LIMIT);
+    /* and a full session class does not stop sign-ins */
+    memset(ch, 0xc0, sizeof(ch));
+    assert_int_equal(kw_store_seckey_challenge_put(f->st, f->bob, "login", ch, 100, 300), KW_OK);
+    assert_int_equal(kw_store_seckey_challenge_take(f->st, f->bob, "login", ch, 101), KW_OK);
+    memset(ch, 0xa0, sizeof(ch));
+    assert_int_equal(kw_store_seckey_challenge_take(f->st, f->bob, "password", ch, 101), KW_OK);
+}
+
 static void test_challenge_limit_and_sweep(void **state)
 {
     fixture *f = *state;
@@ -470,6 +510,7 @@ int main(void)
         T(test_policy_minimum),
         T(test_challenges),
         T(test_challenge_limit_and_sweep),
+        T(test_challenge_signin_class_evicts),
         T(test_durable_across_reopen),
         T(test_arguments),
         T(test_two_nodes_race),

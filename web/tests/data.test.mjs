@@ -1,0 +1,303 @@
+// Browser tests of the page's "Data" view — web access under ADP — in
+// headless Chromium (Debian /usr/bin/chromium, playwright-core), against a
+// real keywardd that this file starts (and restarts with its clock moved
+// ahead) and the real keyward CLI as the trusted device:
+//   web access off by default → the page's request is refused;
+//   on → the page asks, shows "waiting for approval" and a code;
+//   `keyward web approve --code CODE --category notes` releases one
+//   category → the page lists and opens the notes (content equal to what
+//   `keyward put` stored, records of two key generations) and gets nothing
+//   of the other category (no key, and the server refuses its ciphertext);
+//   a wrong code releases nothing; the server's clock 1 h ahead
+//   (--test-faults, KEYWARD_TEST_TIME_OFFSET) → access is gone.
+// Run by web/tests/run.sh. Environment: KW_BIN (directory of keywardd and
+// keyward), KW_WEB_DIR, KW_ARTIFACTS, KW_TMP (scratch directory).
+// Output: cmocka-style lines; non-zero exit on failure.
+import { chromium } from 'playwright-core';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import assert from 'node:assert/strict';
+
+const env = (k) => { const v = process.env[k]; if (!v) throw new Error(`${k} is not set`); return v; };
+const BIN = env('KW_BIN');
+const TMP = env('KW_TMP');
+const ARTIFACTS = env('KW_ARTIFACTS');
+mkdirSync(ARTIFACTS, { recursive: true });
+const NAME = 'webdata' + process.pid;
+const PASSWORD = 'web data password ' + process.pid;
+const DATA = `${TMP}/data-adp`;
+const PROFILE = `${TMP}/pdata`;
+let port = 0, server = null, serverLog = '';
+
+// ---------- keywardd ----------
+
+async function startServer(offset) {
+  const portFile = `${TMP}/port-adp`;
+  try { writeFileSync(portFile, ''); } catch (e) { /* first start */ }
+  const e = { ...process.env, KEYWARD_TEST_FAULTS: '1' };
+  if (offset) e.KEYWARD_TEST_TIME_OFFSET = String(offset);
+  else delete e.KEYWARD_TEST_TIME_OFFSET;
+  server = spawn(`${BIN}/keywardd`, ['--data', DATA, '--listen', `127.0.0.1:${port}`, '--port-file', portFile,
+                                     '--threads', '4', '--quiet', '--test-faults', '--set', `web.dir=${env('KW_WEB_DIR')}`,
+                                     '--set', 'web.session_ttl=86400'],
+                 { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+  server.stdout.on('data', (d) => { serverLog += d; });
+  server.stderr.on('data', (d) => { serverLog += d; });
+  for (let i = 0; i < 100; i++) {
+    const p = existsSync(portFile) ? readFileSync(portFile, 'utf8').trim() : '';
+    if (p) { port = Number(p); return; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('keywardd did not start:\n' + serverLog);
+}
+async function stopServer() {
+  if (!server || server.exitCode !== null) return;
+  const done = new Promise((r) => server.once('exit', r));
+  server.kill('SIGTERM');
+  const t = setTimeout(() => server.kill('SIGKILL'), 5000);
+  await done;
+  clearTimeout(t);
+}
+
+function cli(args, { allowFail = false } = {}) {
+  try {
+    const out = execFileSync(`${BIN}/keyward`, ['--server', `http://127.0.0.1:${port}`, '--profile', PROFILE, '--json', ...args],
+                             { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000,
+                               env: { ...process.env, KEYWARD_PASSPHRASE: 'web-data-passphrase', KEYWARD_TEST_FAST_KDF: '1',
+                                      KEYWARD_PASSWORD: PASSWORD } });
+    return { status: 0, out, json: out.trim() ? JSON.parse(out) : null };
+  } catch (e) {
+    if (!allowFail) throw new Error(`keyward ${args.join(' ')} failed: ${e.stderr || e.message}`);
+    return { status: e.status, out: e.stdout || '', err: e.stderr || '' };
+  }
+}
+
+// ---------- page helpers ----------
+
+let browser, page;
+const shots = [];
+async function shot(name) {
+  const path = `${ARTIFACTS}/${name}.png`;
+  await page.screenshot({ path, fullPage: true });
+  shots.push(path);
+}
+const base = () => `http://localhost:${port}`;
+async function message() {
+  const m = page.locator('#msg');
+  await m.waitFor({ state: 'visible' });
+  return { text: await m.textContent(), kind: await m.getAttribute('data-kind') };
+}
+async function waitIdle() { await page.locator('#busy').waitFor({ state: 'hidden', timeout: 30000 }); }
+async function waitView(v) { await page.waitForFunction((x) => document.body.dataset.view === x, v, { timeout: 30000 }); }
+async function waitAccess(s) { await page.waitForFunction((x) => document.body.dataset.access === x, s, { timeout: 30000 }); }
+// A request from inside the page with its web session (what a script in
+// the page could do).
+async function pageGet(path) {
+  return page.evaluate(async (p) => {
+    const r = await fetch(p, { headers: { Authorization: 'Bearer ' + sessionStorage.getItem('keyward.web.token') } });
+    let body = null;
+    try { body = await r.json(); } catch (e) { body = null; }
+    return { status: r.status, body };
+  }, path);
+}
+async function ask(categories) {
+  for (const c of categories) await page.check(`#data-cats input[data-category="${c}"]`);
+  await page.click('#data-request');
+  await waitIdle();
+}
+
+// ---------- tests ----------
+
+const NOTE1 = 'first note, written in standard protection\n';
+const NOTE2 = 'second note: Grüße from ADP ✓\n'.repeat(40);
+const SECRET = 'drive secret that must not open on the page\n';
+const st = {};
+
+const tests = [
+  ['setup: account, two notes around the ADP switch, a drive record', async () => {
+    cli(['account', 'create', NAME, '--device-name', 'laptop']);
+    writeFileSync(`${TMP}/note1.txt`, NOTE1);
+    writeFileSync(`${TMP}/note2.txt`, NOTE2);
+    writeFileSync(`${TMP}/secret.txt`, SECRET);
+    cli(['put', 'notes', `${TMP}/note1.txt`, '--name', 'first.txt']);
+    cli(['recovery-key', 'create']);
+    cli(['adp', 'status']);
+    const on = cli(['adp', 'on']).json;
+    assert.equal(on.adp, true);
+    cli(['put', 'notes', `${TMP}/note2.txt`, '--name', 'second.txt']);
+    cli(['put', 'drive', `${TMP}/secret.txt`, '--name', 'secret.txt']);
+    const ls = cli(['ls', 'notes']).json;
+    const gens = ls.records.map((r) => r.key_generation).sort();
+    assert.deepEqual(gens, [1, 2], 'notes of two key generations');
+  }],
+
+  ['sign in; web access is off by default and the request is refused', async () => {
+    await page.goto(base() + '/');
+    await waitView('signin');
+    await page.fill('#signin-name', NAME);
+    await page.fill('#signin-password', PASSWORD);
+    await page.click('#signin-submit');
+    await waitIdle();
+    await waitView('factor');
+    await page.fill('#factor-code-input', cli(['approval-code']).json.code);
+    await page.click('#factor-code-submit');
+    await waitView('account');
+    await waitIdle();
+    assert.equal(await page.textContent('#st-adp'), 'on');
+    assert.equal(await page.textContent('#st-web'), 'off');
+    assert.match(await page.textContent('#data-off'), /keyward web access on/);
+    await ask(['notes']);
+    const m = await message();
+    assert.equal(m.kind, 'error');
+    assert.match(m.text, /refused.*web access to end-to-end data is off/);
+    assert.equal(await page.evaluate(() => document.body.dataset.access), 'none');
+    await shot('data-01-web-access-off');
+  }],
+
+  ['web access on: the page asks and waits for a trusted device', async () => {
+    cli(['web', 'access', 'on']);
+    await page.reload();
+    await waitView('account');
+    await waitIdle();
+    assert.equal(await page.textContent('#st-web'), 'on');
+    await ask(['notes', 'drive']);
+    await waitAccess('pending');
+    assert.match(await page.textContent('#data-waiting'), /Waiting for approval on a trusted device/);
+    st.code = (await page.textContent('#data-code')).trim();
+    assert.match(st.code, /^[0-9]{6}$/);
+    assert.equal(await page.textContent('#data-cmd'), `keyward web approve --code ${st.code}`);
+    // nothing is readable while pending
+    st.rid = await page.evaluate(() => null);
+    await shot('data-02-waiting');
+  }],
+
+  ['a wrong code releases nothing', async () => {
+    const wrong = st.code === '000000' ? '000001' : '000000';
+    const r = cli(['web', 'approve', '--code', wrong, '--category', 'notes']).json;
+    assert.equal(r.releases.length, 0);
+    await new Promise((res) => setTimeout(res, 2500));
+    assert.equal(await page.evaluate(() => document.body.dataset.access), 'pending');
+  }],
+
+  ['the device approves notes only: the page lists and opens them', async () => {
+    const r = cli(['web', 'approve', '--code', st.code, '--category', 'notes']).json;
+    assert.equal(r.releases.length, 1);
+    assert.deepEqual(r.releases[0].released.map((x) => x.category), ['notes']);
+    st.releaseExpires = r.releases[0].expires_at;
+    await waitAccess('approved');
+    await page.locator('#data-records tr').nth(1).waitFor();
+    assert.equal(await page.textContent('#st-release'), 'notes');
+    assert.match(await page.textContent('#data-denied'), /Not released by the trusted device: drive/);
+    assert.ok((await page.textContent('#data-expires')).length > 0);
+    const names = await page.locator('#data-records tr').evaluateAll((rows) => rows.map((r) => [r.dataset.category, r.dataset.name]));
+    assert.deepEqual(names.map((x) => x[1]).sort(), ['first.txt', 'second.txt']);
+    assert.ok(names.every((x) => x[0] === 'notes'), 'only notes listed');
+    await shot('data-03-approved-list');
+    for (const [name, want] of [['second.txt', NOTE2], ['first.txt', NOTE1]]) {
+      await page.click(`#data-records tr[data-name="${name}"] button`);
+      await waitIdle();
+      await page.locator('#data-viewer').waitFor({ state: 'visible' });
+      assert.equal(await page.textContent('#data-viewer-name'), name);
+      assert.equal(await page.textContent('#data-content'), want, `content of ${name}`);
+    }
+    await shot('data-04-opened');
+  }],
+
+  ['the other category stays closed: no key, and the server refuses it', async () => {
+    // the request id the page holds is in its URL calls; find it from the page's fetches
+    const rid = await page.evaluate(async () => {
+      const r = performance.getEntriesByType('resource').map((e) => e.name).find((n) => n.includes('/v1/web/records/'));
+      return r ? new URL(r).pathname.split('/')[4] : null;
+    });
+    assert.ok(rid, 'request id seen');
+    st.rid = rid;
+    const drive = await pageGet(`/v1/web/records/${rid}/drive/default`);
+    assert.equal(drive.status, 404);
+    assert.match(drive.body.error.message, /not released/);
+    const notes = await pageGet(`/v1/web/records/${rid}/notes/default`);
+    assert.equal(notes.status, 200);
+    // a record id of drive fetched under notes: not found (no cross-category read)
+    const ls = cli(['ls', 'drive']).json;
+    const did = ls.records[0].id;
+    assert.equal((await pageGet(`/v1/web/records/${rid}/notes/default/${did}`)).status, 404);
+    assert.equal((await pageGet(`/v1/web/records/${rid}/drive/default/${did}`)).status, 404);
+    // another request id (made up) is nobody's
+    assert.equal((await pageGet(`/v1/web/records/AAAAAAAAAAAAAAAAAAAAAA/notes/default`)).status, 404);
+    // a device session cannot use the web route; no token at all: 401
+    const anon = await page.evaluate(async (p) => (await fetch(p)).status, `/v1/web/records/${rid}/notes/default`);
+    assert.equal(anon, 401);
+  }],
+
+  ['after the hour the access is gone (server clock +3700 s)', async () => {
+    await stopServer();
+    await startServer(3700);
+    const r = await pageGet(`/v1/web/records/${st.rid}/notes/default`);
+    assert.equal(r.status, 409);
+    assert.match(r.body.error.message, /expired/);
+    const g = await pageGet(`/v1/adp/web/requests/${st.rid}`);
+    assert.ok(g.status !== 200 || !g.body.grants || g.body.grants.length === 0, 'no grants after expiry');
+    // the page, asked to open a record again, says so and forgets its keys
+    await page.click('#data-records tr[data-name="first.txt"] button');
+    await waitIdle();
+    const m = await message();
+    assert.match(m.text, /Web access ended: .*expired/);
+    await waitAccess('none');
+    assert.equal(await page.locator('#data-access').isVisible(), false);
+    assert.equal(await page.textContent('#st-release'), 'nothing');
+    await shot('data-05-expired');
+  }],
+];
+
+async function main() {
+  await startServer(0);
+  browser = await chromium.launch({
+    executablePath: process.env.KW_CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+           '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1000, height: 1400 } });
+  page = await context.newPage();
+  page.setDefaultTimeout(30000);
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
+
+  let passed = 0, failed = 0, broken = false;
+  console.log(`[==========] Running ${tests.length} test(s).`);
+  for (const [name, fn] of tests) {
+    console.log(`[ RUN      ] ${name}`);
+    if (broken) {
+      console.log(`[  FAILED  ] ${name} (not run: an earlier step failed)`);
+      failed++;
+      continue;
+    }
+    try {
+      await fn();
+      console.log(`[       OK ] ${name}`);
+      passed++;
+    } catch (e) {
+      console.log(`[  ERROR   ] ${e && e.stack ? e.stack : e}`);
+      try { await shot('data-failure-' + (passed + failed + 1)); } catch (e2) { /* no page */ }
+      if (pageErrors.length) console.log('page errors:\n  ' + pageErrors.join('\n  '));
+      console.log('--- keywardd log (tail)\n' + serverLog.split('\n').slice(-20).join('\n'));
+      console.log(`[  FAILED  ] ${name}`);
+      failed++;
+      broken = true;
+    }
+  }
+  await browser.close();
+  await stopServer();
+  console.log('screenshots:');
+  for (const s of shots) console.log('  ' + s);
+  console.log(`[==========] ${tests.length} test(s) run.`);
+  if (passed) console.log(`[  PASSED  ] ${passed} test(s).`);
+  if (failed) { console.log(`[  FAILED  ] ${failed} test(s), listed above.`); process.exit(1); }
+}
+
+main().catch(async (e) => {
+  console.log(`[  ERROR   ] ${e && e.stack ? e.stack : e}`);
+  console.log('[  FAILED  ] 1 test(s), listed above.');
+  try { if (browser) await browser.close(); } catch (e2) { /* gone */ }
+  await stopServer();
+  process.exit(1);
+});
