@@ -306,6 +306,25 @@ static int request(rb_conn *c, const char *method, const char *path, const char 
     return st;
 }
 
+/* utime + stime of a process in seconds (/proc/<pid>/stat). */
+static double proc_cpu(pid_t pid)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* ---- the relay run ---- */
 
 typedef struct {
@@ -699,9 +718,12 @@ static void bench_relay(void)
     while (bench_now() < run->t0)
         usleep(1000);
     uint64_t r0 = atomic_load(&run->relayed);
+    double cpu0 = proc_cpu(s.pid), load0[1] = {0};
+    getloadavg(load0, 1);
     while (bench_now() < run->t1)
         usleep(1000);
     uint64_t r1 = atomic_load(&run->relayed);
+    double cpu1 = proc_cpu(s.pid);
     atomic_store(&run->stop, 1);
     for (int i = 0; i < RB_CLIENTS; i++)
         pthread_join(th[i], NULL);
@@ -725,6 +747,15 @@ static void bench_relay(void)
     printf("  client cost per message (one core): seal for 3 devices %.0f us (%.0f/s); "
            "per receiving device decode+verify+open %.0f us (%.0f/s)\n",
            1e6 / seal_rate, seal_rate, 1e6 / open_rate, open_rate);
+    double srv_us = r1 > r0 ? (cpu1 - cpu0) * 1e6 / (double)(r1 - r0) : 0;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("  keywardd CPU %.0f us per relayed message (%.2f of %ld cores over the window; the bench's "
+           "clients and anything else running share them: load average %.1f at the start)\n",
+           srv_us, (cpu1 - cpu0) / RB_SECONDS, cores, load0[0]);
+    if (srv_us > 0)
+        printf("  estimate with the clients off these cores: %ld cores / %.0f us = %.0f relayed/s "
+               "(not the measured figure)\n",
+               cores, srv_us, (double)cores * 1e6 / srv_us);
     printf("  target >= %.0f relayed messages/s: %s\n", RB_TARGET, rate >= RB_TARGET ? "met" : "MISSED");
 out:
     kwc_profile_free(&k.a);

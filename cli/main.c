@@ -80,7 +80,8 @@ static int help(FILE *f)
             "the terminal (asked twice).\n"
             "\nexit codes:\n"
             "  0 ok   1 usage   2 authentication or verification failed   3 not found\n"
-            "  4 conflict   5 network or server error   6 rate limited   7 local profile error\n");
+            "  4 conflict   5 network or server error   6 rate limited   7 local profile error\n"
+            "  8 completed with a Contact Key Verification alert (see `keyward alerts`)\n");
     return f == stdout ? 0 : 1;
 }
 

@@ -479,9 +479,8 @@ function renderDataState() {
   $('st-release').textContent = rel;
   $('data-off').hidden = adp && web;
   if (!adp) {
-    $('data-off').textContent = 'Advanced Data Protection is off (standard protection). Reading records on this page ' +
-      'is offered under ADP with web access on; in standard protection the server has no route yet that serves records ' +
-      'readable to this page. Use the keyward app on a trusted device.';
+    $('data-off').textContent = 'Advanced Data Protection is off (standard protection): the server holds the keys of ' +
+      'your categories (except the always end-to-end ones) and opens their records for this page above.';
   } else if (!web) {
     $('data-off').textContent = 'Web access to end-to-end data is off. To open records here, turn it on from a trusted ' +
       'device with "keyward web access on", then ask for access below.';
@@ -492,13 +491,17 @@ function renderDataState() {
   document.body.dataset.access = access ? access.state : 'none';
 }
 
+let classes = {};     // category → "adp" | "interop" (always-end-to-end ones left out)
+
 async function loadCategories() {
   let cats = DEFAULT_CATEGORIES;
+  classes = Object.fromEntries(DEFAULT_CATEGORIES.map((c) => [c, ['mail', 'contacts', 'calendar'].includes(c) ? 'interop' : 'adp']));
   try {
     const c = await api('GET', '/v1/records/classes');
-    const list = Object.entries(c.classes || {}).filter(([, cls]) => cls !== 'always-e2e').map(([k]) => k);
-    if (list.length) cats = list;
+    const list = Object.entries(c.classes || {}).filter(([, cls]) => cls !== 'always-e2e');
+    if (list.length) { cats = list.map(([k]) => k); classes = Object.fromEntries(list); }
   } catch (e) { /* the records area is off: the built-in list */ }
+  renderReadableCategories();
   const fs = $('data-cats');
   const legend = fs.querySelector('legend');
   fs.replaceChildren(legend, ...cats.map((cat) => {
@@ -715,10 +718,89 @@ function downloadRecord() {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
+// ---------- records the server can read (no device needed) ----------
+
+function renderReadableCategories() {
+  const adp = !!(me && me.adp);
+  const cats = Object.keys(classes).filter((c) => classes[c] === 'interop' || !adp);
+  const sel = $('readable-cat');
+  const keep = sel.value;
+  sel.replaceChildren(...cats.map((c) => {
+    const o = document.createElement('option');
+    o.value = c;
+    o.textContent = `${c} (${classes[c] === 'interop' ? 'interoperable' : 'standard protection'})`;
+    return o;
+  }));
+  if (cats.includes(keep)) sel.value = keep;
+  $('readable-intro').textContent = adp
+    ? 'With Advanced Data Protection on, the server can read only the interoperable categories (mail, contacts, calendar).'
+    : 'In standard protection the server holds your categories\' keys (except the always end-to-end ones), so it can open their records for this page.';
+}
+
+async function showReadable(ev) {
+  ev.preventDefault();
+  clearMessage();
+  const cat = $('readable-cat').value;
+  const zone = $('data-zone').value.trim() || 'default';
+  if (!cat) return;
+  await busy(async () => {
+    let r;
+    try {
+      r = await api('GET', `/v1/web/readable/${encodeURIComponent(cat)}/${encodeURIComponent(zone)}`);
+    } catch (e) {
+      $('readable-table').hidden = true;
+      $('readable-empty').hidden = true;
+      showMessage(`${cat} cannot be read here: ${e.message}`);
+      return;
+    }
+    $('readable-records').replaceChildren(...r.records.map((rec) => {
+      const tr = document.createElement('tr');
+      tr.dataset.recordId = rec.id;
+      tr.dataset.category = cat;
+      tr.dataset.name = rec.name;
+      for (const text of [cat, rec.name, fmtSize(rec.size), fmtTime(rec.mtime)]) {
+        const td = document.createElement('td');
+        td.textContent = text;
+        tr.append(td);
+      }
+      const td = document.createElement('td');
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'secondary';
+      b.textContent = 'Open';
+      b.addEventListener('click', () => openReadable(cat, zone, rec));
+      td.append(b);
+      tr.append(td);
+      return tr;
+    }));
+    $('readable-table').hidden = r.records.length === 0;
+    $('readable-empty').hidden = r.records.length > 0;
+  });
+}
+
+async function openReadable(cat, zone, rec) {
+  clearMessage();
+  await busy(async () => {
+    try {
+      const r = await api('GET', `/v1/web/readable/${encodeURIComponent(cat)}/${encodeURIComponent(zone)}/${rec.id}`);
+      const content = b64uToBytes(r.content);
+      $('data-viewer-name').textContent = r.name;
+      $('data-viewer-info').textContent = `${cat} · ${fmtSize(r.size)} · version ${r.version} · modified ${fmtTime(r.mtime)} · opened by the server`;
+      $('data-content').textContent = new TextDecoder('utf-8', { fatal: false }).decode(content.subarray(0, 256 * 1024));
+      $('data-viewer').hidden = false;
+      $('data-viewer').dataset.recordId = r.id;
+      viewerBlob = { name: r.name, bytes: content, type: r.type || 'application/octet-stream' };
+    } catch (e) {
+      showMessage(`"${rec.name}" cannot be opened here: ${e.message}`);
+    }
+  });
+}
+
 async function loadData(meAnswer) {
   me = meAnswer;
   if (!me.adp || !me.web_access) forgetAccess();
   if (!$('data-cats').querySelector('input')) await loadCategories();
+  renderReadableCategories();
   renderDataState();
 }
 
@@ -738,6 +820,7 @@ function init() {
   $('data-forget').addEventListener('click', () => { forgetAccess(); showMessage('The keys were forgotten.', 'info'); renderDataState(); });
   $('data-close').addEventListener('click', () => { $('data-viewer').hidden = true; $('data-content').textContent = ''; viewerBlob = null; });
   $('data-download').addEventListener('click', downloadRecord);
+  $('readable-form').addEventListener('submit', showReadable);
   if (sessionStorage.getItem(TOKEN_KEY)) loadAccount().then(() => { document.body.dataset.ready = '1'; });
   else { show('signin'); document.body.dataset.ready = '1'; }
 }

@@ -105,8 +105,10 @@ int kw_client_recover_passcode(kw_client *c, const char *passcode, json_t **out)
  * (config adp.contact_wait), which the owner can cancel from any trusted
  * device. The contact's client then shows the recovery code: a one-time
  * approval code of the owner's account and CRK, "NNNNNN-XXXX-...". The
- * contact's roster is read from the server and verified under the account
- * key the server names (trust on first use). */
+ * contact's devices come from its roster as Contact Key Verification checks
+ * it (keyward/client_ckv.h: a verified key-transparency lookup, under the
+ * account key pinned for the name; adding a recovery contact makes the name
+ * a CKV contact when it is not one yet). */
 #define KW_CLIENT_CONTACT_ITEM_PREFIX "keyward.adp.contact."
 
 /* Adds account `contact` as a recovery contact (at most 5). *out: id. */

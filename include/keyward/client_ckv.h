@@ -8,11 +8,13 @@
  * State. Everything lives in PROFILE/ckv.bin, sealed like secrets.bin:
  * XChaCha20-Poly1305 under a key derived (HKDF-SHA256, label
  * "keyward/ckv/state/v1") from the profile key, with the account name and
- * device id as associated data. It holds the pinned log and VRF keys and
- * the newest verified tree head (separate from kt.json, which the `kt`
- * command keeps), the contacts (account key pinned on first use, verified
- * flag, newest roster version and hash, devices, CKV switch), the roster
- * versions this account's devices made (version + SHA-256) and the alerts.
+ * device id as associated data. It holds the contacts (account key pinned
+ * on first use, verified flag, newest roster version and hash, devices,
+ * CKV switch), the roster versions this account's devices made (version +
+ * SHA-256, from the authenticated, account-key-verified roster and this
+ * device's own changes) and the alerts. The log and VRF keys, the newest
+ * verified tree head and the account key first seen per name are
+ * keyward/client_kt.h's (PROFILE/kt.json), shared with messages' gossip.
  * At most KW_CKV_CONTACTS_MAX contacts and KW_CKV_ALERTS_MAX alerts (the
  * oldest seen alerts are dropped first).
  *

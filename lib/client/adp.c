@@ -13,6 +13,7 @@
 
 #include "client/client_internal.h"
 #include "keyward/client_adp.h"
+#include "keyward/client_ckv.h"
 #include "keyward/codec.h"
 #include "keyward/err.h"
 #include "keyward/hpke.h"
@@ -963,35 +964,46 @@ int kw_client_recovery_contact_add(kw_client *c, const char *contact, json_t **o
 {
     kw_roster *ros = NULL, *theirs = NULL;
     kw_keychain *kc = NULL;
-    json_t *keys = NULL, *body = NULL, *resp = NULL, *packets = NULL;
-    uint8_t crk[32], u[32], cwk[32], id[16], inner[CT_INNERBYTES], ad[256], apk[32];
+    json_t *body = NULL, *resp = NULL, *packets = NULL;
+    uint8_t crk[32], u[32], cwk[32], id[16], inner[CT_INNERBYTES], ad[256];
     uint8_t kwrap[KW_RECOVERY_WRAPBYTES], packet[CT_INNERBYTES + KW_HPKE_SEALBYTES], *rblob = NULL;
     size_t rlen = 0;
     uint64_t kcv = 0, gen = 0;
-    char path[160], item[96];
+    char item[96];
     int r;
     *out = NULL;
     if ((r = kwc_need_session(c)) != KW_OK)
         return r;
-    if (contact == NULL || strlen(contact) == 0 || strlen(contact) > 64 || strchr(contact, '/') != NULL)
+    if (contact == NULL || strlen(contact) == 0 || strlen(contact) > 64)
         return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG, "not an account name");
+    if (strcmp(contact, c->p->account) == 0)
+        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG, "an account cannot be its own recovery contact");
     if ((ros = malloc(sizeof(*ros))) == NULL || (theirs = malloc(sizeof(*theirs))) == NULL) {
         free(ros);
         return KW_ERR_NOMEM;
     }
     if ((r = kwc_sync_kk(c, &kc, &kcv, &gen, ros)) != KW_OK)
         goto out;
-    snprintf(path, sizeof(path), "/v1/adp/contacts/keys/%s", contact);
-    if ((r = kwc_http(c, "GET", path, NULL, true, &keys)) != KW_OK)
-        goto out;
-    if (kwc_get_b64_fixed(keys, "account_pk", apk, 32) != KW_OK ||
-        kwc_get_b64(keys, "roster", KW_ROSTER_MAXBYTES, &rblob, &rlen) != KW_OK) {
-        r = kwc_bad_answer(c, "contact keys");
-        goto out;
+    /* the contact's devices come from its roster as Contact Key
+     * Verification checks it: a verified key-transparency lookup, signed
+     * under the account key pinned for the name (pinned now when the name
+     * is not a CKV contact yet) */
+    json_t *alert = NULL, *added = NULL;
+    r = kw_client_ckv_contact_check(c, contact, &rblob, &rlen, &alert);
+    if (r == KW_ERR_NOT_FOUND && strstr(c->err, "is not a contact") != NULL) {
+        json_decref(alert);
+        alert = NULL;
+        c->err[0] = '\0';
+        if ((r = kw_client_contact_add(c, contact, &added)) == KW_OK)
+            r = kw_client_ckv_contact_check(c, contact, &rblob, &rlen, &alert);
+        json_decref(added);
     }
-    if (kw_roster_open(theirs, rblob, rlen, apk) != KW_OK || strcmp(theirs->name, contact) != 0) {
-        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the roster of %s does not verify under its account key",
-                     contact);
+    json_decref(alert);
+    if (r != KW_OK)
+        goto out;
+    if (kw_roster_decode_unverified(theirs, rblob, rlen) != KW_OK ||
+        kw_roster_verify(theirs, theirs->account_pk) != KW_OK || strcmp(theirs->name, contact) != 0) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the roster of %s does not verify", contact);
         goto out;
     }
     randombytes_buf(crk, sizeof(crk));
@@ -1068,7 +1080,6 @@ out:
         json_decref(body);
     }
     json_decref(resp);
-    json_decref(keys);
     json_decref(packets);
     kw_keychain_free(&kc);
     free(rblob);

@@ -1002,7 +1002,7 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
     json_t *j = NULL, *resp = NULL;
     resume_state st;
     uint32_t gen = 0;
-    uint64_t npieces = 0, ctl = 0, resumed = 0;
+    uint64_t npieces = 0, ctl = 0, resumed = 0, ahead = 0, skipped = 0;
     size_t meta_len = 0, ct_len = 0, blen = 0;
     crypto_hash_sha256_state hs;
     kw_record_meta m;
@@ -1049,10 +1049,17 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
             kw_b64url_encode(ub, sizeof(ub), st.upload_id, 16);
             snprintf(up, sizeof(up), "/v1/record-uploads/%s", ub);
             uint64_t have = 0;
-            if (rq_json(rs, "GET", up, NULL, &resp) == KW_OK && kwc_get_u64(resp, "chunks", &have) == KW_OK)
+            if (rq_json(rs, "GET", up, NULL, &resp) == KW_OK && kwc_get_u64(resp, "chunks", &have) == KW_OK) {
                 resumed = have < npieces ? have : npieces;
-            else
+                const json_t *after = json_object_get(resp, "present_after");
+                for (size_t k = 0; k < json_array_size(after); k++) {
+                    json_int_t v = json_integer_value(json_array_get(after, k));
+                    if (v > (json_int_t)resumed && (uint64_t)v < npieces && (uint64_t)v - resumed <= 64)
+                        ahead |= (uint64_t)1 << ((uint64_t)v - resumed - 1);
+                }
+            } else {
                 resuming = false; /* gone (expired or committed): start over */
+            }
             json_decref(resp);
             resp = NULL;
         }
@@ -1092,8 +1099,10 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
         }
         size_t real = off >= src->size ? 0 : (size_t)(src->size - off < plen ? src->size - off : plen);
         crypto_hash_sha256_update(&hs, pt, real);
-        if (!inline_put && i < resumed) {
+        if (!inline_put && (i < resumed || (i > resumed && i - resumed <= 64 &&
+                                            (ahead >> (i - resumed - 1) & 1) != 0))) {
             pu.done += plen;
+            skipped++;
             continue;
         }
         if ((r = kw_record_piece_seal(ct, KW_RECORD_PIECE_MAXBYTES, &ct_len, pt, plen, i, i + 1 == npieces,
@@ -1153,9 +1162,9 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
     kwc_get_u64(resp, "change", &change);
     if ((r = pin_record(rs, cat, zone, id, version, false)) != KW_OK)
         goto out;
-    *out = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "category", cat, "zone", zone, "id", idb, "name",
-                     name, "version", (json_int_t)version, "size", (json_int_t)src->size, "resumed_from",
-                     (json_int_t)resumed, "change", (json_int_t)change);
+    *out = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "category", cat, "zone", zone, "id", idb,
+                     "name", name, "version", (json_int_t)version, "size", (json_int_t)src->size, "resumed_from",
+                     (json_int_t)resumed, "resumed_pieces", (json_int_t)skipped, "change", (json_int_t)change);
     r = *out != NULL ? KW_OK : KW_ERR_NOMEM;
 out:
     par_free(&pu);
@@ -1309,6 +1318,124 @@ static int fetch_entry(kw_records *rs, const char *cat, const char *zone, const 
     return r;
 }
 
+/* Piece downloads a few at a time on their own connections; handed out
+ * in order. */
+typedef struct {
+    CURL *h;
+    struct curl_slist *hdrs;
+    sink s;
+    bool busy, done;
+    uint64_t index;
+    CURLcode res;
+} dl_slot;
+
+typedef struct {
+    kw_records *rs;
+    CURLM *m;
+    dl_slot slot[PAR_MAX];
+    uint64_t next, npieces;
+    char ref[32];
+} dl_pre;
+
+static void dl_free(dl_pre *d)
+{
+    for (size_t i = 0; i < PAR_MAX; i++) {
+        dl_slot *sl = &d->slot[i];
+        if (sl->busy && !sl->done && d->m != NULL)
+            curl_multi_remove_handle(d->m, sl->h);
+        if (sl->h != NULL)
+            curl_easy_cleanup(sl->h);
+        curl_slist_free_all(sl->hdrs);
+        free(sl->s.data);
+    }
+    if (d->m != NULL)
+        curl_multi_cleanup(d->m);
+    memset(d, 0, sizeof(*d));
+}
+
+static int dl_init(dl_pre *d, kw_records *rs, const uint8_t ref[16], uint64_t npieces)
+{
+    memset(d, 0, sizeof(*d));
+    d->rs = rs;
+    d->npieces = npieces;
+    kw_b64url_encode(d->ref, sizeof(d->ref), ref, 16);
+    if ((d->m = curl_multi_init()) == NULL)
+        return kwc_fail(rs->c, NETWORK, KW_ERR_NOMEM, "cannot initialise libcurl");
+    for (size_t i = 0; i < PAR_MAX; i++)
+        if ((d->slot[i].h = curl_easy_init()) == NULL)
+            return kwc_fail(rs->c, NETWORK, KW_ERR_NOMEM, "cannot initialise libcurl");
+    return KW_OK;
+}
+
+/* The base64url text of piece i (the caller frees it), fetching ahead. */
+static int dl_fetch(dl_pre *d, uint64_t i, char **text, size_t *tlen)
+{
+    int r;
+    *text = NULL;
+    for (;;) {
+        /* issue what fits in the window */
+        for (size_t k = 0; k < PAR_MAX && d->next < d->npieces && d->next < i + PAR_MAX; k++) {
+            dl_slot *sl = &d->slot[k];
+            if (sl->busy)
+                continue;
+            char path[128];
+            snprintf(path, sizeof(path), "/v1/record-content/%s/%llu", d->ref, (unsigned long long)d->next);
+            if ((r = easy_prepare(d->rs, sl->h, "GET", path, NULL, 0, &sl->s, &sl->hdrs)) != KW_OK)
+                return r;
+            if (curl_multi_add_handle(d->m, sl->h) != CURLM_OK)
+                return kwc_fail(d->rs->c, NETWORK, KW_ERR_SYSTEM, "libcurl failed");
+            sl->busy = true;
+            sl->done = false;
+            sl->index = d->next++;
+        }
+        dl_slot *want = NULL;
+        for (size_t k = 0; k < PAR_MAX; k++)
+            if (d->slot[k].busy && d->slot[k].index == i)
+                want = &d->slot[k];
+        if (want == NULL)
+            return kwc_fail(d->rs->c, LOCAL, KW_ERR_INTERNAL, "piece %llu was never requested",
+                            (unsigned long long)i);
+        if (want->done) {
+            long status = 0;
+            curl_easy_getinfo(want->h, CURLINFO_RESPONSE_CODE, &status);
+            if (want->res != CURLE_OK)
+                r = transfer_error(d->rs, &want->s, want->res);
+            else if (status < 200 || status >= 300)
+                r = answer_error(d->rs, &want->s, status);
+            else {
+                *text = want->s.data != NULL ? want->s.data : strdup("");
+                *tlen = want->s.len;
+                want->s.data = NULL;
+                r = *text != NULL ? KW_OK : KW_ERR_NOMEM;
+            }
+            free(want->s.data);
+            memset(&want->s, 0, sizeof(want->s));
+            curl_slist_free_all(want->hdrs);
+            want->hdrs = NULL;
+            want->busy = want->done = false;
+            return r;
+        }
+        int running = 0, msgs = 0;
+        if (curl_multi_perform(d->m, &running) != CURLM_OK)
+            return kwc_fail(d->rs->c, NETWORK, KW_ERR_SYSTEM, "libcurl failed");
+        CURLMsg *msg;
+        bool progressed = false;
+        while ((msg = curl_multi_info_read(d->m, &msgs)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            for (size_t k = 0; k < PAR_MAX; k++)
+                if (d->slot[k].h == msg->easy_handle) {
+                    d->slot[k].done = true;
+                    d->slot[k].res = msg->data.result;
+                    curl_multi_remove_handle(d->m, d->slot[k].h);
+                    progressed = true;
+                }
+        }
+        if (!progressed && curl_multi_poll(d->m, NULL, 0, 1000, NULL) != CURLM_OK)
+            return kwc_fail(d->rs->c, NETWORK, KW_ERR_SYSTEM, "libcurl failed");
+    }
+}
+
 /* Decrypts e's content (inline or piece by piece) to fd. */
 static int content_to_fd(kw_records *rs, const char *cat, const char *zone, const rec_entry *e,
                          const uint8_t rkey[KW_RECORD_KEYBYTES], int fd)
@@ -1318,7 +1445,9 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
     uint8_t *pt = NULL, *ct = NULL, h[32];
     char idb[32];
     crypto_hash_sha256_state hs;
+    dl_pre dl;
     int r = KW_ERR_NOMEM;
+    memset(&dl, 0, sizeof(dl));
     kw_record_ref ref = {.category = cat, .zone = zone, .version = (uint64_t)e->version};
     memcpy(ref.id, e->id, 16);
     kw_b64url_encode(idb, sizeof(idb), e->id, 16);
@@ -1333,6 +1462,8 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
     if ((pt = malloc(KW_RECORD_PIECE_BYTES)) == NULL || (ct = malloc(KW_RECORD_PIECE_MAXBYTES)) == NULL)
         goto out;
     crypto_hash_sha256_init(&hs);
+    if (e->content == NULL && (r = dl_init(&dl, rs, e->ref, npieces)) != KW_OK)
+        goto out;
     size_t inline_off = 0;
     for (uint64_t i = 0; i < npieces; i++) {
         uint64_t poff = i * e->m.piece_size;
@@ -1345,11 +1476,8 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
             got = want;
             inline_off += want;
         } else {
-            char path[128], rb[32];
             size_t tlen = 0;
-            kw_b64url_encode(rb, sizeof(rb), e->ref, 16);
-            snprintf(path, sizeof(path), "/v1/record-content/%s/%llu", rb, (unsigned long long)i);
-            if ((r = rq(rs, "GET", path, NULL, 0, NULL, &text, &tlen)) != KW_OK) {
+            if ((r = dl_fetch(&dl, i, &text, &tlen)) != KW_OK) {
                 if (r == KW_ERR_NOT_FOUND)
                     r = kwc_fail(c, LOCAL, KW_ERR_VERIFY,
                                  "ALERT: record %s in %s/%s was truncated or extended: piece %llu is "
@@ -1407,6 +1535,7 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
     }
     r = KW_OK;
 out:
+    dl_free(&dl);
     if (pt != NULL) {
         sodium_memzero(pt, KW_RECORD_PIECE_BYTES);
         free(pt);

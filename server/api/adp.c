@@ -1038,47 +1038,6 @@ static const char *contact_state_name(int st)
                                                  : "active";
 }
 
-/* The account `name`'s key and latest roster (a contact's devices). */
-static int contact_keys(kw_http_req *req, kw_http_resp *resp)
-{
-    kw_server *srv = req->app;
-    kw_api_caller caller;
-    kw_store_account acct = {0};
-    uint8_t *roster = NULL;
-    size_t len = 0;
-    int64_t version = 0;
-    int r;
-    if ((r = need_area(srv, resp)) != KW_OK || (r = kw_api_auth(req, resp, true, &caller)) != KW_OK ||
-        (r = kw_api_check_name(resp, req->params[0])) != KW_OK)
-        return r;
-    r = kw_store_account_get_by_name(srv->store, req->params[0], &acct);
-    if (r == KW_ERR_NOT_FOUND)
-        return kw_http_fail(resp, r, "no such account");
-    if (r != KW_OK)
-        return kw_api_store_fail(resp, r, "account");
-    if (acct.id == caller.account_id) {
-        r = kw_http_fail(resp, KW_ERR_FORMAT, "an account cannot be its own recovery contact");
-        goto out;
-    }
-    if ((r = kw_store_roster_latest(srv->store, acct.id, &version, &roster, &len)) != KW_OK) {
-        r = kw_api_store_fail(resp, r, "roster");
-        goto out;
-    }
-    json_t *o = json_pack("{s:s,s:I}", "name", acct.name, "roster_version", (json_int_t)version);
-    if (o == NULL || kw_api_put_b64(o, "account_pk", acct.account_pk, 32) != KW_OK ||
-        kw_api_put_b64(o, "roster", roster, len) != KW_OK) {
-        json_decref(o);
-        r = KW_ERR_NOMEM;
-        goto out;
-    }
-    kw_http_json(resp, 200, o);
-    r = KW_OK;
-out:
-    free(roster);
-    kw_store_account_clear(&acct);
-    return r;
-}
-
 /* {contact, contact_id, unwrap_key, kk_wrap, generation, packets: [{device_id, packet}]} */
 static int contact_add(kw_http_req *req, kw_http_resp *resp)
 {
@@ -1528,7 +1487,6 @@ const kw_http_route kw_api_adp_routes[] = {
     {"POST", "/v1/adp/passcode/delete", passcode_delete, 0},
     {"GET", "/v1/adp/passcode", passcode_salt, 0},
     {"POST", "/v1/adp/passcode/open", passcode_open, 0},
-    {"GET", "/v1/adp/contacts/keys/{}", contact_keys, 0},
     {"POST", "/v1/adp/contacts", contact_add, ADP_BODY_LIMIT},
     {"GET", "/v1/adp/contacts", contact_list, 0},
     {"POST", "/v1/adp/contacts/help", contact_help, 0},

@@ -38,6 +38,7 @@ KW_API_AREA(password);
 KW_API_AREA(kt);
 KW_API_AREA(roster); /* roster.c: CKV switch (ckv engineer) */
 KW_API_AREA(msg); /* messages.c: mailboxes and prekeys (msg engineer) */
+int kw_api_msg_start(kw_server *srv); void kw_api_msg_stop(kw_server *srv); /* messages.c: id expiry sweep */
 
 /* ---- key transparency (kt.c) ---- */
 

@@ -121,6 +121,8 @@ static void kt_publish_once(struct kw_api_kt *kt)
                 r = kw_kt_dir_label_vrf(kt->dir, labels[i].label, labels[i].label_len,
                                         proofs + i * KW_VRF_PROOFBYTES);
             }
+            if (r == KW_OK && n > kt->npseq)
+                r = KW_ERR_INTERNAL; /* the queue and its sequence numbers disagree */
             if (r == KW_OK)
                 r = kw_store_kt_epoch_commit(kt->store, head.epoch, ts, enc,
                                              n > 0 ? kt->pseq[n - 1] : 0, n, labels, nl);

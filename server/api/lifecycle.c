@@ -25,6 +25,7 @@ static const struct {
     {"web", kw_api_web_start, kw_api_web_stop},
     {"adp", kw_api_adp_start, kw_api_adp_stop},
     {"records", kw_api_records_start, kw_api_records_stop},
+    {"msg", kw_api_msg_start, kw_api_msg_stop},
 };
 
 #define NHOOKS (sizeof(hooks) / sizeof(hooks[0]))

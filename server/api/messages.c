@@ -20,8 +20,18 @@
  * checked by the receiving clients against the verified rosters; the
  * server's checks only keep misrouted or forged mail out of mailboxes.
  * Every reply to send/ack/prekey comes after the commit (store/msg.h).
+ *
+ * Area state (srv->msg, lifecycle.c): a thread that forgets, every
+ * "msg.sweep_seconds" (default 3600), the ids of envelopes every mailbox
+ * acknowledged more than KW_STORE_MSG_ID_KEEP seconds ago (clients refuse
+ * envelopes older than 14 days by themselves, so a forgotten id cannot be
+ * replayed to them).
  */
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +40,7 @@
 #include "keyward/codec.h"
 #include "keyward/envelope.h"
 #include "keyward/err.h"
+#include "config.h"
 #include "store/msg.h"
 
 #define MSG_FETCH_ITEMS 256
@@ -375,3 +386,83 @@ const kw_http_route kw_api_msg_routes[] = {
     {"GET", "/v1/msg/keys/{}", msg_keys, 0},
 };
 const size_t kw_api_msg_nroutes = sizeof(kw_api_msg_routes) / sizeof(kw_api_msg_routes[0]);
+
+/* ---- the expiry sweep ---- */
+
+struct kw_api_msg {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stopping;
+    int64_t every;
+    kw_server *srv;
+};
+
+static void *msg_sweeper(void *arg)
+{
+    struct kw_api_msg *m = arg;
+    pthread_mutex_lock(&m->mu);
+    while (!m->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += (time_t)m->every;
+        while (!m->stopping && pthread_cond_timedwait(&m->cv, &m->mu, &until) != ETIMEDOUT)
+            ;
+        if (m->stopping)
+            break;
+        pthread_mutex_unlock(&m->mu);
+        size_t removed = 0;
+        int r = kw_store_msg_expire(m->srv->store, kw_api_now(m->srv) - KW_STORE_MSG_ID_KEEP, &removed);
+        if (r != KW_OK && r != KW_ERR_UNSUPPORTED)
+            fprintf(stderr, "level=error event=msg_expire error=\"%s\"\n", kw_strerror(r));
+        pthread_mutex_lock(&m->mu);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+int kw_api_msg_start(kw_server *srv)
+{
+    const char *v = srv->cfg != NULL ? kw_config_get(srv->cfg, "msg.sweep_seconds") : NULL;
+    int64_t every = 3600;
+    if (v != NULL) {
+        char *end = NULL;
+        long long x = strtoll(v, &end, 10);
+        if (end == v || *end != '\0' || x < 1 || x > 7 * 24 * 3600) {
+            fprintf(stderr, "level=error event=config key=msg.sweep_seconds error=\"1..604800 seconds\"\n");
+            return KW_ERR_FORMAT;
+        }
+        every = (int64_t)x;
+    }
+    struct kw_api_msg *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return KW_ERR_NOMEM;
+    m->every = every;
+    m->srv = srv;
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->cv, NULL);
+    if (pthread_create(&m->thread, NULL, msg_sweeper, m) != 0) {
+        pthread_mutex_destroy(&m->mu);
+        pthread_cond_destroy(&m->cv);
+        free(m);
+        return KW_ERR_SYSTEM;
+    }
+    srv->msg = m;
+    return KW_OK;
+}
+
+void kw_api_msg_stop(kw_server *srv)
+{
+    struct kw_api_msg *m = srv->msg;
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->stopping = true;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    pthread_join(m->thread, NULL);
+    pthread_mutex_destroy(&m->mu);
+    pthread_cond_destroy(&m->cv);
+    free(m);
+    srv->msg = NULL;
+}

@@ -49,6 +49,7 @@
 #define REC_UPLOAD_TTL (24 * 3600)
 #define REC_CLASS_MAX 64
 #define REC_LIST_DEFAULT 100
+#define REC_AHEAD_MAX 64 /* pieces past the first gap that the upload status lists */
 
 struct kw_api_records {
     char dir[PATH_MAX];
@@ -718,11 +719,20 @@ static int upload_status(kw_http_req *req, kw_http_resp *resp)
         return KW_ERR_NOMEM;
     }
     scan_chunks(obj, REC_CHUNKS_MAX, &count, &total, sizes);
+    /* pieces sent in parallel may land past the first gap */
+    json_t *after = json_array();
+    for (uint64_t i = count + 1; after != NULL && i <= count + REC_AHEAD_MAX; i++) {
+        char path[PATH_MAX + 32];
+        struct stat sb;
+        snprintf(path, sizeof(path), "%s/%llu", obj, (unsigned long long)i);
+        if (stat(path, &sb) == 0)
+            json_array_append_new(after, json_integer((json_int_t)i));
+    }
     char id[32];
     kw_b64url_encode(id, sizeof(id), up.id, 16);
-    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:o}", "category", up.category, "zone", up.zone, "id",
-                          id, "version", (json_int_t)up.version, "chunks", (json_int_t)count, "bytes",
-                          (json_int_t)total, "sizes", sizes);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:o}", "category", up.category, "zone", up.zone,
+                          "id", id, "version", (json_int_t)up.version, "chunks", (json_int_t)count, "bytes",
+                          (json_int_t)total, "sizes", sizes, "present_after", after != NULL ? after : json_array());
     if (o == NULL)
         return KW_ERR_NOMEM;
     kw_http_json(resp, 200, o);

@@ -24,6 +24,7 @@
 #include "keyward/codec.h"
 #include "keyward/err.h"
 #include "keyward/webauthn.h"
+#include "store/web.h"
 
 #define SK_ORIGINS_MAX 16
 #define SK_ORIGIN_MAX 256
@@ -877,6 +878,50 @@ static int seckeys_remove(kw_http_req *req, kw_http_resp *resp)
     return KW_OK;
 }
 
+/* Turning the policy on ends what was opened without a security key: the
+ * sessions of pending devices (let in by a code while the policy was off;
+ * they sign in again, now with a key, before they can use the recovery key,
+ * a recovery passcode or contact to join) and the account's web sessions
+ * but the caller's (web sign-in now takes a key). The policy is already
+ * stored; a failure here is logged (level=error), not returned. */
+static void sk_policy_on_revoke(kw_server *srv, const kw_api_caller *caller)
+{
+    kw_store_device *devs = NULL;
+    kw_store_web_session *ws = NULL;
+    size_t n = 0, revoked_dev = 0, revoked_web = 0;
+    int r = kw_store_device_list(srv->store, caller->account_id, &devs, &n);
+    for (size_t i = 0; r == KW_OK && i < n; i++) {
+        if (devs[i].state != KW_DEVICE_PENDING)
+            continue;
+        int rr = kw_store_session_revoke_device(srv->store, devs[i].id);
+        if (rr == KW_OK)
+            revoked_dev++;
+        else if (rr != KW_ERR_NOT_FOUND)
+            r = rr;
+    }
+    free(devs);
+    if (r != KW_OK)
+        fprintf(stderr, "level=error event=seckey_policy_revoke what=pending_devices account=%lld error=%s\n",
+                (long long)caller->account_id, kw_errname(r));
+    n = 0;
+    r = kw_store_web_session_list(srv->store, caller->account_id, kw_api_now(srv), &ws, &n);
+    for (size_t i = 0; r == KW_OK && i < n; i++) {
+        if (caller->web && sodium_memcmp(ws[i].id, caller->web_session_id, KW_STORE_ID_BYTES) == 0)
+            continue;
+        int rr = kw_store_web_session_revoke(srv->store, caller->account_id, ws[i].id);
+        if (rr == KW_OK)
+            revoked_web++;
+        else if (rr != KW_ERR_NOT_FOUND)
+            r = rr;
+    }
+    free(ws);
+    if (r != KW_OK && r != KW_ERR_UNSUPPORTED)
+        fprintf(stderr, "level=error event=seckey_policy_revoke what=web_sessions account=%lld error=%s\n",
+                (long long)caller->account_id, kw_errname(r));
+    fprintf(stderr, "level=info event=seckey_policy_revoke account=%lld pending_devices=%zu web_sessions=%zu\n",
+            (long long)caller->account_id, revoked_dev, revoked_web);
+}
+
 static int seckeys_policy(kw_http_req *req, kw_http_resp *resp)
 {
     static const char *const fields[] = {"enabled", "assertion", NULL};
@@ -917,6 +962,8 @@ static int seckeys_policy(kw_http_req *req, kw_http_resp *resp)
         return kw_api_store_fail(resp, r, "security key policy");
     fprintf(stderr, "level=info event=seckey_policy account=%lld on=%d\n",
             (long long)caller.account_id, want ? 1 : 0);
+    if (want)
+        sk_policy_on_revoke(srv, &caller);
     kw_http_json(resp, 200, json_pack("{s:b}", "policy", want));
     return KW_OK;
 }

@@ -29,12 +29,19 @@
  * device's sessions at once and queues a removal request that a trusted
  * device completes (GET /v1/web/removals, then POST /v1/devices/remove).
  *
+ * Data: under ADP with web access on, the page reads sealed records of the
+ * categories a trusted device released to its session (/v1/web/records,
+ * checked against the ADP area's approved grants) and decrypts them in the
+ * browser; records the server holds keys for (custody copies: standard
+ * protection, interoperable categories) it opens itself (/v1/web/readable).
+ *
  * Secrets: tokens and codes are never logged; token buffers and codes are
  * wiped; only token hashes reach the store.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +53,7 @@
 #include "api/seckeys.h"
 #include "api/web_path.h"
 #include "config.h"
+#include "custody/custody.h"
 #include "keyward/codec.h"
 #include "keyward/err.h"
 #include "keyward/opaque.h"
@@ -79,6 +87,11 @@ struct kw_api_web {
     char dir[PATH_MAX];          /* empty: no page installed */
     int64_t session_ttl;
     kw_opaque_server *opaque;    /* empty context: the web client's configuration */
+    /* The custody provider, opened on first use (after the ADP area's start
+     * hook made its key), to read records the server holds keys for. */
+    pthread_mutex_t custody_lock;
+    kw_custody *custody;
+    bool custody_failed;
 };
 
 /* Whether the account requires security keys; false while the area is off. */
@@ -165,6 +178,7 @@ int kw_api_web_start(kw_server *srv)
     if ((r = kw_opaque_server_new(&w->opaque, &cfg, srv->keys->opaque_sk, srv->keys->opaque_pk,
                                   srv->keys->oprf_seed)) != KW_OK)
         goto fail;
+    pthread_mutex_init(&w->custody_lock, NULL);
     srv->web = w;
     return KW_OK;
 fail:
@@ -177,6 +191,8 @@ void kw_api_web_stop(kw_server *srv)
     if (srv == NULL || srv->web == NULL)
         return;
     kw_opaque_server_free(&srv->web->opaque);
+    kw_custody_close(&srv->web->custody);
+    pthread_mutex_destroy(&srv->web->custody_lock);
     free(srv->web);
     srv->web = NULL;
 }
@@ -1080,6 +1096,238 @@ out:
     return r;
 }
 
+/* ---- records the server can read (standard protection, interoperable) ----
+ *
+ * In standard protection the server holds a custody copy of each ADP-class
+ * service key, and of the interoperable categories' keys always (the ADP
+ * area's escrow, docs/api.md "ADP"). With it, it opens records for the
+ * page: GET /v1/web/readable/{category}/{zone}[/{id}]. A record is readable
+ * exactly when the server holds the custody copy of its key generation:
+ * always-end-to-end categories never have one, and turning ADP on deletes
+ * those of the ADP categories — then 409 (use web access instead). The
+ * record is opened with the same checks as on a device (wrap and metadata
+ * bound to category, zone, id and version; every piece authenticated).
+ */
+
+static kw_custody *web_custody(kw_server *srv)
+{
+    struct kw_api_web *w = srv->web;
+    kw_custody *c;
+    pthread_mutex_lock(&w->custody_lock);
+    if (w->custody == NULL && !w->custody_failed && srv->cfg != NULL) {
+        int r = kw_custody_open(&w->custody, srv->cfg, srv->cfg->data_dir);
+        if (r != KW_OK) {
+            w->custody_failed = true;
+            fprintf(stderr, "level=error event=web_custody_open error=%s\n", kw_errname(r));
+        }
+    }
+    c = w->custody;
+    pthread_mutex_unlock(&w->custody_lock);
+    return c;
+}
+
+/* The service key of (category, generation) from the server's custody copy:
+ * KW_ERR_NOT_FOUND (described) when the server holds none. */
+static int web_custody_key(kw_server *srv, kw_http_resp *resp, int64_t account_id, const char *category,
+                           int64_t generation, uint8_t key[static KW_SVCKEY_BYTES])
+{
+    kw_store_adp_custody *list = NULL;
+    size_t n = 0, len = 0;
+    int r = kw_store_adp_custody_list(srv->store, account_id, &list, &n);
+    if (r == KW_ERR_UNSUPPORTED || r == KW_ERR_NOT_FOUND)
+        n = 0;
+    else if (r != KW_OK)
+        return kw_api_store_fail(resp, r, "custody copies");
+    r = KW_ERR_NOT_FOUND;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(list[i].category, category) != 0 || list[i].generation != generation)
+            continue;
+        kw_custody *c = web_custody(srv);
+        if (c == NULL) {
+            r = kw_http_fail(resp, KW_ERR_INTERNAL, "the custody provider is not available");
+            break;
+        }
+        if (kw_custody_unwrap(c, account_id, category, generation, list[i].wrap, list[i].wrap_len, key,
+                              KW_SVCKEY_BYTES, &len) != KW_OK || len != KW_SVCKEY_BYTES) {
+            fprintf(stderr, "level=error event=web_custody_unwrap account=%lld\n", (long long)account_id);
+            r = kw_http_fail(resp, KW_ERR_INTERNAL, "a custody copy does not open");
+            break;
+        }
+        r = KW_OK;
+        break;
+    }
+    kw_store_adp_custody_free(list, n);
+    if (r == KW_ERR_NOT_FOUND)
+        r = kw_http_fail(resp, KW_ERR_CONFLICT,
+                         "%s is end-to-end encrypted: the server holds no key for it (under ADP, ask a "
+                         "trusted device for web access)", category);
+    if (r != KW_OK)
+        sodium_memzero(key, KW_SVCKEY_BYTES);
+    return r;
+}
+
+/* Opens rec's key and metadata (and, content non-NULL, its inline content
+ * into a malloc'd *content of meta->size bytes). */
+static int web_open_record(kw_server *srv, kw_http_resp *resp, int64_t account_id, const kw_store_record *rec,
+                           kw_record_meta *meta, uint8_t **content)
+{
+    uint8_t svc[KW_SVCKEY_BYTES], rk[KW_RECORD_KEYBYTES];
+    uint8_t *pt = NULL;
+    uint32_t gen = 0;
+    kw_record_ref ref = {rec->category, rec->zone, {0}, (uint64_t)rec->version};
+    int r = KW_ERR_INTERNAL;
+    memcpy(ref.id, rec->id, KW_RECORD_IDBYTES);
+    if (kw_record_wrap_generation(rec->wrap, rec->wrap_len, &gen) != KW_OK)
+        return kw_http_fail(resp, KW_ERR_INTERNAL, "a stored record key wrap is malformed");
+    if ((r = web_custody_key(srv, resp, account_id, rec->category, gen, svc)) != KW_OK)
+        return r;
+    if (kw_record_key_unwrap(rk, rec->wrap, rec->wrap_len, svc, &ref) != KW_OK ||
+        kw_record_meta_open(meta, rec->meta, rec->meta_len, rk, &ref) != KW_OK) {
+        r = kw_http_fail(resp, KW_ERR_VERIFY, "a stored record does not open (damaged or swapped)");
+        goto out;
+    }
+    if (content == NULL) {
+        r = KW_OK;
+        goto out;
+    }
+    uint64_t np = 0, ctl = 0;
+    if (rec->content == NULL) {
+        r = kw_http_fail(resp, KW_ERR_UNSUPPORTED, "this record is too large for the web page: open it on a device");
+        goto out;
+    }
+    if (kw_record_content_layout(meta->padded, meta->piece_size, &np, &ctl) != KW_OK || np != 1 ||
+        ctl != rec->content_size || meta->padded > KW_STORE_REC_INLINE_MAX) {
+        r = kw_http_fail(resp, KW_ERR_VERIFY, "a stored record was truncated or extended");
+        goto out;
+    }
+    size_t cap = (size_t)meta->padded, got = 0;
+    if ((pt = malloc(cap > 0 ? cap : 1)) == NULL) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    if (kw_record_piece_open(pt, cap, &got, rec->content, rec->content_size, 0, 1, rk, &ref) != KW_OK ||
+        got != cap) {
+        r = kw_http_fail(resp, KW_ERR_VERIFY, "a stored record's content does not authenticate");
+        goto out;
+    }
+    uint8_t h[32];
+    crypto_hash_sha256(h, pt, (unsigned long long)meta->size);
+    if (sodium_memcmp(h, meta->sha256, 32) != 0) {
+        r = kw_http_fail(resp, KW_ERR_VERIFY, "a stored record does not match its content hash");
+        goto out;
+    }
+    *content = pt;
+    pt = NULL;
+    r = KW_OK;
+out:
+    if (pt != NULL) {
+        sodium_memzero(pt, (size_t)meta->padded);
+        free(pt);
+    }
+    sodium_memzero(svc, sizeof(svc));
+    sodium_memzero(rk, sizeof(rk));
+    return r;
+}
+
+static json_t *web_meta_json(const kw_store_record *rec, const kw_record_meta *m)
+{
+    json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "name", m->name, "type", m->type, "size", (json_int_t)m->size,
+                          "mtime", (json_int_t)m->mtime, "ctime", (json_int_t)m->ctime, "version",
+                          (json_int_t)rec->version);
+    if (o == NULL || kw_api_put_b64(o, "id", rec->id, KW_STORE_REC_ID_BYTES) != KW_OK) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* GET /v1/web/readable/{category}/{zone}: names, sizes, times. */
+static int web_readable_list(kw_http_req *req, kw_http_resp *resp)
+{
+    kw_server *srv = req->app;
+    kw_api_caller c;
+    kw_store_record *recs = NULL;
+    size_t n = 0;
+    int64_t change = 0;
+    json_t *list = NULL;
+    const char *cat = req->params[0], *zone = req->params[1];
+    int r = auth_web(req, resp, &c);
+    if (r != KW_OK)
+        return r;
+    if ((r = web_record_names(resp, cat, zone)) != KW_OK)
+        return r;
+    if ((r = kw_store_record_list(srv->store, c.account_id, cat, zone, NULL, KW_STORE_REC_LIST_MAX, &recs, &n,
+                                  &change)) != KW_OK)
+        return kw_api_store_fail(resp, r, "records");
+    if ((list = json_array()) == NULL) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        kw_record_meta m;
+        if ((r = web_open_record(srv, resp, c.account_id, &recs[i], &m, NULL)) != KW_OK)
+            goto out;
+        json_t *o = web_meta_json(&recs[i], &m);
+        sodium_memzero(&m, sizeof(m));
+        if (o == NULL || json_array_append_new(list, o) != 0) {
+            r = KW_ERR_NOMEM;
+            goto out;
+        }
+    }
+    kw_http_json(resp, 200, json_pack("{s:s,s:s,s:O,s:b}", "category", cat, "zone", zone, "records", list, "more",
+                                      n == KW_STORE_REC_LIST_MAX));
+    r = KW_OK;
+out:
+    json_decref(list);
+    kw_store_record_free_list(&recs, n);
+    return r;
+}
+
+/* GET /v1/web/readable/{category}/{zone}/{id}: the record and its content
+ * (base64url), inline records only. */
+static int web_readable_get(kw_http_req *req, kw_http_resp *resp)
+{
+    kw_server *srv = req->app;
+    kw_api_caller c;
+    kw_store_record rec = {0};
+    kw_record_meta m;
+    uint8_t id[KW_STORE_REC_ID_BYTES], *content = NULL;
+    size_t idn = 0;
+    json_t *o = NULL;
+    const char *cat = req->params[0], *zone = req->params[1], *ids = req->params[2];
+    int r = auth_web(req, resp, &c);
+    if (r != KW_OK)
+        return r;
+    if ((r = web_record_names(resp, cat, zone)) != KW_OK)
+        return r;
+    if (kw_b64url_decode(id, sizeof(id), &idn, ids, strlen(ids)) != KW_OK || idn != sizeof(id))
+        return kw_http_fail(resp, KW_ERR_FORMAT, "bad record id");
+    r = kw_store_record_get(srv->store, c.account_id, cat, zone, id, &rec);
+    if (r == KW_ERR_NOT_FOUND)
+        return kw_http_fail(resp, KW_ERR_NOT_FOUND, "no such record");
+    if (r != KW_OK)
+        return kw_api_store_fail(resp, r, "record");
+    if ((r = web_open_record(srv, resp, c.account_id, &rec, &m, &content)) != KW_OK)
+        goto out;
+    o = web_meta_json(&rec, &m);
+    if (o == NULL || kw_api_put_b64(o, "content", content, (size_t)m.size) != KW_OK) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    kw_http_json(resp, 200, o);
+    o = NULL;
+    r = KW_OK;
+out:
+    json_decref(o);
+    if (content != NULL) {
+        sodium_memzero(content, (size_t)m.padded);
+        free(content);
+    }
+    sodium_memzero(&m, sizeof(m));
+    kw_store_record_clear(&rec);
+    return r;
+}
+
 int kw_api_web_revoke_account(kw_server *srv, int64_t account_id)
 {
     size_t n = 0;
@@ -1109,5 +1357,7 @@ const kw_http_route kw_api_web_routes[] = {
     {"POST", "/v1/web/logout", web_logout, 0},
     {"GET", "/v1/web/records/{}/{}/{}", web_records_list, 0},
     {"GET", "/v1/web/records/{}/{}/{}/{}", web_record_get, 0},
+    {"GET", "/v1/web/readable/{}/{}", web_readable_list, 0},
+    {"GET", "/v1/web/readable/{}/{}/{}", web_readable_get, 0},
 };
 const size_t kw_api_web_nroutes = sizeof(kw_api_web_routes) / sizeof(kw_api_web_routes[0]);

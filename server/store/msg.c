@@ -60,6 +60,8 @@ int kw_store_msg_send_checked(kw_store *st, kw_store_msg_send *m)
         for (size_t j = 0; j < i; j++)
             if (memcmp(m->devices[i], m->devices[j], KW_STORE_ID_BYTES) == 0)
                 return KW_ERR_INVALID_ARG;
+    if (ops(st)->send == NULL)
+        return KW_ERR_UNSUPPORTED;
     return ops(st)->send(st, m);
 }
 

@@ -19,6 +19,10 @@
  *  - mailbox swap: alice's message to carol is copied into B1's mailbox:
  *    refused "misdelivered"; carol still reads it.
  *  - nothing lost: B1 and B2 hold each honest message exactly once.
+ *  - gossip: a message signed by A1 (with A1's real keys, as if the lie
+ *    were in the log rather than the envelope) whose tree head's signature
+ *    is broken is stored with gossip "bad-head" and raises an alert (sync
+ *    exit 2); an honest head gives gossip "ok".
  *  - the server's own checks on POST /v1/msg/send (A1's real session and
  *    keys, raw HTTP): a mailbox of a third account's device (404), mailboxes
  *    other than the envelope's devices (400), an envelope naming another
@@ -30,6 +34,8 @@
 #include <time.h>
 
 #include "client/client_internal.h"
+#include "keyward/client_kt.h"
+#include "keyward/kt.h"
 
 #include "keyward/envelope.h"
 #include "keyward/hpke.h"
@@ -339,6 +345,95 @@ static void test_nothing_lost(void **state)
     assert_int_equal(mailbox_count(b1_id), 0);
 }
 
+/* A1 seals `text` to B1 (roster key) with `head` (NULL: none) in the
+ * payload, signed with A1's real identity key. */
+static uint8_t *seal_as_a1(const uint8_t *head, const char *text, size_t *len)
+{
+    kwc_profile *a = NULL;
+    kw_sign_key *idk = NULL;
+    uint8_t *payload = NULL, *env = NULL;
+    size_t plen = 0, n = 0;
+    assert_int_equal(kwc_profile_load(&a, pa1, AT_PASSPHRASE, strlen(AT_PASSPHRASE)), KW_OK);
+    assert_int_equal(kw_sign_key_from_seed(&idk, a->s->identity_seed), KW_OK);
+    sqlite3 *db = db_open();
+    uint8_t *b1pk = at_blob(db, "SELECT hpke_pk FROM devices WHERE id = ?1", b1_id, 16, &n);
+    at_db_close(db);
+    kw_envelope_recipient rc = {.prekey_id = 0};
+    memcpy(rc.device_id, b1_id, 16);
+    memcpy(rc.pk, b1pk, 32);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    kw_envelope_params p = {.timestamp_ms = (uint64_t)ts.tv_sec * 1000u, .sender = "alice",
+                            .recipient = "bob", .type = "text"};
+    randombytes_buf(p.id, 16);
+    memcpy(p.sender_device, a1_id, 16);
+    assert_int_equal(kw_payload_encode(&payload, &plen, head, (const uint8_t *)text, strlen(text)), KW_OK);
+    assert_int_equal(kw_envelope_seal(&env, len, &p, &rc, 1, a->s->hpke_sk, a->s->hpke_pk, idk, payload,
+                                      plen),
+                     KW_OK);
+    free(payload);
+    free(b1pk);
+    kw_sign_key_free(&idk);
+    kwc_profile_free(&a);
+    return env;
+}
+
+static void test_gossip_bad_head(void **state)
+{
+    (void)state;
+    kw_client *c = NULL;
+    kw_client_options o = {.profile_dir = pa1, .server_url = srv.url};
+    kw_kt_head h;
+    uint8_t head[KW_KT_HEADBYTES], *env = NULL;
+    size_t len = 0;
+    assert_int_equal(kw_client_kt_open(&c, &o), KW_OK);
+    assert_int_equal(kw_client_kt_pinned(c, &h), KW_OK); /* A1 looked bob up to send */
+    kw_client_free(&c);
+    kw_kt_head_encode(head, &h);
+
+    env = seal_as_a1(head, "an honest head", &len);
+    inject(b1_id, env, len);
+    free(env);
+    kw_it_result r = sync_ok(pb1);
+    assert_int_equal(jint(&r, "received"), 1);
+    json_t *m = json_array_get(json_object_get(r.json, "messages"), 0);
+    assert_string_equal(json_string_value(json_object_get(m, "gossip")), "ok");
+    assert_int_equal(json_array_size(json_object_get(r.json, "alerts")), 0);
+    kw_it_result_free(&r);
+
+    head[KW_KT_HEADBYTES - 1] ^= 0x01; /* the log's signature no longer verifies */
+    env = seal_as_a1(head, "a forged head", &len);
+    inject(b1_id, env, len);
+    free(env);
+    const char *a[] = {"--json", "sync", NULL};
+    r = at_cli(&srv, pb1, a, 2);
+    assert_int_equal(r.status, 2); /* an alert */
+    assert_int_equal(jint(&r, "received"), 1);
+    m = json_array_get(json_object_get(r.json, "messages"), 0);
+    assert_string_equal(json_string_value(json_object_get(m, "gossip")), "bad-head");
+    json_t *al = json_array_get(json_object_get(r.json, "alerts"), 0);
+    assert_string_equal(json_string_value(json_object_get(al, "reason")), "bad-head");
+    assert_string_equal(json_string_value(json_object_get(al, "sender")), "alice");
+    kw_it_result_free(&r);
+    /* the inbox keeps the outcome with the message */
+    const char *in[] = {"--json", "inbox", NULL};
+    r = at_cli(&srv, pb1, in, 0);
+    json_t *x;
+    size_t i;
+    int seen = 0;
+    json_array_foreach(json_object_get(r.json, "messages"), i, x)
+    {
+        const char *t = json_string_value(json_object_get(x, "text"));
+        if (t != NULL && strcmp(t, "a forged head") == 0) {
+            assert_string_equal(json_string_value(json_object_get(x, "gossip")), "bad-head");
+            assert_string_equal(json_string_value(json_object_get(x, "gossip_reason")), "bad-head-signature");
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 1);
+    kw_it_result_free(&r);
+}
+
 /* POST /v1/msg/send with A1's session: the HTTP status. */
 static int post_send(const char *token, const uint8_t *env, size_t len, const uint8_t (*devs)[16],
                      size_t ndev)
@@ -427,7 +522,7 @@ int main(void)
         cmocka_unit_test(test_setup_honest),         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_duplicate),            cmocka_unit_test(test_device_not_in_roster),
         cmocka_unit_test(test_mailbox_swap),         cmocka_unit_test(test_nothing_lost),
-        cmocka_unit_test(test_server_refuses),
+        cmocka_unit_test(test_gossip_bad_head),      cmocka_unit_test(test_server_refuses),
     };
     return cmocka_run_group_tests_name("attack 11: message replay", tests, setup, teardown);
 }

@@ -12,6 +12,9 @@
  *  - test_pending_device_needs_key: a device let in by an approval code
  *    before the policy was turned on stayed "known" and signed in again with
  *    the password alone (and could then use the recovery key to join).
+ *  - test_policy_on_revokes_code_sessions: sessions opened with an approval
+ *    code before the policy was on (a pending device's, a web page's)
+ *    stayed valid after it was turned on.
  *  - test_signin_challenge_flood: anyone with the password could fill the
  *    account's 16 live challenges with sign-in attempts and so refuse, for a
  *    challenge lifetime, every security-key operation of the owner (key add,
@@ -90,6 +93,8 @@ static int call(const char *method, const char *path, json_t *body, const char *
     char *req = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     char *resp = NULL;
     int st = kw_it_http(&srv, method, path, req, token, &resp);
+    if (getenv("BYPASS_DEBUG") != NULL)
+        fprintf(stderr, "%s %s -> %d %.300s\n", method, path, st, resp != NULL ? resp : "");
     free(req);
     json_decref(body);
     if (out != NULL) {
@@ -272,21 +277,37 @@ static int teardown(void **state)
 
 /* ---- bypasses (fixed) ---- */
 
-/* BYPASS 1: device B is let in by an approval code while the policy is off
- * (pending). The owner registers two keys and turns the policy on. B then
- * signed in again with the password alone — a "known" device — though it
- * is not one of the account's devices yet (it could go on to join with the
- * recovery key without ever touching a security key). Now B is asked for a
- * key like any new device; codes are refused; the key works. */
-static void test_pending_device_needs_key(void **state)
+/* BYPASS 3: what an approval code opened while the policy was off outlived
+ * the switch: the session of a pending device B (with which it could use
+ * the recovery key, a recovery passcode or contact to join and become
+ * trusted, never touching a key) and a web session (device removal etc. on
+ * the account page). Turning the policy on now ends both; the owner's
+ * trusted device keeps its session. */
+static void test_policy_on_revokes_code_sessions(void **state)
 {
     (void)state;
     char code[16];
+    json_t *f = NULL, *o = NULL;
     approval_code(code);
     const char *by_code[] = {"--json", "login", NAME, "--approval-code", code, "--device-name", "B", NULL};
     kw_it_result r = run(prof_b, by_code, 0);
     assert_string_equal(json_string_value(json_object_get(r.json, "device_state")), "pending");
     kw_it_result_free(&r);
+    const char *status[] = {"--json", "status", NULL};
+    r = run(prof_b, status, 0);
+    assert_true(json_is_true(json_object_get(r.json, "signed_in")));
+    kw_it_result_free(&r);
+    /* a web session by code */
+    approval_code(code);
+    assert_int_equal(web_password(NAME, &f), 200);
+    assert_int_equal(call("POST", "/v1/web/login/factor", json_pack("{s:s,s:s}", "type", "approval", "code", code),
+                          json_string_value(json_object_get(f, "token")), &o),
+                     200);
+    char w0[64];
+    snprintf(w0, sizeof(w0), "%s", json_string_value(json_object_get(o, "token")));
+    json_decref(o);
+    json_decref(f);
+    assert_int_equal(call("GET", "/v1/web/me", NULL, w0, NULL), 200);
 
     for (int i = 0; i < 2; i++) {
         const char *add[] = {"--soft-key", sk_v, "key", "add", NULL};
@@ -294,6 +315,31 @@ static void test_pending_device_needs_key(void **state)
     }
     const char *on[] = {"--soft-key", sk_v, "key", "policy", "on", NULL};
     run0(prof_a, on);
+
+    /* before the fix: still signed in, and 200 */
+    r = run(prof_b, status, 0);
+    if (!json_is_false(json_object_get(r.json, "signed_in")))
+        kw_it_dump("pending device's old session", &r);
+    assert_true(json_is_false(json_object_get(r.json, "signed_in")));
+    kw_it_result_free(&r);
+    assert_int_equal(call("GET", "/v1/web/me", NULL, w0, NULL), 401);
+    /* control: the trusted device's session is untouched */
+    r = run(prof_a, status, 0);
+    assert_true(json_is_true(json_object_get(r.json, "signed_in")));
+    kw_it_result_free(&r);
+}
+
+/* BYPASS 1: device B was let in by an approval code while the policy was
+ * off (pending). With the policy on, B signed in again with the password
+ * alone — a "known" device — though it is not one of the account's devices
+ * yet (and could go on to join with the recovery key without ever touching
+ * a security key). Now B is asked for a key like any new device; codes are
+ * refused; the key works. */
+static void test_pending_device_needs_key(void **state)
+{
+    (void)state;
+    char code[16];
+    kw_it_result r;
 
     /* the password alone: refused (before the fix: a session, exit 0) */
     const char *bare[] = {"login", NAME, NULL};
@@ -454,7 +500,8 @@ static void test_assertion_checks(void **state)
     /* another account's key (not in allowCredentials) */
     json_t *ko = key_options(f);
     json_t *a = assertion_for(sk_o, ko, other_cred, NULL);
-    expect_err(web_factor_key(f, a, &o), 401, o, "not registered to the account");
+    int st = web_factor_key(f, a, &o);
+    expect_err(st, 401, o, "not registered to the account");
     json_decref(o);
     json_decref(ko);
     /* control: the genuine key, UV clear (not asked), signs in */
@@ -532,13 +579,19 @@ static void test_web_session_limits(void **state)
     snprintf(path, sizeof(path), "/v1/seckeys/%lld/remove", (long long)json_integer_value(json_object_get(k0, "id")));
     /* remove without an assertion */
     st = call("POST", path, json_object(), web_tok, &o);
-    expect_err(st, 401, o, "assertion required");
+    if (json_array_size(json_object_get(keys, "keys")) <= 2)
+        expect_err(st, 401, o, "only a trusted device");
+    else
+        expect_err(st, 401, o, "assertion required");
     json_decref(o);
     /* remove with an assertion made for another operation ("password") */
     po = op_options(web_tok, "password");
     a = assertion_for(sk_v, po, first_cred(po), NULL);
     st = call("POST", path, json_pack("{s:o}", "assertion", a), web_tok, &o);
-    expect_err(st, 401, o, "challenge is unknown");
+    if (json_array_size(json_object_get(keys, "keys")) <= 2)
+        expect_err(st, 401, o, "only a trusted device");
+    else
+        expect_err(st, 401, o, "challenge is unknown");
     json_decref(o);
     json_decref(po);
     /* the password routes take no web session */
@@ -617,7 +670,8 @@ static void test_counter_zero_and_regression(void **state)
     /* 1 → 1: refused, logged */
     assert_int_equal(web_password(NAME, &f), 200);
     ko = key_options(f);
-    expect_err(web_factor_key(f, assertion_for(sk_v, ko, cred, &keep), &o), 401, o, "counter");
+    int st = web_factor_key(f, assertion_for(sk_v, ko, cred, &keep), &o);
+    expect_err(st, 401, o, "counter");
     json_decref(o);
     json_decref(ko);
     json_decref(f);
@@ -754,13 +808,15 @@ static void test_register_refusals(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_policy_on_revokes_code_sessions),
         cmocka_unit_test(test_pending_device_needs_key),
         cmocka_unit_test(test_web_codes_refused),
         cmocka_unit_test(test_assertion_checks),
         cmocka_unit_test(test_race_one_challenge),
-        cmocka_unit_test(test_web_session_limits),
+        cmocka_unit_test(test_web_session_limits), /* 2 keys: the minimum */
         cmocka_unit_test(test_trusted_device_needs_key),
         cmocka_unit_test(test_counter_zero_and_regression),
+        cmocka_unit_test(test_web_session_limits), /* 3 keys: the assertion gate */
         cmocka_unit_test(test_register_refusals),
         cmocka_unit_test(test_signin_challenge_flood),
     };

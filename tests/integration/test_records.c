@@ -253,6 +253,21 @@ static void test_cas_conflict(void **state)
     assert_int_equal(kw_it_http(&srv, "POST", path, "{\"version\":2}", tok, &resp), 409);
     free(resp);
     json_decref(cur);
+    /* the keychain update checks the sealed header (version, KK generation) and the version */
+    assert_int_equal(kw_it_http(&srv, "POST", "/v1/records/keychain",
+                                "{\"keychain_version\":99,\"keychain\":\"S1dLMQ\"}", tok, &resp),
+                     400);
+    free(resp);
+    /* a piece for an upload that does not exist, and a bad piece index */
+    assert_int_equal(kw_it_http(&srv, "PUT", "/v1/record-uploads/AAAAAAAAAAAAAAAAAAAAAA/0",
+                                "{\"data\":\"AAAA\"}", tok, &resp),
+                     404);
+    free(resp);
+    assert_int_equal(kw_it_http(&srv, "GET", "/v1/record-content/AAAAAAAAAAAAAAAAAAAAAA/x", NULL, tok, &resp), 400);
+    free(resp);
+    /* no session, no records */
+    assert_int_equal(kw_it_http(&srv, "POST", "/v1/records/notes/cas", "{}", NULL, &resp), 401);
+    free(resp);
     /* nothing changed */
     const char *ls[] = {"--json", "ls", "notes", "--zone", "cas", NULL};
     r = cli_expect(prof_a, 0, ls);

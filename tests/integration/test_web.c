@@ -23,6 +23,7 @@
 #include <curl/curl.h>
 
 #include "client/client_internal.h"
+#include "keyward/client_adp.h"
 #include "keyward/codec.h"
 #include "keyward/err.h"
 #include "keyward/keyward.h"
@@ -709,6 +710,183 @@ static void test_password_change_revokes_web_sessions(void **state)
     assert_int_equal(st, 401);
 }
 
+/* The page's read route for records under ADP web access
+ * (GET /v1/web/records/{request}/{category}/{zone}[/{id}]): nothing while
+ * ADP or web access is off or before a trusted device approves; then only
+ * the approved category, only for the web session that asked; turning web
+ * access off ends it. (The browser test web/tests/data.test.mjs opens the
+ * records with the released keys and checks the expiry.) */
+static kw_it_result cli_a(const char *const *rest)
+{
+    const char *args[16] = {"--json"};
+    size_t n = 1;
+    for (size_t i = 0; rest[i] != NULL && n < 15; i++)
+        args[n++] = rest[i];
+    args[n] = NULL;
+    kw_it_result r = kw_it_cli(&srv, prof_a, NULL, args);
+    if (r.status != 0)
+        kw_it_dump(rest[0], &r);
+    return r;
+}
+
+/* The records the server can read: in standard protection notes (an ADP
+ * category, custody copy held) and mail (interoperable) open for the page;
+ * with ADP on only mail does. */
+static void readable_one(const char *t, const char *cat, const char *name, int want)
+{
+    json_t *o = NULL;
+    char path[300];
+    snprintf(path, sizeof(path), "/v1/web/readable/%s/default", cat);
+    assert_int_equal(call("GET", path, NULL, t, &o), want);
+    if (want != 200) {
+        assert_non_null(strstr(err_message(o), "end-to-end"));
+        json_decref(o);
+        return;
+    }
+    json_t *recs = json_object_get(o, "records");
+    assert_int_equal(json_array_size(recs), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 0), "name")), name);
+    snprintf(path, sizeof(path), "/v1/web/readable/%s/default/%s", cat,
+             json_string_value(json_object_get(json_array_get(recs, 0), "id")));
+    json_decref(o);
+    assert_int_equal(call("GET", path, NULL, t, &o), 200);
+    const char *c = json_string_value(json_object_get(o, "content"));
+    uint8_t buf[128];
+    size_t n = 0;
+    assert_non_null(c);
+    assert_int_equal(kw_b64url_decode(buf, sizeof(buf), &n, c, strlen(c)), KW_OK);
+    assert_int_equal(n, strlen("a note for the web page\n"));
+    assert_memory_equal(buf, "a note for the web page\n", n);
+    json_decref(o);
+}
+
+static void readable_checks(const char *t, bool adp_on)
+{
+    json_t *o = NULL;
+    readable_one(t, "notes", "webnote.txt", adp_on ? 409 : 200);
+    readable_one(t, "mail", "letter.txt", 200);
+    /* a device session may not use the page's route; bad names */
+    assert_int_equal(call("GET", "/v1/web/readable/mail/default", NULL, NULL, &o), 401);
+    json_decref(o);
+    assert_int_equal(call("GET", "/v1/web/readable/Mail/default", NULL, t, &o), 400);
+    json_decref(o);
+    assert_int_equal(call("GET", "/v1/web/readable/mail/default/AAAAAAAAAAAAAAAAAAAAAA", NULL, t, &o), 404);
+    json_decref(o);
+}
+
+static void test_web_records_under_adp(void **state)
+{
+    (void)state;
+    json_t *o = NULL;
+    char t[64], path[256], epk_b64[64], rid_b64[32], code[KW_CLIENT_CODEBYTES], file[512];
+    uint8_t epk[32], esk[32], rid[16];
+    size_t n = 0;
+    web_sign_in(t, NULL);
+    crypto_box_keypair(epk, esk);
+    sodium_memzero(esk, sizeof(esk));
+    b64(epk_b64, sizeof(epk_b64), epk, sizeof(epk));
+#define ASK() call("POST", "/v1/adp/web/requests", json_pack("{s:s,s:[s,s]}", "ephemeral_pk", epk_b64, "categories", \
+                                                              "notes", "drive"), t, &o)
+    /* ADP off: refused */
+    assert_int_equal(ASK(), 409);
+    json_decref(o);
+
+    snprintf(file, sizeof(file), "%s/webnote.txt", srv.dir);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fputs("a note for the web page\n", f);
+    fclose(f);
+    const char *put1[] = {"put", "notes", file, "--name", "webnote.txt", NULL};
+    const char *put2[] = {"put", "drive", file, "--name", "driven.txt", NULL};
+    const char *rk[] = {"recovery-key", "create", NULL}, *st[] = {"adp", "status", NULL}, *on[] = {"adp", "on", NULL};
+    const char *wa_on[] = {"web", "access", "on", NULL}, *wa_off[] = {"web", "access", "off", NULL};
+    const char *put3[] = {"put", "mail", file, "--name", "letter.txt", NULL};
+    kw_it_result r;
+    const char *const *seq[] = {put1, put2, put3, rk, st, on};
+    for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+        r = cli_a(seq[i]);
+        assert_int_equal(r.status, 0);
+        kw_it_result_free(&r);
+        if (seq[i] == put3)
+            readable_checks(t, false);
+    }
+    readable_checks(t, true);
+    /* ADP on, web access still off by default: refused */
+    assert_int_equal(ASK(), 409);
+    assert_non_null(strstr(err_message(o), "web access"));
+    json_decref(o);
+    r = cli_a(wa_on);
+    assert_int_equal(r.status, 0);
+    kw_it_result_free(&r);
+    assert_int_equal(ASK(), 200);
+    snprintf(rid_b64, sizeof(rid_b64), "%s", json_string_value(json_object_get(o, "request_id")));
+    json_decref(o);
+    assert_int_equal(kw_b64url_decode(rid, sizeof(rid), &n, rid_b64, strlen(rid_b64)), KW_OK);
+    /* pending: nothing to read */
+    snprintf(path, sizeof(path), "/v1/web/records/%s/notes/default", rid_b64);
+    assert_int_equal(call("GET", path, NULL, t, &o), 409);
+    json_decref(o);
+    /* approved for notes only (the code binds the request and the page's key) */
+    kw_client_web_code(code, NAME, rid, epk);
+    const char *appr[] = {"web", "approve", "--code", code, "--category", "notes", NULL};
+    r = cli_a(appr);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(json_array_size(json_object_get(r.json, "releases")), 1);
+    kw_it_result_free(&r);
+    assert_int_equal(call("GET", path, NULL, t, &o), 200);
+    json_t *recs = json_object_get(o, "records");
+    assert_int_equal(json_array_size(recs), 1);
+    char id[32];
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(json_array_get(recs, 0), "id")));
+    assert_non_null(json_object_get(json_array_get(recs, 0), "wrap"));
+    assert_null(json_object_get(json_array_get(recs, 0), "content"));
+    json_decref(o);
+    char one[300];
+    snprintf(one, sizeof(one), "%s/%s", path, id);
+    assert_int_equal(call("GET", one, NULL, t, &o), 200);
+    const char *content = json_string_value(json_object_get(o, "content"));
+    assert_non_null(content);
+    json_decref(o);
+    /* drive was asked for but not released */
+    char other[400];
+    snprintf(other, sizeof(other), "/v1/web/records/%s/drive/default", rid_b64);
+    assert_int_equal(call("GET", other, NULL, t, &o), 404);
+    assert_non_null(strstr(err_message(o), "not released"));
+    json_decref(o);
+    /* another web session of the same account, a device session, no session */
+    assert_int_equal(call("GET", path, NULL, web_token, &o), 404);
+    json_decref(o);
+    kwc_profile *pa = NULL;
+    assert_int_equal(kwc_profile_load(&pa, prof_a, PASSPHRASE, strlen(PASSPHRASE)), KW_OK);
+    assert_int_equal(call("GET", path, NULL, pa->s->token, &o), 401);
+    json_decref(o);
+    kwc_profile_free(&pa);
+    assert_int_equal(call("GET", path, NULL, NULL, &o), 401);
+    json_decref(o);
+    /* malformed names and ids */
+    snprintf(other, sizeof(other), "/v1/web/records/%s/notes/..x", rid_b64);
+    assert_int_equal(call("GET", other, NULL, t, &o), 400);
+    json_decref(o);
+    snprintf(other, sizeof(other), "/v1/web/records/%s/NOTES/default", rid_b64);
+    assert_int_equal(call("GET", other, NULL, t, &o), 400);
+    json_decref(o);
+    snprintf(other, sizeof(other), "%s/short", path);
+    assert_int_equal(call("GET", other, NULL, t, &o), 400);
+    json_decref(o);
+    snprintf(other, sizeof(other), "%s/AAAAAAAAAAAAAAAAAAAAAA", path);
+    assert_int_equal(call("GET", other, NULL, t, &o), 404);
+    json_decref(o);
+    /* web access off: the grant no longer reads anything */
+    r = cli_a(wa_off);
+    assert_int_equal(r.status, 0);
+    kw_it_result_free(&r);
+    assert_int_equal(call("GET", path, NULL, t, &o), 409);
+    json_decref(o);
+    assert_int_equal(call("GET", one, NULL, t, &o), 409);
+    json_decref(o);
+#undef ASK
+}
+
 /* Web sessions expire after web.session_ttl (default 3600 s): the same
  * database served with the clock 3601 s ahead refuses the token. */
 static void test_web_session_expires(void **state)
@@ -936,6 +1114,7 @@ int main(void)
         cmocka_unit_test(test_device_removal_queue),
         cmocka_unit_test(test_cli_removals_dismiss_and_blocked_login),
         cmocka_unit_test(test_password_change_revokes_web_sessions),
+        cmocka_unit_test(test_web_records_under_adp),
         cmocka_unit_test(test_web_session_expires),
         cmocka_unit_test(test_web_login_with_security_key),
     };

@@ -41,6 +41,7 @@ async function startServer(offset) {
                                      '--threads', '4', '--quiet', '--test-faults', '--set', `web.dir=${env('KW_WEB_DIR')}`,
                                      '--set', 'web.session_ttl=86400'],
                  { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+  server.on('error', (err) => { serverLog += `spawn failed: ${err}\n`; });
   server.stdout.on('data', (d) => { serverLog += d; });
   server.stderr.on('data', (d) => { serverLog += d; });
   for (let i = 0; i < 100; i++) {
@@ -110,6 +111,7 @@ async function ask(categories) {
 
 const NOTE1 = 'first note, written in standard protection\n';
 const NOTE2 = 'second note: Grüße from ADP ✓\n'.repeat(40);
+const LETTER = 'Dear web page, mail is interoperable.\n';
 const SECRET = 'drive secret that must not open on the page\n';
 const st = {};
 
@@ -126,6 +128,8 @@ const tests = [
     assert.equal(on.adp, true);
     cli(['put', 'notes', `${TMP}/note2.txt`, '--name', 'second.txt']);
     cli(['put', 'drive', `${TMP}/secret.txt`, '--name', 'secret.txt']);
+    writeFileSync(`${TMP}/letter.txt`, LETTER);
+    cli(['put', 'mail', `${TMP}/letter.txt`, '--name', 'letter.txt']);
     const ls = cli(['ls', 'notes']).json;
     const gens = ls.records.map((r) => r.key_generation).sort();
     assert.deepEqual(gens, [1, 2], 'notes of two key generations');
@@ -154,6 +158,22 @@ const tests = [
     await shot('data-01-web-access-off');
   }],
 
+  ['under ADP the server still opens the interoperable categories, and only those', async () => {
+    const options = await page.locator('#readable-cat option').evaluateAll((os) => os.map((o) => o.value));
+    assert.ok(options.includes('mail') && !options.includes('notes'), 'offered: ' + options);
+    await page.selectOption('#readable-cat', 'mail');
+    await page.click('#readable-show');
+    await waitIdle();
+    await page.click('#readable-records tr[data-name="letter.txt"] button');
+    await waitIdle();
+    assert.equal(await page.textContent('#data-content'), LETTER);
+    await shot('data-01b-readable-mail');
+    const notes = await pageGet('/v1/web/readable/notes/default');
+    assert.equal(notes.status, 409);
+    assert.match(notes.body.error.message, /end-to-end/);
+    await page.click('#data-close');
+  }],
+
   ['web access on: the page asks and waits for a trusted device', async () => {
     cli(['web', 'access', 'on']);
     await page.reload();
@@ -166,8 +186,6 @@ const tests = [
     st.code = (await page.textContent('#data-code')).trim();
     assert.match(st.code, /^[0-9]{6}$/);
     assert.equal(await page.textContent('#data-cmd'), `keyward web approve --code ${st.code}`);
-    // nothing is readable while pending
-    st.rid = await page.evaluate(() => null);
     await shot('data-02-waiting');
   }],
 
@@ -228,6 +246,36 @@ const tests = [
     assert.equal(anon, 401);
   }],
 
+  ['a record swapped or tampered by the server does not open in the page', async () => {
+    const ls = cli(['ls', 'notes']).json.records;
+    const first = ls.find((r) => r.name === 'first.txt').id, second = ls.find((r) => r.name === 'second.txt').id;
+    const real = (await pageGet(`/v1/web/records/${st.rid}/notes/default/${second}`)).body;
+    const flip = (b64, i) => { const c = b64.split(''); c[i] = c[i] === 'A' ? 'B' : 'A'; return c.join(''); };
+    const own = (await pageGet(`/v1/web/records/${st.rid}/notes/default/${first}`)).body;
+    const cases = [
+      // second's ciphertext served as first: bound to its id, it does not open
+      ['swap', { ...real, id: first }, /does not open/],
+      // one content byte of first changed
+      ['tamper', { ...own, content: flip(own.content, 60) }, /does not (open|authenticate)/],
+    ];
+    for (const [what, body, re] of cases) {
+      await page.route(`**/v1/web/records/*/notes/default/${first}`,
+                       (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) }));
+      await page.click('#data-records tr[data-name="first.txt"] button');
+      await waitIdle();
+      const m = await message();
+      assert.equal(m.kind, 'error', what);
+      assert.match(m.text, re, what);
+      assert.equal(await page.locator('#data-viewer').isVisible(), false, what);
+      await page.unroute(`**/v1/web/records/*/notes/default/${first}`);
+    }
+    await shot('data-05-tampered-refused');
+    // the genuine one still opens
+    await page.click('#data-records tr[data-name="first.txt"] button');
+    await waitIdle();
+    assert.equal(await page.textContent('#data-content'), NOTE1);
+  }],
+
   ['after the hour the access is gone (server clock +3700 s)', async () => {
     await stopServer();
     await startServer(3700);
@@ -244,7 +292,7 @@ const tests = [
     await waitAccess('none');
     assert.equal(await page.locator('#data-access').isVisible(), false);
     assert.equal(await page.textContent('#st-release'), 'nothing');
-    await shot('data-05-expired');
+    await shot('data-06-expired');
   }],
 ];
 
@@ -287,6 +335,10 @@ async function main() {
   }
   await browser.close();
   await stopServer();
+  if (/AddressSanitizer|runtime error:|LeakSanitizer/.test(serverLog)) {
+    console.log('[  ERROR   ] keywardd reported a sanitizer error:\n' + serverLog);
+    failed++;
+  }
   console.log('screenshots:');
   for (const s of shots) console.log('  ' + s);
   console.log(`[==========] ${tests.length} test(s) run.`);
