@@ -21,7 +21,8 @@
  * "not-latest", "value-mismatch", "wrong-version", "malformed"), and
  * "split-view", "roster-malformed", "roster-signature",
  * "roster-wrong-account", "roster-wrong-version", "account-key-changed",
- * "auditor-signature-missing". On a verification failure the pinned head
+ * "auditor-signature-missing", "roster-rollback". On a verification
+ * failure the pinned head
  * is NOT replaced.
  *
  * The functions need no profile secrets: kw_client_kt_open gives a client
@@ -50,7 +51,11 @@ typedef enum kw_client_kt_failure {
     KW_CLIENT_KT_ROSTER_WRONG_VERSION,  /* roster version != directory version */
     KW_CLIENT_KT_ACCOUNT_KEY_CHANGED,   /* another account key than the one pinned for the name */
     KW_CLIENT_KT_AUDITOR_MISSING,       /* a required auditor has not signed the head */
+    KW_CLIENT_KT_ROSTER_ROLLBACK,       /* the roster is older than one verified before or than
+                                           a signed roster at an earlier label version */
 } kw_client_kt_failure;
+
+#define KW_CLIENT_KT_FORGED_MAX 16
 
 /* The stable name of a failure (for KW_CLIENT_KT_PROOF: the kt reason's
  * name). Never NULL. */
@@ -58,6 +63,10 @@ const char *kw_client_kt_reason_name(kw_client_kt_failure f, kw_kt_reason kt_rea
 
 typedef struct kw_client_kt_result {
     uint32_t version;   /* roster version; 0: absence verified */
+    uint32_t log_version; /* the label's newest version in the directory (>= version) */
+    uint32_t nforged;   /* label versions below log_version whose value does not open
+                           under the account key (a forged entry: alert input) */
+    uint32_t forged[KW_CLIENT_KT_FORGED_MAX]; /* the first min(nforged, MAX) of them */
     uint8_t *roster;    /* malloc'd verified roster bytes (NULL when absent) */
     size_t roster_len;
     uint8_t account_pk[32]; /* the roster's account key (zero when absent) */
@@ -83,8 +92,20 @@ int kw_client_kt_pin_keys(kw_client *c, const uint8_t log_pk[static 32],
 /* Looks `name` up: search proof verified against the pinned keys and
  * consistent with the pinned head (the pinned head must be an ancestor of
  * the new one), the roster opened under its own account key, named `name`,
- * of the directory's version, with the account key pinned for the name
- * (first use pins it); then the new head is stored. 0 with *out filled
+ * with the account key pinned for the name (first use pins it); then the
+ * new head is stored.
+ * Roster version rule (recovery after a forged entry): the roster version
+ * must equal the label's newest version, or — when a lying server inserted
+ * entries into the append-only log, so that the owner's next honest roster
+ * sits at a higher label version — be below it, provided that (checked
+ * with a verified monitor proof of every earlier label version) every
+ * earlier value that opens under the account key has a LOWER roster
+ * version (else "roster-rollback": a replayed old roster); the values that
+ * do not open are reported in out->forged / nforged (on every lookup, so
+ * the forgery stays visible). In every case the roster version must not be
+ * below the highest one this client verified for the name (kt.json
+ * "roster_versions"; else "roster-rollback"); above log_version is
+ * "roster-wrong-version".  0 with *out filled
  * (version 0: the directory proves there is no such name), KW_ERR_VERIFY
  * with out->reason, network / server / profile errors as elsewhere.
  * KW_ERR_INVALID_ARG for an empty, too long or '/'-holding name. */

@@ -214,7 +214,7 @@ static int kc_cbor_bytes(const uint8_t *p, size_t len, uint8_t *out, size_t cap,
 }
 
 static int kc_fido_assert(kw_client *c, const kw_client_authenticator *a, const char *rp_id,
-                          const uint8_t cdh[32], const kc_cred *allow, size_t n_allow,
+                          bool uv, const uint8_t cdh[32], const kc_cred *allow, size_t n_allow,
                           kc_cred *used, uint8_t *ad, size_t *ad_len, uint8_t *sig, size_t *sig_len)
 {
     fido_dev_t *dev = NULL;
@@ -233,6 +233,8 @@ static int kc_fido_assert(kw_client *c, const kw_client_authenticator *a, const 
         rc = fido_assert_allow_cred(as, allow[i].id, allow[i].id_len);
     if (rc == FIDO_OK)
         rc = fido_assert_set_up(as, FIDO_OPT_TRUE);
+    if (rc == FIDO_OK && uv) /* the key asks for its PIN or biometric */
+        rc = fido_assert_set_uv(as, FIDO_OPT_TRUE);
     if (rc != FIDO_OK) {
         r = kc_fido_fail(c, rc);
         goto out;
@@ -302,7 +304,7 @@ out:
     return r;
 }
 
-static int kc_fido_make(kw_client *c, const kw_client_authenticator *a, const char *rp_id,
+static int kc_fido_make(kw_client *c, const kw_client_authenticator *a, const char *rp_id, bool uv,
                         const uint8_t *uid, size_t uid_len, const char *user, int32_t alg,
                         const uint8_t cdh[32], const kc_cred *excl, size_t n_excl, uint8_t **attobj,
                         size_t *attobj_len)
@@ -326,6 +328,8 @@ static int kc_fido_make(kw_client *c, const kw_client_authenticator *a, const ch
         rc = fido_cred_set_user(cred, uid, uid_len, user, user, NULL);
     for (size_t i = 0; rc == FIDO_OK && i < n_excl; i++)
         rc = fido_cred_exclude(cred, excl[i].id, excl[i].id_len);
+    if (rc == FIDO_OK && uv)
+        rc = fido_cred_set_uv(cred, FIDO_OPT_TRUE);
     if (rc != FIDO_OK) {
         r = kc_fido_fail(c, rc);
         goto out;
@@ -468,6 +472,8 @@ int kwc_seckey_assert(kw_client *c, const json_t *opts, json_t **assertion)
         return KW_OK;
     }
     const char *rp_id = json_string_value(json_object_get(opts, "rpId"));
+    const char *uvs = json_string_value(json_object_get(opts, "userVerification"));
+    bool uv = uvs != NULL && strcmp(uvs, "required") == 0; /* the server's policy asks for UV */
     if (!json_is_object(opts) || !kc_rp_ok(rp_id))
         return kwc_bad_answer(c, "security key options");
     allow = calloc(KC_ALLOW_MAX, sizeof(*allow));
@@ -483,7 +489,9 @@ int kwc_seckey_assert(kw_client *c, const json_t *opts, json_t **assertion)
         r = KW_ERR_NOT_FOUND;
         for (size_t i = 0; i < n_allow && r == KW_ERR_NOT_FOUND; i++) {
             r = kw_softkey_insecure_get_assertion(c->seckey_auth->sk, rp_id, cdh, allow[i].id,
-                                                  allow[i].id_len, 0, ad, sizeof(ad), &ad_len, sig,
+                                                  allow[i].id_len,
+                                                  uv ? KW_SOFTKEY_INSECURE_OPT_UV : 0u, ad,
+                                                  sizeof(ad), &ad_len, sig,
                                                   sizeof(sig), &sig_len);
             if (r == KW_OK)
                 *used = allow[i];
@@ -497,7 +505,7 @@ int kwc_seckey_assert(kw_client *c, const json_t *opts, json_t **assertion)
             r = kwc_fail(c, LOCAL, r, "software key: %s", kw_strerror(r));
             goto out;
         }
-    } else if ((r = kc_fido_assert(c, c->seckey_auth, rp_id, cdh, allow, n_allow, used, ad, &ad_len,
+    } else if ((r = kc_fido_assert(c, c->seckey_auth, rp_id, uv, cdh, allow, n_allow, used, ad, &ad_len,
                                    sig, &sig_len)) != KW_OK) {
         goto out;
     }
@@ -602,6 +610,9 @@ int kw_client_key_add(kw_client *c, const char *name, json_t **out)
     const char *rp_id = json_string_value(json_object_get(json_object_get(pk, "rp"), "id"));
     const char *user = json_string_value(json_object_get(json_object_get(pk, "user"), "name"));
     const char *att = json_string_value(json_object_get(pk, "attestation"));
+    const char *uvs = json_string_value(
+        json_object_get(json_object_get(pk, "authenticatorSelection"), "userVerification"));
+    bool uv = uvs != NULL && strcmp(uvs, "required") == 0;
     if (!kc_rp_ok(rp_id) || user == NULL ||
         kwc_get_b64(json_object_get(pk, "user"), "id", 64, &uid, &uid_len) != KW_OK) {
         r = kwc_bad_answer(c, "register/start");
@@ -632,14 +643,15 @@ int kw_client_key_add(kw_client *c, const char *name, json_t **out)
         kw_softkey_insecure_att fmt = att != NULL && strcmp(att, "none") == 0
                                           ? KW_SOFTKEY_INSECURE_ATT_NONE
                                           : KW_SOFTKEY_INSECURE_ATT_PACKED;
-        r = kw_softkey_insecure_make_credential(c->seckey_auth->sk, alg, rp_id, cdh, fmt, 0, attobj,
+        r = kw_softkey_insecure_make_credential(c->seckey_auth->sk, alg, rp_id, cdh, fmt,
+                                                uv ? KW_SOFTKEY_INSECURE_OPT_UV : 0u, attobj,
                                                 KW_SOFTKEY_INSECURE_ATTOBJ_MAXBYTES, &attobj_len,
                                                 cred_id);
         if (r != KW_OK) {
             r = kwc_fail(c, LOCAL, r, "software key: %s", kw_strerror(r));
             goto out;
         }
-    } else if ((r = kc_fido_make(c, c->seckey_auth, rp_id, uid, uid_len, user, alg, cdh, excl,
+    } else if ((r = kc_fido_make(c, c->seckey_auth, rp_id, uv, uid, uid_len, user, alg, cdh, excl,
                                  n_excl, &attobj, &attobj_len)) != KW_OK) {
         goto out;
     }

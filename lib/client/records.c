@@ -1478,11 +1478,28 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
         } else {
             size_t tlen = 0;
             if ((r = dl_fetch(&dl, i, &text, &tlen)) != KW_OK) {
-                if (r == KW_ERR_NOT_FOUND)
-                    r = kwc_fail(c, LOCAL, KW_ERR_VERIFY,
-                                 "ALERT: record %s in %s/%s was truncated or extended: piece %llu is "
-                                 "missing",
-                                 idb, cat, zone, (unsigned long long)i);
+                if (r == KW_ERR_NOT_FOUND) {
+                    /* a new version replaces the old content: not an attack when the record moved on */
+                    char path[256];
+                    json_t *now = NULL;
+                    uint64_t v = 0;
+                    snprintf(path, sizeof(path), "/v1/records/%s/%s/%s", cat, zone, idb);
+                    int r2 = rq_json(rs, "GET", path, NULL, &now);
+                    bool moved = r2 == KW_ERR_NOT_FOUND ||
+                                 (r2 == KW_OK && kwc_get_u64(now, "version", &v) == KW_OK &&
+                                  (int64_t)v > e->version);
+                    json_decref(now);
+                    if (moved)
+                        r = kwc_fail(c, SERVER, KW_ERR_CONFLICT,
+                                     "record %s in %s/%s changed or was deleted during the download: "
+                                     "run it again",
+                                     idb, cat, zone);
+                    else
+                        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY,
+                                     "ALERT: record %s in %s/%s was truncated or extended: piece %llu is "
+                                     "missing",
+                                     idb, cat, zone, (unsigned long long)i);
+                }
                 goto out;
             }
             if (kw_b64url_decode(ct, KW_RECORD_PIECE_MAXBYTES, &got, text, tlen) != KW_OK)
@@ -1758,18 +1775,26 @@ static bool safe_name(const char *name)
     return true;
 }
 
-static int mkdirs_for(const char *path)
+/* Creates the directories of path below root, refusing any that is a
+ * symbolic link (a restore never writes outside its directory). */
+static int mkdirs_for(const char *root, const char *path)
 {
     char tmp[PATH_MAX];
+    struct stat sb;
+    size_t rl = strlen(root);
     snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p != '\0'; p++) {
+    for (char *p = tmp + rl + 1; *p != '\0'; p++) {
         if (*p != '/')
             continue;
         *p = '\0';
         if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
             return KW_ERR_SYSTEM;
+        if (lstat(tmp, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return KW_ERR_FORMAT;
         *p = '/';
     }
+    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return KW_ERR_FORMAT; /* a link or a directory where the file goes */
     return KW_OK;
 }
 
@@ -1807,8 +1832,10 @@ int kw_records_restore(kw_records *rs, const char *dir, const char *zone, json_t
         }
         rec_entry e;
         memset(&e, 0, sizeof(e));
-        if ((r = mkdirs_for(path)) != KW_OK) {
-            r = kwc_fail(rs->c, LOCAL, r, "cannot create the directories of %s", path);
+        if ((r = mkdirs_for(dir, path)) != KW_OK) {
+            r = kwc_fail(rs->c, LOCAL, r, "cannot restore %s: %s", path,
+                         r == KW_ERR_FORMAT ? "a symbolic link or a directory is in the way"
+                                            : "cannot create its directories");
             break;
         }
         if ((r = fetch_entry(rs, BACKUP_CATEGORY, zone, es[i].id, &e, rkey)) == KW_OK &&

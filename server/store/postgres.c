@@ -137,6 +137,7 @@ static const pg_component *const pg_components[] = {
     &pg_admin_component,
     &pg_seckey_component,
     &pg_msg_component,
+    &pg_web_component,
 };
 
 /* ---- logging ---- */
@@ -688,6 +689,7 @@ static const kw_store_ops pg_ops = {
     .admin = &pg_admin_ops,
     .seckey = &pg_seckey_ops,
     .msg = &pg_msg_ops,
+    .web = &pg_web_ops,
     .close = pg_close,
     .schema_version = pg_schema_version,
     .account_create = pg_account_create,

@@ -2,7 +2,8 @@
  * server/store/postgres_internal.h — shared by the PostgreSQL backend's
  * files (postgres.c: pool, helpers, schema, migrations; postgres_account.c:
  * accounts, devices, rosters, keychain, KK; postgres_session.c: sessions,
- * logins, approvals; postgres_admin.c: consistency check, leader lease).
+ * logins, approvals; postgres_admin.c: consistency check, leader lease;
+ * postgres_seckey.c, postgres_msg.c, postgres_web.c: those domains).
  *
  * Connections: a small pool (PG_POOL_MAX, opened lazily) guarded by one
  * mutex; an operation borrows one connection for its whole run, so a
@@ -158,5 +159,8 @@ extern const struct kw_store_seckey_ops pg_seckey_ops;
 /* postgres_msg.c (store/msg.h) */
 extern const pg_component pg_msg_component;
 extern const struct kw_store_msg_ops pg_msg_ops;
+/* postgres_web.c (store/web.h) */
+extern const pg_component pg_web_component;
+extern const struct kw_store_web_ops pg_web_ops;
 
 #endif

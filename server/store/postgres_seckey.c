@@ -3,6 +3,10 @@
  * domain (store/seckey.h): component "seckeys" with the tables seckeys,
  * seckey_challenges and seckey_policy, the same shape as on SQLite.
  *
+ * Challenges come in two classes with KW_STORE_SECKEY_CHALLENGES_MAX live
+ * ones each: sign-in (login, web-login: issued on a password alone), which
+ * evicts its oldest when full so a flood cannot lock the account out, and
+ * the rest (issued to a session), which refuses with KW_ERR_LIMIT.
  * Concurrency between nodes: the read-check-write operations (the
  * per-account key limit, the policy minimum, the live-challenge limit)
  * first lock the account row (SELECT … FOR UPDATE), so they run one after
@@ -78,7 +82,14 @@ static const char SQL_POLICY_SET[] =
     "INSERT INTO seckey_policy (account_id, required) VALUES ($1, $2)"
     " ON CONFLICT (account_id) DO UPDATE SET required = excluded.required";
 static const char SQL_CH_SWEEP[] = "DELETE FROM seckey_challenges WHERE account_id = $1 AND expires_at <= $2";
-static const char SQL_CH_LIVE[] = "SELECT count(*) FROM seckey_challenges WHERE account_id = $1";
+/* live challenges of the account in one class: sign-in (login, web-login:
+ * issued on a proven password alone) or the rest (issued to a session) */
+static const char SQL_CH_LIVE[] = "SELECT count(*) FROM seckey_challenges WHERE account_id = $1"
+                                  " AND (op IN ('login', 'web-login')) = ($2 <> 0)";
+/* the sign-in class makes room by dropping its oldest challenge */
+static const char SQL_CH_EVICT[] =
+    "DELETE FROM seckey_challenges WHERE challenge = (SELECT challenge FROM seckey_challenges"
+    " WHERE account_id = $1 AND op IN ('login', 'web-login') ORDER BY expires_at LIMIT 1)";
 static const char SQL_CH_INSERT[] =
     "INSERT INTO seckey_challenges (challenge, account_id, op, expires_at) VALUES ($1, $2, $3, $4)";
 static const char SQL_CH_TAKE[] =
@@ -328,10 +339,15 @@ static int ch_put_body(pg_ctx *x, void *p)
     int r = lock_account(x, a->account_id);
     if (r == KW_OK) /* the account's expired challenges go first */
         r = pg_q(x, SQL_CH_SWEEP, NULL, NULL, "ii", a->account_id, a->now);
+    bool signin = kw_store_seckey_op_signin(a->text);
     if (r == KW_OK)
-        r = pg_scalar(x, SQL_CH_LIVE, &live, "i", a->account_id);
-    if (r == KW_OK && live >= KW_STORE_SECKEY_CHALLENGES_MAX)
-        r = KW_ERR_LIMIT;
+        r = pg_scalar(x, SQL_CH_LIVE, &live, "ii", a->account_id, I64(signin ? 1 : 0));
+    if (r == KW_OK && live >= KW_STORE_SECKEY_CHALLENGES_MAX) {
+        if (signin) /* make room: a flood of sign-ins cannot lock the account */
+            r = pg_q(x, SQL_CH_EVICT, NULL, NULL, "i", a->account_id);
+        else
+            r = KW_ERR_LIMIT;
+    }
     if (r == KW_OK)
         r = pg_q(x, SQL_CH_INSERT, NULL, NULL, "biti", a->challenge, (size_t)KW_STORE_SECKEY_CHALLENGE_BYTES,
                  a->account_id, a->text, a->expires_at);

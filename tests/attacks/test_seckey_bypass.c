@@ -805,6 +805,58 @@ static void test_register_refusals(void **state)
     free(po);
 }
 
+/* User verification when the configuration asks for it
+ * (webauthn.user_verification = required, a second keywardd): the options
+ * say "required", the CLI's key answers with UV, an assertion without the
+ * UV flag is refused, one with it signs in. A bad value stops the start. */
+static void test_uv_required(void **state)
+{
+    (void)state;
+    kw_it_server main_srv = srv, bad = {0};
+    const char *bad_args[] = {"--set", "webauthn.user_verification=maybe", NULL};
+    assert_int_not_equal(kw_it_server_start(&bad, NULL, bad_args), 0);
+    kw_it_server_stop(&bad, true);
+    kw_it_server_cleanup(&bad);
+    const char *args[] = {"--set", "webauthn.user_verification=required", NULL};
+    assert_int_equal(kw_it_server_start(&srv, NULL, args), 0);
+    char *p = kw_it_profile(&srv, "uv");
+    const char *mk[] = {"account", "create", NAME, NULL};
+    run0(p, mk);
+    const char *add[] = {"--soft-key", sk_v, "--json", "key", "add", NULL};
+    kw_it_result r = run(p, add, 0);
+    char cred[256];
+    snprintf(cred, sizeof(cred), "%s", json_string_value(json_object_get(json_object_get(r.json, "key"), "credential_id")));
+    kw_it_result_free(&r);
+    json_t *f = NULL, *o = NULL;
+    assert_int_equal(web_password(NAME, &f), 200);
+    json_t *ko = key_options(f);
+    assert_string_equal(json_string_value(json_object_get(ko, "userVerification")), "required");
+    int st = web_factor_key(f, assertion_for(sk_v, ko, cred, NULL), &o);
+    expect_err(st, 401, o, "user verification");
+    json_decref(o);
+    json_decref(ko);
+    ko = key_options(f);
+    asrt_opts uv = {NULL, 0, KW_SOFTKEY_INSECURE_OPT_UV};
+    assert_int_equal(web_factor_key(f, assertion_for(sk_v, ko, cred, &uv), &o), 200);
+    json_decref(o);
+    json_decref(ko);
+    json_decref(f);
+    /* the CLI's sign-in of a new device with the key (UV set by the client) */
+    const char *on[] = {"--soft-key", sk_v, "key", "add", NULL};
+    run0(p, on);
+    const char *pol[] = {"--soft-key", sk_v, "key", "policy", "on", NULL};
+    run0(p, pol);
+    char *p2 = kw_it_profile(&srv, "uv2");
+    const char *login[] = {"--soft-key", sk_v, "--json", "login", NAME, NULL};
+    r = run(p2, login, 0);
+    kw_it_result_free(&r);
+    free(p);
+    free(p2);
+    kw_it_server_stop(&srv, false);
+    kw_it_server_cleanup(&srv);
+    srv = main_srv;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -819,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_web_session_limits), /* 3 keys: the assertion gate */
         cmocka_unit_test(test_register_refusals),
         cmocka_unit_test(test_signin_challenge_flood),
+        cmocka_unit_test(test_uv_required),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -482,6 +482,22 @@ static void test_backup_restore(void **state)
     assert_int_equal(jint(&r, "restored"), 0);
     assert_int_equal(jint(&r, "skipped"), 4);
     kw_it_result_free(&r);
+
+    /* a restore never writes through a symbolic link placed in its directory */
+    char evil[500], outside[500], link[700], probe[800];
+    snprintf(evil, sizeof(evil), "%s/evil", workdir);
+    snprintf(outside, sizeof(outside), "%s/outside", workdir);
+    snprintf(link, sizeof(link), "%s/docs", evil);
+    assert_int_equal(mkdir(evil, 0700), 0);
+    assert_int_equal(mkdir(outside, 0700), 0);
+    assert_int_equal(symlink(outside, link), 0);
+    const char *rs2[] = {"--json", "restore", evil, NULL};
+    r = kw_it_cli(&srv, prof_b, NULL, rs2);
+    assert_int_not_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "symbolic link"));
+    kw_it_result_free(&r);
+    snprintf(probe, sizeof(probe), "%s/b.txt", outside);
+    assert_int_not_equal(access(probe, F_OK), 0);
 }
 
 int main(void)

@@ -2,6 +2,8 @@
 // headless Chromium (Debian /usr/bin/chromium, playwright-core), against a
 // real keywardd that this file starts (and restarts with its clock moved
 // ahead) and the real keyward CLI as the trusted device:
+//   standard protection → the server opens a note for the page
+//   (/v1/web/readable); under ADP only the interoperable mail;
 //   web access off by default → the page's request is refused;
 //   on → the page asks, shows "waiting for approval" and a code;
 //   `keyward web approve --code CODE --category notes` releases one
@@ -116,26 +118,17 @@ const SECRET = 'drive secret that must not open on the page\n';
 const st = {};
 
 const tests = [
-  ['setup: account, two notes around the ADP switch, a drive record', async () => {
+  ['setup: account in standard protection, a note and a letter', async () => {
     cli(['account', 'create', NAME, '--device-name', 'laptop']);
     writeFileSync(`${TMP}/note1.txt`, NOTE1);
     writeFileSync(`${TMP}/note2.txt`, NOTE2);
     writeFileSync(`${TMP}/secret.txt`, SECRET);
-    cli(['put', 'notes', `${TMP}/note1.txt`, '--name', 'first.txt']);
-    cli(['recovery-key', 'create']);
-    cli(['adp', 'status']);
-    const on = cli(['adp', 'on']).json;
-    assert.equal(on.adp, true);
-    cli(['put', 'notes', `${TMP}/note2.txt`, '--name', 'second.txt']);
-    cli(['put', 'drive', `${TMP}/secret.txt`, '--name', 'secret.txt']);
     writeFileSync(`${TMP}/letter.txt`, LETTER);
+    cli(['put', 'notes', `${TMP}/note1.txt`, '--name', 'first.txt']);
     cli(['put', 'mail', `${TMP}/letter.txt`, '--name', 'letter.txt']);
-    const ls = cli(['ls', 'notes']).json;
-    const gens = ls.records.map((r) => r.key_generation).sort();
-    assert.deepEqual(gens, [1, 2], 'notes of two key generations');
   }],
 
-  ['sign in; web access is off by default and the request is refused', async () => {
+  ['standard protection: the server opens the note for the page', async () => {
     await page.goto(base() + '/');
     await waitView('signin');
     await page.fill('#signin-name', NAME);
@@ -145,6 +138,31 @@ const tests = [
     await waitView('factor');
     await page.fill('#factor-code-input', cli(['approval-code']).json.code);
     await page.click('#factor-code-submit');
+    await waitView('account');
+    await waitIdle();
+    assert.equal(await page.textContent('#st-adp'), 'off');
+    const options = await page.locator('#readable-cat option').evaluateAll((os) => os.map((o) => o.value));
+    assert.ok(options.includes('notes') && options.includes('mail'), 'offered: ' + options);
+    await page.selectOption('#readable-cat', 'notes');
+    await page.click('#readable-show');
+    await waitIdle();
+    await page.click('#readable-records tr[data-name="first.txt"] button');
+    await waitIdle();
+    assert.equal(await page.textContent('#data-content'), NOTE1);
+    await shot('data-00-standard-protection');
+    await page.click('#data-close');
+  }],
+
+  ['ADP on (a second note and a drive record after it); web access is off by default and the request is refused', async () => {
+    cli(['recovery-key', 'create']);
+    cli(['adp', 'status']);
+    const on = cli(['adp', 'on']).json;
+    assert.equal(on.adp, true);
+    cli(['put', 'notes', `${TMP}/note2.txt`, '--name', 'second.txt']);
+    cli(['put', 'drive', `${TMP}/secret.txt`, '--name', 'secret.txt']);
+    const ls = cli(['ls', 'notes']).json;
+    assert.deepEqual(ls.records.map((r) => r.key_generation).sort(), [1, 2], 'notes of two key generations');
+    await page.reload();
     await waitView('account');
     await waitIdle();
     assert.equal(await page.textContent('#st-adp'), 'on');
