@@ -120,11 +120,20 @@ static int kt_lookup(const char *name)
         kw_b64url_encode(id, sizeof(id), roster->devices[i].id, sizeof(roster->devices[i].id));
         json_array_append_new(devices, json_pack("{s:s,s:s}", "id", id, "name", roster->devices[i].name));
     }
-    out = json_pack("{s:s,s:I,s:I,s:I,s:o}", "name", name, "version", (json_int_t)res.version,
-                    "epoch", (json_int_t)res.head.epoch, "ndevices", (json_int_t)roster->ndevices,
-                    "devices", devices);
+    json_t *forged = json_array();
+    for (uint32_t i = 0; forged != NULL && i < res.nforged && i < KW_CLIENT_KT_FORGED_MAX; i++)
+        json_array_append_new(forged, json_integer((json_int_t)res.forged[i]));
+    out = json_pack("{s:s,s:I,s:I,s:I,s:I,s:o,s:I,s:o}", "name", name, "version",
+                    (json_int_t)res.version, "log_version", (json_int_t)res.log_version, "epoch",
+                    (json_int_t)res.head.epoch, "ndevices", (json_int_t)roster->ndevices, "devices",
+                    devices, "nforged", (json_int_t)res.nforged, "forged_versions", forged);
     if (out == NULL)
         goto out;
+    if (res.nforged > 0)
+        fprintf(stderr,
+                "keyward: WARNING: %s's label holds %u version(s) not signed by its account key "
+                "(forged entries, first: %u); the newest signed roster was accepted\n",
+                name, res.nforged, res.forged[0]);
     if (cli_g.json) {
         json_dumpf(out, stdout, JSON_COMPACT);
         fputc('\n', stdout);

@@ -6,13 +6,16 @@
  *      documented) and opens, so the strict parser behind the AEAD sees
  *      arbitrary bytes; what opens must seal and open back to the same;
  *   2  a record-key wrap for kw_record_key_unwrap under the fixed service key;
- *   3  u64 piece index ‖ u8 final ‖ a sealed piece for kw_record_piece_open.
+ *   3  u64 piece index ‖ u8 final ‖ a sealed piece for kw_record_piece_open;
+ *   4  text for the piece transport codec kw_record_b64_decode (what decodes
+ *      re-encodes to exactly the input, and agrees with kw_b64url_decode).
  * Checks: only documented error codes; failed opens leave outputs zeroed. */
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "keyward/codec.h"
 #include "keyward/err.h"
 #include "keyward/hkdf.h"
 #include "keyward/keyward.h"
@@ -91,6 +94,29 @@ static void wrap(const uint8_t *in, size_t n)
     }
 }
 
+static void transport(const uint8_t *in, size_t n)
+{
+    uint8_t *a = malloc(n + 1), *b = malloc(n + 1);
+    char *again = malloc(2 * n + 8);
+    size_t la = 0, lb = 0;
+    if (a == NULL || b == NULL || again == NULL)
+        abort();
+    int r = kw_record_b64_decode(a, n + 1, &la, (const char *)in, n);
+    int r2 = kw_b64url_decode(b, n + 1, &lb, (const char *)in, n);
+    if ((r == KW_OK) != (r2 == KW_OK))
+        abort();
+    if (r == KW_OK) {
+        if (la != lb || memcmp(a, b, la) != 0 || kw_record_b64_encode(again, 2 * n + 8, a, la) != KW_OK ||
+            strlen(again) != n || memcmp(again, in, n) != 0)
+            abort();
+    } else if (r != KW_ERR_FORMAT && r != KW_ERR_TRUNCATED) {
+        abort();
+    }
+    free(a);
+    free(b);
+    free(again);
+}
+
 static void piece(const uint8_t *in, size_t n)
 {
     kw_record_ref ref = fixed_ref();
@@ -123,11 +149,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size < 1)
         return 0;
-    switch (data[0] & 3) {
+    switch (data[0] % 5) {
     case 0: meta_sealed(data + 1, size - 1); break;
     case 1: meta_plain(data + 1, size - 1); break;
     case 2: wrap(data + 1, size - 1); break;
-    default: piece(data + 1, size - 1); break;
+    case 3: piece(data + 1, size - 1); break;
+    default: transport(data + 1, size - 1); break;
     }
     return 0;
 }

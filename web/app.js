@@ -671,6 +671,32 @@ async function listRecords() {
   if (problems.length) showMessage('Some categories could not be listed: ' + problems.join('; '));
 }
 
+// The sealed content of a record: inline, or fetched piece by piece from
+// chunk storage (at most PAGE_MAX bytes in this page).
+const PAGE_MAX = 64 * 1024 * 1024;
+async function fetchPieces(a, row, r) {
+  if (r.content !== undefined) return b64uToBytes(r.content);
+  if (!(r.content_len >= 0) || r.content_len > PAGE_MAX)
+    throw new Error('it is larger than this page opens (64 MiB): open it on a trusted device');
+  const buf = new Uint8Array(r.content_len);
+  let off = 0;
+  const path = `/v1/web/records/${a.requestB64}/${encodeURIComponent(row.cat)}/${encodeURIComponent(a.zone)}/${row.id}`;
+  for (let i = 0; i < r.nchunks; i++) {
+    const p = await api('POST', path, { piece: i });
+    const b = b64uToBytes(p.data);
+    if (p.index !== i || off + b.length > buf.length) throw new Error('the server sent more than the record holds');
+    buf.set(b, off);
+    off += b.length;
+  }
+  if (off !== buf.length) throw new Error('the server sent less than the record holds');
+  return buf;
+}
+
+async function sha256Hex(bytes) {
+  const h = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return [...h].map((x) => x.toString(16).padStart(2, '0')).join('');
+}
+
 function fmtSize(n) {
   if (n < 1024) return n + ' B';
   if (n < 1024 * 1024) return (n / 1024).toFixed(1) + ' KiB';
@@ -689,9 +715,16 @@ async function openRecordRow(row) {
       if (!accessRefused(e)) showMessage(`"${row.meta.name}" cannot be opened here: ${e.message}`);
       return;
     }
+    let sealedContent;
+    try {
+      sealedContent = await fetchPieces(a, row, r);
+    } catch (e) {
+      if (!accessRefused(e)) showMessage(`"${row.meta.name}" cannot be opened here: ${e.message}`);
+      return;
+    }
     try {
       const sealed = { id: b64uToBytes(r.id), version: r.version, wrap: b64uToBytes(r.wrap), meta: b64uToBytes(r.meta),
-                       content: b64uToBytes(r.content) };
+                       content: sealedContent };
       if (r.id !== row.id) throw new Error('the server answered with another record');
       const { meta, content } = await kwc.openRecord(row.cat, a.zone, sealed, a.keys.get(row.cat));
       $('data-viewer-name').textContent = meta.name;
@@ -700,6 +733,8 @@ async function openRecordRow(row) {
       $('data-content').textContent = text;
       $('data-viewer').hidden = false;
       $('data-viewer').dataset.recordId = r.id;
+      $('data-viewer').dataset.sha256 = await sha256Hex(content);
+      if (content.length > 256 * 1024) $('data-viewer-info').textContent += ' · preview of the first 256 KiB';
       viewerBlob = { name: meta.name, bytes: content, type: meta.type || 'application/octet-stream' };
     } catch (e) {
       $('data-viewer').hidden = true;

@@ -179,4 +179,13 @@ int kw_record_piece_open(uint8_t *out, size_t out_cap, size_t *out_len, const ui
                          uint64_t index, int final, const uint8_t key[static KW_RECORD_KEYBYTES],
                          const kw_record_ref *ref);
 
+/* ---- transport of sealed pieces (public data) ----
+ * Pieces travel in JSON as base64url without padding. These table-driven
+ * codecs are for ciphertext only: they are fast and NOT constant time (use
+ * keyward/codec.h for anything secret). Same rules as kw_b64url_decode:
+ * the URL-safe alphabet only, no padding, canonical trailing bits;
+ * KW_ERR_FORMAT, KW_ERR_TRUNCATED (length 1 mod 4), KW_ERR_TOO_LARGE (out_cap). */
+int kw_record_b64_encode(char *out, size_t out_cap, const uint8_t *in, size_t n);
+int kw_record_b64_decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *in, size_t in_len);
+
 #endif

@@ -45,6 +45,7 @@ const char *kw_client_kt_reason_name(kw_client_kt_failure f, kw_kt_reason kt_rea
     case KW_CLIENT_KT_ROSTER_WRONG_VERSION: return "roster-wrong-version";
     case KW_CLIENT_KT_ACCOUNT_KEY_CHANGED: return "account-key-changed";
     case KW_CLIENT_KT_AUDITOR_MISSING: return "auditor-signature-missing";
+    case KW_CLIENT_KT_ROSTER_ROLLBACK: return "roster-rollback";
     }
     return "unknown";
 }
@@ -487,9 +488,10 @@ out:
     return r;
 }
 
-/* Checks the roster inside a verified value and the account-key pin. */
+/* Checks the roster inside a verified value and the account-key pin;
+ * *rv receives the roster version (<= the label version res->version). */
 static int check_roster(kw_client *c, kt_state *st, const char *name, const kw_kt_result *res,
-                        kw_client_kt_result *out, kt_why *w)
+                        kw_client_kt_result *out, uint64_t *rv, kt_why *w)
 {
     kw_roster *ros = calloc(1, sizeof(*ros));
     uint8_t seen[32];
@@ -509,10 +511,11 @@ static int check_roster(kw_client *c, kt_state *st, const char *name, const kw_k
         r = verify_fail(c, w, KW_CLIENT_KT_ROSTER_WRONG_ACCOUNT, KW_KT_OK);
         goto out;
     }
-    if (ros->version != res->version) {
+    if (ros->version == 0 || ros->version > res->version) {
         r = verify_fail(c, w, KW_CLIENT_KT_ROSTER_WRONG_VERSION, KW_KT_OK);
         goto out;
     }
+    *rv = ros->version;
     json_t *accts = json_object_get(st->j, "accounts");
     if (json_object_get(accts, name) != NULL) {
         if (kwc_get_b64_fixed(accts, name, seen, sizeof(seen)) != KW_OK ||
@@ -527,6 +530,90 @@ static int check_roster(kw_client *c, kt_state *st, const char *name, const kw_k
 out:
     free(ros);
     return r;
+}
+
+/* The roster version is below the label version L: proves (monitor
+ * responses for versions 1 .. L-1, verified against `head`) that every
+ * earlier value opening under the account key has a roster version below
+ * rv (else roster-rollback: an old roster replayed as a new version), and
+ * lists the label versions whose value does not open (forged entries). */
+static int check_history(kw_client *c, kt_state *st, const char *name, const kw_kt_head *head,
+                         uint32_t L, uint64_t rv, kw_client_kt_result *out, kt_why *w)
+{
+    char path[KW_KT_LABEL_MAXBYTES * 3 + 128];
+    kw_roster *ros = calloc(1, sizeof(*ros));
+    char *esc = curl_easy_escape(NULL, name, 0);
+    json_t *resp = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    uint32_t from = 1;
+    int r = KW_ERR_NOMEM;
+    if (ros == NULL || esc == NULL)
+        goto out;
+    while (from < L) {
+        kw_kt_monitor_result m;
+        kw_kt_reason kr = KW_KT_OK;
+        snprintf(path, sizeof(path), "/v1/kt/monitor/%s/0/%u/%" PRIu64, esc, from, head->log_size);
+        if ((r = kwc_http(c, "GET", path, NULL, false, &resp)) != KW_OK)
+            goto out;
+        if (kwc_get_b64(resp, "proof", KW_KT_RESPONSE_MAXBYTES, &buf, &len) != KW_OK) {
+            r = kwc_bad_answer(c, "monitor proof");
+            goto out;
+        }
+        json_decref(resp);
+        resp = NULL;
+        kw_kt_trust t = {.log_pk = st->log_pk, .vrf_pk = st->vrf_pk, .pinned = head};
+        r = kw_kt_monitor_verify(&m, &kr, &t, (const uint8_t *)name, strlen(name),
+                                 from > 1 ? from : 0, buf, len);
+        if (r == KW_OK && m.first != from) {
+            r = KW_ERR_VERIFY;
+            kr = KW_KT_WRONG_VERSION;
+        }
+        if (r != KW_OK) {
+            r = verify_fail(c, w, KW_CLIENT_KT_PROOF, r == KW_ERR_VERIFY ? kr : KW_KT_MALFORMED);
+            goto out;
+        }
+        for (uint32_t i = 0; i < m.count && from + i < L; i++) {
+            if (kw_roster_open(ros, m.v[i].value, m.v[i].value_len, out->account_pk) != KW_OK) {
+                if (out->nforged < KW_CLIENT_KT_FORGED_MAX)
+                    out->forged[out->nforged] = from + i;
+                out->nforged++;
+            } else if (ros->version >= rv) {
+                r = verify_fail(c, w, KW_CLIENT_KT_ROSTER_ROLLBACK, KW_KT_OK);
+                goto out;
+            }
+        }
+        free(buf);
+        buf = NULL;
+        if (!m.more || m.count == 0)
+            break;
+        from += m.count;
+    }
+    r = KW_OK;
+out:
+    curl_free(esc);
+    free(buf);
+    free(ros);
+    json_decref(resp);
+    return r;
+}
+
+/* The highest roster version this client verified for name (0: none). */
+static uint64_t seen_version(const kt_state *st, const char *name)
+{
+    json_t *v = json_object_get(json_object_get(st->j, "roster_versions"), name);
+    return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+}
+
+static int set_seen_version(kt_state *st, const char *name, uint64_t rv)
+{
+    json_t *o = json_object_get(st->j, "roster_versions");
+    if (!json_is_object(o)) {
+        o = json_object();
+        if (o == NULL || json_object_set_new(st->j, "roster_versions", o) != 0)
+            return KW_ERR_NOMEM;
+    }
+    return json_object_set_new(o, name, json_integer((json_int_t)rv)) == 0 ? KW_OK : KW_ERR_NOMEM;
 }
 
 int kw_client_kt_lookup(kw_client *c, const char *name, kw_client_kt_result *out)
@@ -571,8 +658,18 @@ int kw_client_kt_lookup(kw_client *c, const char *name, kw_client_kt_result *out
         r = verify_fail(c, &w, KW_CLIENT_KT_PROOF, r == KW_ERR_VERIFY ? kr : KW_KT_MALFORMED);
         goto out;
     }
+    uint64_t rv = 0;
     if (res.version > 0) {
-        if ((r = check_roster(c, &st, name, &res, out, &w)) != KW_OK)
+        if ((r = check_roster(c, &st, name, &res, out, &rv, &w)) != KW_OK)
+            goto out;
+        if (rv < seen_version(&st, name)) {
+            r = verify_fail(c, &w, KW_CLIENT_KT_ROSTER_ROLLBACK, KW_KT_OK);
+            goto out;
+        }
+        if (rv < res.version &&
+            (r = check_history(c, &st, name, &res.head, res.version, rv, out, &w)) != KW_OK)
+            goto out;
+        if ((r = set_seen_version(&st, name, rv)) != KW_OK)
             goto out;
         if ((out->roster = malloc(res.value_len == 0 ? 1 : res.value_len)) == NULL) {
             r = KW_ERR_NOMEM;
@@ -583,7 +680,8 @@ int kw_client_kt_lookup(kw_client *c, const char *name, kw_client_kt_result *out
     }
     if ((r = adopt(c, &st, &res.head, &w)) != KW_OK)
         goto out;
-    out->version = res.version;
+    out->version = (uint32_t)rv;
+    out->log_version = res.version;
     out->head = res.head;
     r = KW_OK;
 out:

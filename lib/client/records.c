@@ -983,7 +983,7 @@ static char *piece_body(const uint8_t *ct, size_t len, size_t *blen)
     if (b == NULL)
         return NULL;
     memcpy(b, "{\"data\":\"", 9);
-    if (kw_b64url_encode(b + 9, el + 1, ct, len) != KW_OK) {
+    if (kw_record_b64_encode(b + 9, el + 1, ct, len) != KW_OK) {
         free(b);
         return NULL;
     }
@@ -1502,7 +1502,7 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
                 }
                 goto out;
             }
-            if (kw_b64url_decode(ct, KW_RECORD_PIECE_MAXBYTES, &got, text, tlen) != KW_OK)
+            if (kw_record_b64_decode(ct, KW_RECORD_PIECE_MAXBYTES, &got, text, tlen) != KW_OK)
                 got = 0;
             free(text);
             src = ct;

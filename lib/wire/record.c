@@ -3,6 +3,7 @@
 
 #include <sodium.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "keyward/err.h"
@@ -389,4 +390,94 @@ int kw_record_piece_open(uint8_t *out, size_t out_cap, size_t *out_len, const ui
         r = kw_chunk_open(out, out_cap, out_len, ct, ct_len, pctx, plen, ck);
     sodium_memzero(ck, sizeof(ck));
     return r;
+}
+
+/* ---- transport of sealed pieces (public data; not constant time) ---- */
+
+static const char b64_alpha[64] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int kw_record_b64_encode(char *out, size_t out_cap, const uint8_t *in, size_t n)
+{
+    if (n > (SIZE_MAX / 4) * 3 - 3 || out_cap < (n / 3) * 4 + (n % 3 == 0 ? 0 : n % 3 + 1) + 1)
+        return KW_ERR_TOO_LARGE;
+    size_t o = 0, i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o] = b64_alpha[v >> 18];
+        out[o + 1] = b64_alpha[(v >> 12) & 63];
+        out[o + 2] = b64_alpha[(v >> 6) & 63];
+        out[o + 3] = b64_alpha[v & 63];
+        o += 4;
+    }
+    if (n - i == 1) {
+        out[o++] = b64_alpha[in[i] >> 2];
+        out[o++] = b64_alpha[(in[i] & 3) << 4];
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)in[i] << 8 | in[i + 1];
+        out[o++] = b64_alpha[v >> 10];
+        out[o++] = b64_alpha[(v >> 4) & 63];
+        out[o++] = b64_alpha[(v & 15) << 2];
+    }
+    out[o] = '\0';
+    return KW_OK;
+}
+
+/* value of each base64url character, -1 outside the alphabet */
+static const int8_t b64_rev[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+
+int kw_record_b64_decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *in, size_t in_len)
+{
+    *out_len = 0;
+    if (in_len % 4 == 1)
+        return KW_ERR_TRUNCATED;
+    size_t n = (in_len / 4) * 3 + (in_len % 4 == 0 ? 0 : in_len % 4 - 1);
+    if (n > out_cap)
+        return KW_ERR_TOO_LARGE;
+    const uint8_t *p = (const uint8_t *)in;
+    size_t o = 0, i = 0;
+    for (; i + 4 <= in_len; i += 4) {
+        int a = b64_rev[p[i]], b = b64_rev[p[i + 1]], c = b64_rev[p[i + 2]], d = b64_rev[p[i + 3]];
+        if ((a | b | c | d) < 0)
+            return KW_ERR_FORMAT;
+        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+        out[o] = (uint8_t)(v >> 16);
+        out[o + 1] = (uint8_t)(v >> 8);
+        out[o + 2] = (uint8_t)v;
+        o += 3;
+    }
+    size_t rest = in_len - i;
+    if (rest >= 2) {
+        int a = b64_rev[p[i]], b = b64_rev[p[i + 1]], c = rest == 3 ? b64_rev[p[i + 2]] : 0;
+        if ((a | b | c) < 0)
+            return KW_ERR_FORMAT;
+        if (rest == 2) {
+            if ((b & 15) != 0)
+                return KW_ERR_FORMAT; /* non-canonical trailing bits */
+            out[o++] = (uint8_t)(a << 2 | b >> 4);
+        } else {
+            if ((c & 3) != 0)
+                return KW_ERR_FORMAT;
+            out[o++] = (uint8_t)(a << 2 | b >> 4);
+            out[o++] = (uint8_t)((b & 15) << 4 | c >> 2);
+        }
+    }
+    *out_len = o;
+    return KW_OK;
 }

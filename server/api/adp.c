@@ -590,12 +590,11 @@ static int adp_switch(kw_http_req *req, kw_http_resp *resp, bool enable)
         r = kw_api_store_fail(resp, r, "roster, keychain or ADP state");
         goto out;
     }
-    kw_api_kt_roster(srv, acct.name, roster, roster_len);
     fprintf(stderr, "level=info event=adp_switch account=%lld adp=%s roster_version=%lld\n",
             (long long)caller.account_id, enable ? "on" : "off", (long long)version);
-    kw_http_json(resp, 200,
-                 json_pack("{s:b,s:I,s:I}", "enabled", enable, "roster_version", (json_int_t)version,
-                           "escrowed", (json_int_t)e.n));
+    json_t *ok = json_pack("{s:b,s:I,s:I}", "enabled", enable, "roster_version",
+                           (json_int_t)version, "escrowed", (json_int_t)e.n);
+    kw_http_json(resp, 200, kw_api_kt_roster_answer(srv, acct.name, roster, roster_len, ok));
     r = KW_OK;
 out:
     escrow_free(&e);

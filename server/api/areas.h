@@ -58,6 +58,10 @@ void kw_api_kt_roster(kw_server *srv, const char *name, const uint8_t *roster, s
  * the error (logged) without a promise when it could not be queued. */
 int kw_api_kt_roster_promise(kw_server *srv, const char *name, const uint8_t *roster, size_t len,
                              json_t *out);
+/* kw_api_kt_roster_promise, returning out (the answer to send; may be
+ * NULL: the roster is queued all the same). */
+json_t *kw_api_kt_roster_answer(kw_server *srv, const char *name, const uint8_t *roster,
+                                size_t len, json_t *out);
 
 /* The OPAQUE configuration every party uses (docs/api.md). */
 #define KW_API_OPAQUE_CONTEXT "keyward-opaque-v1"

@@ -236,6 +236,30 @@ static int restore_epoch(void *ctx, uint64_t epoch, uint64_t timestamp, const ui
     return KW_OK;
 }
 
+/* Closes the crash window between the core store's roster commit and the
+ * kt enqueue (two transactions): every account whose newest stored roster
+ * is not among its label's updates gets it queued now, before the
+ * publisher starts. Failures are logged: the next start tries again. */
+static void kt_reconcile(kw_server *srv)
+{
+    kw_store_kt_roster *list = NULL;
+    size_t n = 0, done = 0;
+    int r = kw_store_kt_unqueued(srv->kt->store, &list, &n);
+    if (r != KW_OK) {
+        if (r != KW_ERR_UNSUPPORTED)
+            fprintf(stderr, "level=error event=kt_reconcile error=\"%s\"\n", kw_strerror(r));
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (kw_api_kt_roster_promise(srv, list[i].name, list[i].roster, list[i].len, NULL) == KW_OK)
+            done++;
+    if (n > 0)
+        fprintf(stderr, "level=warn event=kt_reconcile queued=%zu of=%zu message=\"newest rosters "
+                        "missing from the directory were queued\"\n",
+                done, n);
+    kw_store_kt_unqueued_free(list, n);
+}
+
 int kw_api_kt_start(kw_server *srv, int64_t epoch_ms)
 {
     int r = KW_ERR_INTERNAL;
@@ -288,6 +312,8 @@ int kw_api_kt_start(kw_server *srv, int64_t epoch_ms)
      * head from the start. */
     if (rs.next_epoch == 0)
         kt_publish_once(kt);
+    if (kt->durable)
+        kt_reconcile(srv);
     if (pthread_create(&kt->thread, NULL, kt_publisher, kt) != 0) {
         srv->kt = NULL;
         r = KW_ERR_SYSTEM;
@@ -377,6 +403,13 @@ out:
     if (out != NULL && kw_api_put_b64(out, "kt_promise", promise, plen) != KW_OK)
         return KW_ERR_NOMEM;
     return KW_OK;
+}
+
+json_t *kw_api_kt_roster_answer(kw_server *srv, const char *name, const uint8_t *roster,
+                                size_t len, json_t *out)
+{
+    (void)kw_api_kt_roster_promise(srv, name, roster, len, out);
+    return out;
 }
 
 void kw_api_kt_roster(kw_server *srv, const char *name, const uint8_t *roster, size_t len)

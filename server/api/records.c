@@ -659,14 +659,25 @@ static int upload_chunk_put(kw_http_req *req, kw_http_resp *resp)
     kw_store_upload up;
     uint64_t index = 0;
     uint8_t *data = NULL;
+    const char *text = NULL;
     size_t len = 0;
     char prefix[PATH_MAX], obj[PATH_MAX], name[24];
     int r;
     if ((r = need_area(req, resp, &rs)) != KW_OK || (r = upload_load(req, resp, &caller, &up)) != KW_OK ||
         (r = parse_index(resp, req->params[1], &index)) != KW_OK ||
         (r = kw_api_only_fields(resp, req->body, allowed)) != KW_OK ||
-        (r = kw_api_get_b64(resp, req->body, "data", KW_RECORD_PIECE_OVERHEAD, REC_PIECE_MAX, &data, &len)) != KW_OK)
+        (r = kw_api_get_str(resp, req->body, "data", kw_b64url_encoded_len(REC_PIECE_MAX), &text)) != KW_OK)
         goto out;
+    /* ciphertext: the fast transport codec of keyward/record.h */
+    if ((data = malloc(REC_PIECE_MAX)) == NULL) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    if (kw_record_b64_decode(data, REC_PIECE_MAX, &len, text, strlen(text)) != KW_OK ||
+        len < KW_RECORD_PIECE_OVERHEAD) {
+        r = kw_http_fail(resp, KW_ERR_FORMAT, "field 'data' is not a sealed piece in base64url");
+        goto out;
+    }
     snprintf(name, sizeof(name), "%llu", (unsigned long long)index);
     if ((r = obj_paths(rs, up.ref, prefix, obj)) != KW_OK ||
         (r = write_durable(obj, name, data, len)) != KW_OK) {
@@ -865,7 +876,7 @@ static int content_get(kw_http_req *req, kw_http_resp *resp)
     }
     size_t tlen = kw_b64url_encoded_len(len);
     char *text = malloc(tlen + 1);
-    if (text == NULL || kw_b64url_encode(text, tlen + 1, buf, len) != KW_OK) {
+    if (text == NULL || kw_record_b64_encode(text, tlen + 1, buf, len) != KW_OK) {
         free(text);
         r = KW_ERR_NOMEM;
         goto out;

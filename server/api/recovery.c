@@ -97,8 +97,8 @@ static int recovery_put(kw_http_req *req, kw_http_resp *resp)
                                                         : "roster or recovery wrap");
         goto out;
     }
-    kw_api_kt_roster(srv, acct.name, roster, roster_len);
-    kw_http_json(resp, 200, json_object());
+    kw_http_json(resp, 200,
+                 kw_api_kt_roster_answer(srv, acct.name, roster, roster_len, json_object()));
     r = KW_OK;
 out:
     sodium_memzero(auth, sizeof(auth));

@@ -119,9 +119,9 @@ static int roster_flags(kw_http_req *req, kw_http_resp *resp)
         r = kw_api_store_fail(resp, r, "roster");
         goto out;
     }
-    kw_api_kt_roster(srv, acct.name, blob, blob_len);
     json_t *o = json_pack("{s:I,s:b}", "roster_version", (json_int_t)(version + 1), "ckv",
                           (next->flags & KW_ROSTER_FLAG_CKV) != 0);
+    (void)kw_api_kt_roster_promise(srv, acct.name, blob, blob_len, o); /* queued even if o is NULL */
     if (o == NULL) {
         r = KW_ERR_NOMEM;
         goto out;

@@ -1078,12 +1078,12 @@ static int web_record_get(kw_http_req *req, kw_http_resp *resp)
         return kw_http_fail(resp, KW_ERR_NOT_FOUND, "no such record");
     if (r != KW_OK)
         return kw_api_store_fail(resp, r, "record");
-    if (rec.content == NULL) {
-        r = kw_http_fail(resp, KW_ERR_UNSUPPORTED,
-                         "this record is too large for the web page: open it on a trusted device");
+    if (rec.content == NULL && !rec.has_ref) {
+        r = kw_http_fail(resp, KW_ERR_INTERNAL, "a stored record has no content");
         goto out;
     }
-    json_t *o = web_record_json(&rec, true);
+    /* content in chunk storage: the page fetches it piece by piece */
+    json_t *o = web_record_json(&rec, rec.content != NULL);
     if (o == NULL || json_object_set_new(o, "expires_at", json_integer(exp)) != 0) {
         json_decref(o);
         r = KW_ERR_NOMEM;
@@ -1092,6 +1092,92 @@ static int web_record_get(kw_http_req *req, kw_http_resp *resp)
     kw_http_json(resp, 200, o);
     r = KW_OK;
 out:
+    kw_store_record_clear(&rec);
+    return r;
+}
+
+/* POST /v1/web/records/{request}/{category}/{zone}/{id} {piece: N}: piece N
+ * of a record whose content is in chunk storage (the Records area's
+ * documented layout, records.dir/<2 hex>/<32 hex>/<N>), as {index, data}. */
+#define KW_WEB_PIECE_MAX (KW_RECORD_PIECE_MAXBYTES)
+static int web_record_piece(kw_http_req *req, kw_http_resp *resp)
+{
+    static const char *const fields[] = {"piece", NULL};
+    kw_server *srv = req->app;
+    kw_api_caller c;
+    kw_store_record rec = {0};
+    uint8_t id[KW_STORE_REC_ID_BYTES], *buf = NULL;
+    size_t idn = 0;
+    int64_t exp = 0;
+    int fd = -1;
+    char dir[PATH_MAX], hex[33], path[PATH_MAX + 64];
+    const char *cat = req->params[1], *zone = req->params[2], *ids = req->params[3];
+    int r = auth_web(req, resp, &c);
+    if (r != KW_OK)
+        return r;
+    if ((r = kw_api_only_fields(resp, req->body, fields)) != KW_OK || (r = web_record_names(resp, cat, zone)) != KW_OK)
+        return r;
+    json_t *pv = json_object_get(req->body, "piece");
+    if (!json_is_integer(pv) || json_integer_value(pv) < 0)
+        return kw_http_fail(resp, KW_ERR_FORMAT, "field 'piece' must be a piece index");
+    int64_t index = json_integer_value(pv);
+    if (kw_b64url_decode(id, sizeof(id), &idn, ids, strlen(ids)) != KW_OK || idn != sizeof(id))
+        return kw_http_fail(resp, KW_ERR_FORMAT, "bad record id");
+    if ((r = web_grant_check(srv, resp, &c, req->params[0], cat, &exp)) != KW_OK)
+        return r;
+    r = kw_store_record_get(srv->store, c.account_id, cat, zone, id, &rec);
+    if (r == KW_ERR_NOT_FOUND)
+        return kw_http_fail(resp, KW_ERR_NOT_FOUND, "no such record");
+    if (r != KW_OK)
+        return kw_api_store_fail(resp, r, "record");
+    if (!rec.has_ref || index >= rec.nchunks) {
+        r = kw_http_fail(resp, KW_ERR_NOT_FOUND, "no such piece");
+        goto out;
+    }
+    const char *d = srv->cfg != NULL ? kw_config_get(srv->cfg, "records.dir") : NULL;
+    int w = d != NULL ? snprintf(dir, sizeof(dir), "%s", d)
+                      : snprintf(dir, sizeof(dir), "%s/chunks", srv->cfg != NULL ? srv->cfg->data_dir : ".");
+    if (w < 0 || (size_t)w >= sizeof(dir) || kw_hex_encode(hex, sizeof(hex), rec.ref, sizeof(rec.ref)) != KW_OK) {
+        r = kw_http_fail(resp, KW_ERR_INTERNAL, "chunk storage path");
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/%.2s/%s/%lld", dir, hex, hex, (long long)index);
+    struct stat sb;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        r = kw_http_fail(resp, KW_ERR_NOT_FOUND, "piece %lld of this record is missing", (long long)index);
+        goto out;
+    }
+    if (sb.st_size < 0 || (uint64_t)sb.st_size > KW_WEB_PIECE_MAX) {
+        r = kw_http_fail(resp, KW_ERR_STORAGE, "a stored piece is larger than any piece");
+        goto out;
+    }
+    size_t len = (size_t)sb.st_size, o = 0;
+    if ((buf = malloc(len > 0 ? len : 1)) == NULL) {
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    while (o < len) {
+        ssize_t n = read(fd, buf + o, len - o);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            r = kw_http_fail(resp, KW_ERR_STORAGE, "cannot read a piece");
+            goto out;
+        }
+        o += (size_t)n;
+    }
+    json_t *out = json_pack("{s:I,s:I}", "index", (json_int_t)index, "expires_at", (json_int_t)exp);
+    if (out == NULL || kw_api_put_b64(out, "data", buf, len) != KW_OK) {
+        json_decref(out);
+        r = KW_ERR_NOMEM;
+        goto out;
+    }
+    kw_http_json(resp, 200, out);
+    r = KW_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    free(buf);
     kw_store_record_clear(&rec);
     return r;
 }
@@ -1357,6 +1443,7 @@ const kw_http_route kw_api_web_routes[] = {
     {"POST", "/v1/web/logout", web_logout, 0},
     {"GET", "/v1/web/records/{}/{}/{}", web_records_list, 0},
     {"GET", "/v1/web/records/{}/{}/{}/{}", web_record_get, 0},
+    {"POST", "/v1/web/records/{}/{}/{}/{}", web_record_piece, 0},
     {"GET", "/v1/web/readable/{}/{}", web_readable_list, 0},
     {"GET", "/v1/web/readable/{}/{}/{}", web_readable_get, 0},
 };

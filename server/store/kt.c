@@ -1,5 +1,6 @@
 /* The key-transparency domain of the store: argument checks and dispatch.
  * See store/kt.h. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "keyward/err.h"
@@ -105,4 +106,27 @@ int kw_store_kt_auditor_get(kw_store *st, const uint8_t auditor_pk[32],
     if (auditor_pk == NULL || rec == NULL)
         return KW_ERR_INVALID_ARG;
     return ops(st)->auditor_get(st, auditor_pk, rec);
+}
+
+int kw_store_kt_unqueued(kw_store *st, kw_store_kt_roster **out, size_t *n)
+{
+    if (out == NULL || n == NULL)
+        return KW_ERR_INVALID_ARG;
+    *out = NULL;
+    *n = 0;
+    NEED_OPS(st);
+    if (ops(st)->unqueued == NULL)
+        return KW_ERR_UNSUPPORTED;
+    return ops(st)->unqueued(st, out, n);
+}
+
+void kw_store_kt_unqueued_free(kw_store_kt_roster *list, size_t n)
+{
+    if (list == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(list[i].name);
+        free(list[i].roster);
+    }
+    free(list);
 }

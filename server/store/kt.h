@@ -87,6 +87,22 @@ int kw_store_kt_auditor_put(kw_store *st, const uint8_t auditor_pk[32], uint64_t
 int kw_store_kt_auditor_get(kw_store *st, const uint8_t auditor_pk[32],
                             uint8_t rec[KW_STORE_KT_AUDITBYTES]);
 
+/* An account's newest stored roster (kw_store_kt_unqueued). */
+typedef struct {
+    char *name;
+    uint8_t *roster;
+    size_t len;
+} kw_store_kt_roster;
+
+/* Crash-window repair: the accounts whose newest roster (core tables
+ * `accounts` / `rosters`, same database) is not among their label's
+ * updates (value byte for byte) — a roster committed by the core store
+ * whose kt enqueue (a separate transaction) never happened. *out is
+ * malloc'd (free with kw_store_kt_unqueued_free), ordered by account id;
+ * *n may be 0. */
+int kw_store_kt_unqueued(kw_store *st, kw_store_kt_roster **out, size_t *n);
+void kw_store_kt_unqueued_free(kw_store_kt_roster *list, size_t n);
+
 /* The backend's operations (store/backend.h: kw_store_ops.kt). Arguments
  * are validated by kt.c before they get here. */
 struct kw_store_kt_ops {
@@ -102,6 +118,7 @@ struct kw_store_kt_ops {
     int (*load)(kw_store *st, const kw_store_kt_loader *ld);
     int (*auditor_put)(kw_store *st, const uint8_t *auditor_pk, uint64_t epoch, const uint8_t *rec);
     int (*auditor_get)(kw_store *st, const uint8_t *auditor_pk, uint8_t *rec);
+    int (*unqueued)(kw_store *st, kw_store_kt_roster **out, size_t *n); /* may be NULL */
 };
 
 #endif

@@ -63,6 +63,62 @@ static const char SQL_AUD_GET[] = "SELECT epoch, record FROM kt_auditors WHERE a
 static const char SQL_AUD_PUT[] =
     "INSERT OR REPLACE INTO kt_auditors (auditor_pk, epoch, record) VALUES (?, ?, ?)";
 
+/* The newest roster of every account that is not among its label's
+ * updates (the crash window between the core store's roster commit and
+ * the kt enqueue). Reads the core tables of the same database. */
+static const char SQL_UNQUEUED[] =
+    "SELECT a.name, r.roster FROM accounts a JOIN rosters r ON r.account_id = a.id"
+    " WHERE r.version = (SELECT MAX(version) FROM rosters WHERE account_id = a.id)"
+    "   AND NOT EXISTS (SELECT 1 FROM kt_updates u"
+    "                    WHERE u.label = CAST(a.name AS BLOB) AND u.value = r.roster)"
+    " ORDER BY a.id";
+
+static int step(sq_store *s, sqlite3_stmt *stmt);
+
+static int sq_kt_unqueued(kw_store *st, kw_store_kt_roster **out, size_t *n)
+{
+    sq_store *s = sq_lock(st, "kt_unqueued");
+    kw_store_kt_roster *list = NULL;
+    size_t cnt = 0, cap = 0;
+    bool row = false;
+    int r = sq_run_q(s, SQL_UNQUEUED, &row, "");
+    sqlite3_stmt *q = sq_stmt_q(s, SQL_UNQUEUED);
+    int k = (r == KW_OK && row) ? 1 : 0;
+    while (k == 1) {
+        if (cnt == cap) {
+            size_t nc = cap == 0 ? 16 : cap * 2;
+            kw_store_kt_roster *p = realloc(list, nc * sizeof(*p));
+            if (p == NULL) {
+                r = KW_ERR_NOMEM;
+                goto out;
+            }
+            list = p;
+            cap = nc;
+        }
+        const char *name = (const char *)sqlite3_column_text(q, 0);
+        kw_store_kt_roster *e = &list[cnt++];
+        memset(e, 0, sizeof(*e));
+        if (name == NULL || (e->name = strdup(name)) == NULL) {
+            r = name == NULL ? KW_ERR_STORAGE : KW_ERR_NOMEM;
+            goto out;
+        }
+        if ((r = sq_col_dup(q, 1, &e->roster, &e->len)) != KW_OK)
+            goto out;
+        k = step(s, q);
+    }
+    if (k < 0)
+        r = k;
+out:
+    sq_unlock(s);
+    if (r != KW_OK) {
+        kw_store_kt_unqueued_free(list, cnt);
+        return r;
+    }
+    *out = list;
+    *n = cnt;
+    return KW_OK;
+}
+
 static int sq_kt_enqueue(kw_store *st, const uint8_t *label, size_t label_len, uint32_t version,
                          const uint8_t *value, size_t value_len, int64_t now, uint64_t *seq)
 {
@@ -259,4 +315,5 @@ const struct kw_store_kt_ops sq_kt_ops = {
     .load = sq_kt_load,
     .auditor_put = sq_kt_auditor_put,
     .auditor_get = sq_kt_auditor_get,
+    .unqueued = sq_kt_unqueued,
 };

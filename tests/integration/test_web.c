@@ -847,10 +847,23 @@ static void test_web_records_under_adp(void **state)
     const char *content = json_string_value(json_object_get(o, "content"));
     assert_non_null(content);
     json_decref(o);
+    /* pieces are only for content in chunk storage; the body is checked */
+    assert_int_equal(call("POST", one, json_pack("{s:i}", "piece", 0), t, &o), 404);
+    json_decref(o);
+    assert_int_equal(call("POST", one, json_pack("{s:i}", "piece", -1), t, &o), 400);
+    json_decref(o);
+    assert_int_equal(call("POST", one, json_pack("{s:s}", "piece", "0"), t, &o), 400);
+    json_decref(o);
+    assert_int_equal(call("POST", one, json_pack("{s:i,s:i}", "piece", 0, "x", 1), t, &o), 400);
+    json_decref(o);
     /* drive was asked for but not released */
     char other[400];
     snprintf(other, sizeof(other), "/v1/web/records/%s/drive/default", rid_b64);
     assert_int_equal(call("GET", other, NULL, t, &o), 404);
+    assert_non_null(strstr(err_message(o), "not released"));
+    json_decref(o);
+    snprintf(other, sizeof(other), "/v1/web/records/%s/drive/default/%s", rid_b64, id);
+    assert_int_equal(call("POST", other, json_pack("{s:i}", "piece", 0), t, &o), 404);
     assert_non_null(strstr(err_message(o), "not released"));
     json_decref(o);
     /* another web session of the same account, a device session, no session */

@@ -19,6 +19,7 @@ import { chromium } from 'playwright-core';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 
 const env = (k) => { const v = process.env[k]; if (!v) throw new Error(`${k} is not set`); return v; };
 const BIN = env('KW_BIN');
@@ -114,6 +115,7 @@ async function ask(categories) {
 const NOTE1 = 'first note, written in standard protection\n';
 const NOTE2 = 'second note: Grüße from ADP ✓\n'.repeat(40);
 const LETTER = 'Dear web page, mail is interoperable.\n';
+const BIG = Array.from({ length: 40000 }, (_, i) => `line ${i} of a large note, ${(i * 7919) % 100003}\n`).join('');
 const SECRET = 'drive secret that must not open on the page\n';
 const st = {};
 
@@ -160,8 +162,11 @@ const tests = [
     assert.equal(on.adp, true);
     cli(['put', 'notes', `${TMP}/note2.txt`, '--name', 'second.txt']);
     cli(['put', 'drive', `${TMP}/secret.txt`, '--name', 'secret.txt']);
+    // a large note (content in chunk storage, two pieces): the page fetches it piece by piece
+    writeFileSync(`${TMP}/big.txt`, BIG);
+    cli(['put', 'notes', `${TMP}/big.txt`, '--name', 'big.txt']);
     const ls = cli(['ls', 'notes']).json;
-    assert.deepEqual(ls.records.map((r) => r.key_generation).sort(), [1, 2], 'notes of two key generations');
+    assert.deepEqual(ls.records.map((r) => r.key_generation).sort(), [1, 2, 2], 'notes of two key generations');
     await page.reload();
     await waitView('account');
     await waitIdle();
@@ -226,7 +231,7 @@ const tests = [
     assert.match(await page.textContent('#data-denied'), /Not released by the trusted device: drive/);
     assert.ok((await page.textContent('#data-expires')).length > 0);
     const names = await page.locator('#data-records tr').evaluateAll((rows) => rows.map((r) => [r.dataset.category, r.dataset.name]));
-    assert.deepEqual(names.map((x) => x[1]).sort(), ['first.txt', 'second.txt']);
+    assert.deepEqual(names.map((x) => x[1]).sort(), ['big.txt', 'first.txt', 'second.txt']);
     assert.ok(names.every((x) => x[0] === 'notes'), 'only notes listed');
     await shot('data-03-approved-list');
     for (const [name, want] of [['second.txt', NOTE2], ['first.txt', NOTE1]]) {
@@ -237,6 +242,14 @@ const tests = [
       assert.equal(await page.textContent('#data-content'), want, `content of ${name}`);
     }
     await shot('data-04-opened');
+    await page.click('#data-records tr[data-name="big.txt"] button');
+    await waitIdle();
+    await page.waitForFunction(() => document.querySelector('#data-viewer-name').textContent === 'big.txt');
+    assert.ok(Buffer.byteLength(BIG) > 1024 * 1024, 'big enough for two pieces');
+    assert.equal(await page.getAttribute('#data-viewer', 'data-sha256'), createHash('sha256').update(BIG).digest('hex'));
+    const preview = await page.textContent('#data-content');
+    assert.ok(preview.length > 200000 && BIG.startsWith(preview), 'preview is the start of the note');
+    assert.match(await page.textContent('#data-viewer-info'), /preview of the first 256 KiB/);
   }],
 
   ['the other category stays closed: no key, and the server refuses it', async () => {

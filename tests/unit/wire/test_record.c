@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 
+#include "keyward/codec.h"
 #include "keyward/err.h"
 #include "keyward/hkdf.h"
 #include "keyward/keyward.h"
@@ -264,6 +265,37 @@ static void test_pieces(void **state)
     assert_int_equal(olen, 0);
 }
 
+/* The piece transport codec agrees with keyward/codec.h's base64url on
+ * every length and refuses what it refuses. */
+static void test_transport_codec(void **state)
+{
+    (void)state;
+    uint8_t in[300], out[300];
+    char a[500], b[500];
+    randombytes_buf(in, sizeof(in));
+    for (size_t n = 0; n < sizeof(in); n++) {
+        size_t la = 0, lb = 0;
+        assert_int_equal(kw_b64url_encode(a, sizeof(a), in, n), KW_OK);
+        assert_int_equal(kw_record_b64_encode(b, sizeof(b), in, n), KW_OK);
+        assert_string_equal(a, b);
+        assert_int_equal(kw_record_b64_decode(out, sizeof(out), &lb, b, strlen(b)), KW_OK);
+        assert_int_equal(lb, n);
+        assert_memory_equal(out, in, n);
+        assert_int_equal(kw_b64url_decode(out, sizeof(out), &la, a, strlen(a)), KW_OK);
+        assert_int_equal(la, n);
+    }
+    size_t l = 0;
+    assert_int_equal(kw_record_b64_decode(out, sizeof(out), &l, "AAAAA", 5), KW_ERR_TRUNCATED);
+    assert_int_equal(kw_record_b64_decode(out, sizeof(out), &l, "AA=A", 4), KW_ERR_FORMAT);
+    assert_int_equal(kw_record_b64_decode(out, sizeof(out), &l, "AA+A", 4), KW_ERR_FORMAT);
+    assert_int_equal(kw_record_b64_decode(out, sizeof(out), &l, "AB", 2), KW_ERR_FORMAT);  /* trailing bits */
+    assert_int_equal(kw_record_b64_decode(out, sizeof(out), &l, "AAB", 3), KW_ERR_FORMAT); /* trailing bits */
+    assert_int_equal(kw_record_b64_decode(out, 2, &l, "AAAA", 4), KW_ERR_TOO_LARGE);
+    assert_int_equal(kw_record_b64_encode(b, 4, in, 3), KW_ERR_TOO_LARGE);
+    char hi[4] = {'A', 'A', (char)0xc3, 'A'};
+    assert_int_equal(kw_record_b64_decode(out, sizeof(out), &l, hi, 4), KW_ERR_FORMAT);
+}
+
 int main(void)
 {
     if (kw_init() != KW_OK)
@@ -273,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_wrap),
         cmocka_unit_test(test_meta),
         cmocka_unit_test(test_pieces),
+        cmocka_unit_test(test_transport_codec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
