@@ -838,6 +838,12 @@ static int login_finish(kw_http_req *req, kw_http_resp *resp)
             r = kw_http_fail(resp, KW_ERR_VERIFY, "device removed");
             goto out;
         }
+        bool queued = false;
+        if ((r = kw_api_web_device_blocked(srv, known.id, &queued)) != KW_OK || queued) {
+            r = queued ? kw_http_fail(resp, KW_ERR_VERIFY, "removal of this device was requested from the web page")
+                       : kw_api_store_fail(resp, r, "device removals");
+            goto out;
+        }
         if (!kw_ct_equal(known.identity_pk, dev.identity_pk, 32) ||
             !kw_ct_equal(known.hpke_pk, dev.hpke_pk, 32)) {
             r = kw_http_fail(resp, KW_ERR_CONFLICT, "device id is known with other keys");

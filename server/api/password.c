@@ -196,6 +196,7 @@ static int password_finish(kw_http_req *req, kw_http_resp *resp)
         goto out;
     }
     int64_t revoked = revoke_others(srv, &caller);
+    (void)kw_api_web_revoke_account(srv, caller.account_id); /* browser sessions end with the old password */
     out = json_pack("{s:I}", "sessions_revoked", (json_int_t)revoked);
     if (out == NULL) {
         r = KW_ERR_NOMEM;

@@ -36,6 +36,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "keyward/client.h"
 #include "keyward/codec.h"
 #include "keyward/err.h"
 #include "keyward/keyward.h"
@@ -433,10 +434,25 @@ static void test_web_codes_refused(void **state)
                   json_string_value(json_object_get(f, "token")), &o);
     expect_err(st, 401, o, "requires a security key");
     json_decref(o);
-    st = call("POST", "/v1/web/login/factor", json_pack("{s:s,s:s}", "type", "totp", "code", "123456"),
+    /* TOTP enabled by the trusted device while the policy is on: a valid
+     * code is still refused, on the web and for a new device */
+    const char *totp_on[] = {"--json", "totp", "enable", "--self-confirm", NULL};
+    kw_it_result r = run(prof_a, totp_on, 0);
+    char totp[KW_CLIENT_CODEBYTES];
+    assert_int_equal(kw_client_totp_code(json_string_value(json_object_get(r.json, "secret")), totp), KW_OK);
+    kw_it_result_free(&r);
+    st = call("POST", "/v1/web/login/factor", json_pack("{s:s,s:s}", "type", "totp", "code", totp),
               json_string_value(json_object_get(f, "token")), &o);
     expect_err(st, 401, o, "requires a security key");
     json_decref(o);
+    char *pt = fresh_profile();
+    const char *by_totp[] = {"login", NAME, "--totp", totp, NULL};
+    r = run(pt, by_totp, 2);
+    assert_non_null(strstr(r.err, "requires a security_key"));
+    kw_it_result_free(&r);
+    free(pt);
+    const char *totp_off[] = {"totp", "disable", NULL};
+    run0(prof_a, totp_off);
     /* the FACTOR token is no session for the key routes */
     st = call("GET", "/v1/seckeys", NULL, json_string_value(json_object_get(f, "token")), &o);
     assert_int_equal(st, 401);

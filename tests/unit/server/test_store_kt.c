@@ -1,7 +1,9 @@
 /* The key-transparency domain of the store (server/store/kt.h) on SQLite:
  * the durable queue, one transaction per epoch (a count mismatch stores
  * nothing), the loader's order across a reopen, label proofs, auditor
- * records (newest wins, older refused), argument checks. */
+ * records (newest wins, older refused), argument checks; the crash-window
+ * repair (kw_store_kt_unqueued: newest core rosters missing from the
+ * label's updates). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -182,11 +184,99 @@ static void test_auditors_and_args(void **state)
     assert_true(seqs[0] < seqs[1] && seqs[1] < seqs[2]);
 }
 
+static void new_account(kw_store *st, const char *name, uint8_t idb, const char *roster,
+                        int64_t *id)
+{
+    kw_store_device d;
+    uint8_t pk[32], opaque[16], kc[8], wrap[8], sess[32];
+    memset(&d, 0, sizeof(d));
+    memset(d.id, idb, sizeof(d.id));
+    memset(d.identity_pk, idb, 32);
+    memset(d.hpke_pk, idb, 32);
+    memset(pk, idb, sizeof(pk));
+    memset(opaque, 1, sizeof(opaque));
+    memset(kc, 2, sizeof(kc));
+    memset(wrap, 3, sizeof(wrap));
+    memset(sess, idb, sizeof(sess));
+    snprintf(d.name, sizeof(d.name), "dev");
+    d.state = 1;
+    kw_store_new_account na = {.name = name, .opaque_record = opaque,
+                               .opaque_record_len = sizeof(opaque), .account_pk = pk,
+                               .device = &d, .roster = (const uint8_t *)roster,
+                               .roster_len = strlen(roster), .keychain = kc,
+                               .keychain_len = sizeof(kc), .device_wrap = wrap,
+                               .device_wrap_len = sizeof(wrap), .session_hash = sess,
+                               .session_expires_at = 4000000000};
+    assert_int_equal(kw_store_account_create(st, &na, id), KW_OK);
+}
+
+/* Asserts the unqueued list is exactly (name, roster) pairs. */
+static void expect_unqueued(kw_store *st, size_t n, const char *const *names,
+                            const char *const *rosters)
+{
+    kw_store_kt_roster *list = NULL;
+    size_t got = 99;
+    assert_int_equal(kw_store_kt_unqueued(st, &list, &got), KW_OK);
+    assert_int_equal(got, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(list[i].name, names[i]);
+        assert_int_equal(list[i].len, strlen(rosters[i]));
+        assert_memory_equal(list[i].roster, rosters[i], list[i].len);
+    }
+    kw_store_kt_unqueued_free(list, got);
+}
+
+static void test_unqueued(void **state)
+{
+    fixture *f = *state;
+    int64_t alice, bob;
+    uint64_t seq;
+    expect_unqueued(f->st, 0, NULL, NULL);
+    new_account(f->st, "alice", 1, "alice-r1", &alice);
+    new_account(f->st, "bob", 2, "bob-r1", &bob);
+    const char *n2[] = {"alice", "bob"}, *r2[] = {"alice-r1", "bob-r1"};
+    expect_unqueued(f->st, 2, n2, r2);
+    assert_int_equal(kw_store_kt_enqueue(f->st, (const uint8_t *)"alice", 5, 1,
+                                         (const uint8_t *)"alice-r1", 8, 0, &seq),
+                     KW_OK);
+    const char *n1[] = {"bob"}, *r1[] = {"bob-r1"};
+    expect_unqueued(f->st, 1, n1, r1);
+    assert_int_equal(kw_store_kt_enqueue(f->st, (const uint8_t *)"bob", 3, 1,
+                                         (const uint8_t *)"bob-r1", 6, 0, &seq),
+                     KW_OK);
+    expect_unqueued(f->st, 0, NULL, NULL);
+    /* a newer roster committed, its enqueue lost: listed (only the newest) */
+    kw_store_roster_change ch = {.account_id = alice, .roster_version = 2,
+                                 .roster = (const uint8_t *)"alice-r2", .roster_len = 8,
+                                 .kk_generation = 1};
+    assert_int_equal(kw_store_roster_apply(f->st, &ch), KW_OK);
+    const char *na[] = {"alice"}, *ra[] = {"alice-r2"};
+    expect_unqueued(f->st, 1, na, ra);
+    /* another value under the label (a forged entry) does not count */
+    assert_int_equal(kw_store_kt_enqueue(f->st, (const uint8_t *)"alice", 5, 2,
+                                         (const uint8_t *)"forged!!", 8, 0, &seq),
+                     KW_OK);
+    expect_unqueued(f->st, 1, na, ra);
+    /* nor the same value under another label */
+    assert_int_equal(kw_store_kt_enqueue(f->st, (const uint8_t *)"bob", 3, 2,
+                                         (const uint8_t *)"alice-r2", 8, 0, &seq),
+                     KW_OK);
+    expect_unqueued(f->st, 1, na, ra);
+    assert_int_equal(kw_store_kt_enqueue(f->st, (const uint8_t *)"alice", 5, 3,
+                                         (const uint8_t *)"alice-r2", 8, 0, &seq),
+                     KW_OK);
+    expect_unqueued(f->st, 0, NULL, NULL);
+    kw_store_kt_roster *list = NULL;
+    assert_int_equal(kw_store_kt_unqueued(f->st, NULL, &seq), KW_ERR_INVALID_ARG);
+    assert_int_equal(kw_store_kt_unqueued(NULL, &list, &seq), KW_ERR_INVALID_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_queue_epochs_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auditors_and_args, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unqueued, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
