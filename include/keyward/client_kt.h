@@ -48,7 +48,7 @@ typedef enum kw_client_kt_failure {
     KW_CLIENT_KT_ROSTER_MALFORMED,      /* the verified value is not a roster */
     KW_CLIENT_KT_ROSTER_SIGNATURE,      /* the roster does not open under its account key */
     KW_CLIENT_KT_ROSTER_WRONG_ACCOUNT,  /* the roster names another account */
-    KW_CLIENT_KT_ROSTER_WRONG_VERSION,  /* roster version != directory version */
+    KW_CLIENT_KT_ROSTER_WRONG_VERSION,  /* roster version 0 or above the directory version */
     KW_CLIENT_KT_ACCOUNT_KEY_CHANGED,   /* another account key than the one pinned for the name */
     KW_CLIENT_KT_AUDITOR_MISSING,       /* a required auditor has not signed the head */
     KW_CLIENT_KT_ROSTER_ROLLBACK,       /* the roster is older than one verified before or than

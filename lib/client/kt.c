@@ -585,9 +585,13 @@ static int check_history(kw_client *c, kt_state *st, const char *name, const kw_
         }
         free(buf);
         buf = NULL;
+        from += m.count;
         if (!m.more || m.count == 0)
             break;
-        from += m.count;
+    }
+    if (from < L) { /* the history ended before the version searched */
+        r = verify_fail(c, w, KW_CLIENT_KT_PROOF, KW_KT_WRONG_VERSION);
+        goto out;
     }
     r = KW_OK;
 out:

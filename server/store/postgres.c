@@ -138,6 +138,8 @@ static const pg_component *const pg_components[] = {
     &pg_seckey_component,
     &pg_msg_component,
     &pg_web_component,
+    &pg_adp_component,
+    &pg_kt_component,
 };
 
 /* ---- logging ---- */
@@ -690,6 +692,8 @@ static const kw_store_ops pg_ops = {
     .seckey = &pg_seckey_ops,
     .msg = &pg_msg_ops,
     .web = &pg_web_ops,
+    .adp = &pg_adp_ops,
+    .kt = &pg_kt_ops,
     .close = pg_close,
     .schema_version = pg_schema_version,
     .account_create = pg_account_create,

@@ -162,5 +162,11 @@ extern const struct kw_store_msg_ops pg_msg_ops;
 /* postgres_web.c (store/web.h) */
 extern const pg_component pg_web_component;
 extern const struct kw_store_web_ops pg_web_ops;
+/* postgres_adp.c (store/adp.h) */
+extern const pg_component pg_adp_component;
+extern const struct kw_store_adp_ops pg_adp_ops;
+/* postgres_kt.c (store/kt.h) */
+extern const pg_component pg_kt_component;
+extern const struct kw_store_kt_ops pg_kt_ops;
 
 #endif
