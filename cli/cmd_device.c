@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_ckv.h"
+#include "keyward/client_ckv.h"
 #include "keyward/client_web.h"
 #include "keyward/codec.h"
 #include "keyward/err.h"
@@ -27,6 +29,38 @@ static bool confirm_code(const char *join_code, void *arg)
     (void)arg;
     snprintf(q, sizeof(q), "Does the new device show join code %s? [y/N] ", join_code);
     return cli_prompt(q, ans, sizeof(ans), false) && (ans[0] == 'y' || ans[0] == 'Y');
+}
+
+/* Self-monitoring after a device command that succeeded (list, remove;
+ * approve runs it inside the library): the own label is checked against
+ * the rosters this account's devices made, so a roster version none of
+ * them made is an alert here (exit 2, unknown-own-device). Ends the
+ * command (ckv_cli_finish: alerts on stderr and in --json; frees *c). */
+static int finish_monitored(kw_client **c, int r, json_t *out, bool monitor, const char *headline)
+{
+    if (r == KW_OK && monitor) {
+        json_t *sc = NULL;
+        int sr = kw_client_ckv_own_change(*c, 0, NULL, &sc);
+        json_t *al = json_object_get(sc, "alerts");
+        if (out == NULL)
+            out = json_object();
+        if (al != NULL && out != NULL)
+            json_object_set(out, "alerts", al);
+        if (sc != NULL) {
+            json_object_del(sc, "alerts");
+            if (out != NULL && !cli_g.json)
+                json_decref(sc); /* the table stays as it was */
+            else if (out != NULL)
+                json_object_set_new(out, "self_check", sc);
+            else
+                json_decref(sc);
+        }
+        if (sr == KW_ERR_VERIFY)
+            r = sr;
+        else if (sr != KW_OK && out != NULL && cli_g.json)
+            json_object_set_new(out, "self_check_error", json_string(kw_client_error(*c)));
+    }
+    return ckv_cli_finish(c, r, out, headline);
 }
 
 int cmd_device_main(int argc, char **argv)
@@ -78,7 +112,7 @@ int cmd_device_main(int argc, char **argv)
         return rc;
     if (strcmp(sub, "list") == 0) {
         r = kw_client_device_list(c, &out);
-        rc = r == 0 ? cli_print(out, NULL) : cli_fail(c, r);
+        return finish_monitored(&c, r, out, true, NULL);
     } else if (strcmp(sub, "removals") == 0) {
         r = kw_client_web_removals(c, &out);
         if (r == 0 && !cli_g.json) {
@@ -102,10 +136,10 @@ int cmd_device_main(int argc, char **argv)
         rc = r == 0 ? cli_print(out, "queued removal dismissed; the device keeps its place") : cli_fail(c, r);
     } else if (strcmp(sub, "approve") == 0) {
         r = kw_client_device_approve(c, id, code, confirm_code, NULL, &out);
-        rc = r == 0 ? cli_print(out, "device approved") : cli_fail(c, r);
+        return finish_monitored(&c, r, out, false, "device approved");
     } else {
         r = kw_client_device_remove(c, id, &out);
-        rc = r == 0 ? cli_print(out, "device removed; keychain key rotated") : cli_fail(c, r);
+        return finish_monitored(&c, r, out, true, "device removed; keychain key rotated");
     }
     kw_client_free(&c);
     return rc;

@@ -1,6 +1,8 @@
 /* keyward send NAME TEXT | keyward send NAME --file F [--type TYPE]
  * — an end-to-end message to every device of account NAME and to this
- * account's other devices (keyward/client_msg.h). TEXT may follow "--". */
+ * account's other devices (keyward/client_msg.h). TEXT may follow "--".
+ * A recipient who is a contact is held to its Contact Key Verification pins
+ * (keyward/client_ckv.h): a refusal prints the named alert (exit 2). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "cmd_ckv.h"
 #include "keyward/client_msg.h"
 #include "keyward/err.h"
 
@@ -78,7 +81,9 @@ int cmd_send_main(int argc, char **argv)
         int r = kw_client_msg_send(c, name, type,
                                    text != NULL ? (const uint8_t *)text : content,
                                    text != NULL ? strlen(text) : len, &out);
-        rc = r == 0 ? cli_print(out, "message sent") : cli_fail(c, r);
+        /* a contact's CKV alerts are shown (a refused send: exit 2 with the
+         * named alert, e.g. account-key-changed) */
+        rc = ckv_cli_finish(&c, r, out, "message sent");
     }
     if (content != NULL) {
         sodium_memzero(content, len);

@@ -160,6 +160,17 @@ int kw_client_ckv_status(kw_client *c, json_t **out);
  * "log_version", "roster_version", "alerts". */
 int kw_client_ckv_self_check(kw_client *c, bool force, json_t **out);
 
+/* Self-monitoring right after a change of the account's roster (device
+ * approved or removed): records roster `version` with the SHA-256 of its
+ * encoding (sha256; NULL: nothing to record) as made by this device, takes
+ * the verified own roster from the server (recorded too), and, when the
+ * account has CKV on, checks the own label in the log at once (force), so
+ * that a roster version none of the account's devices made shows up as
+ * unknown-own-device (KW_ERR_VERIFY) on the command that changed it or the
+ * next one. *out: "ckv", "checked" and, when checked, as
+ * kw_client_ckv_self_check. */
+int kw_client_ckv_own_change(kw_client *c, uint64_t version, const uint8_t *sha256, json_t **out);
+
 /* Looks NAME up with a verified search proof, verifies its roster under
  * the account key it carries and pins that key. KW_ERR_CONFLICT when NAME
  * is a contact already, KW_ERR_NOT_FOUND when the log proves it absent. */

@@ -129,7 +129,11 @@ typedef struct {
 /* Sends `len` bytes of content of `type` to account `account` (all its
  * devices) and to this account's other devices. `account` may be the own
  * account (a note to self, for the other devices). *out (may be NULL):
- * {id, recipient, devices, bytes}. */
+ * {id, recipient, devices, bytes, contact, verified, alerts}. A recipient
+ * who is a contact (keyward/client_ckv.h) is held to its pins through
+ * kw_client_ckv_contact_check before anything is encrypted: a refusal
+ * (account-key-changed, device-not-signed, ...) is KW_ERR_VERIFY with
+ * *out = {"alerts": [...]} (the caller json_decref's it). */
 int kw_client_msg_send(kw_client *c, const char *account, const char *type, const uint8_t *bytes,
                        size_t len, json_t **out);
 

@@ -620,6 +620,34 @@ int kw_client_ckv_self_check(kw_client *c, bool force, json_t **out)
     return finish(&x, r, o, out);
 }
 
+int kw_client_ckv_own_change(kw_client *c, uint64_t version, const uint8_t *sha256, json_t **out)
+{
+    ckv_ctx x;
+    kw_roster *mine = NULL;
+    json_t *o = NULL;
+    *out = NULL;
+    int r = ckv_load(&x, c);
+    if (r != KW_OK)
+        goto out;
+    if ((o = json_object()) == NULL || (mine = malloc(sizeof(*mine))) == NULL) {
+        r = kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    /* what this device signed is ours, whatever the server answers next */
+    if (sha256 != NULL && version > 0)
+        own_record(&x, version, sha256);
+    if ((r = own_fetch(&x, mine)) != KW_OK)
+        goto out;
+    bool on = (mine->flags & KW_ROSTER_FLAG_CKV) != 0;
+    json_object_set_new(o, "ckv", json_boolean(on));
+    json_object_set_new(o, "checked", json_boolean(on));
+    if (on)
+        r = self_check(&x, mine, o);
+out:
+    free(mine);
+    return finish(&x, r, o, out);
+}
+
 int kw_client_contact_add(kw_client *c, const char *name, json_t **out)
 {
     ckv_ctx x;

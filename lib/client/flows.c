@@ -17,6 +17,7 @@
 
 #include "client/client_internal.h"
 #include "client/keys_internal.h"
+#include "keyward/client_ckv.h"
 #include "keyward/codec.h"
 #include "keyward/err.h"
 #include "keyward/keychain.h"
@@ -1249,6 +1250,34 @@ int kw_client_device_approve(kw_client *c, const char *device_id, const char *ex
     json_object_set_new(*out, "join_code", json_string(code));
     json_object_set_new(*out, "roster_version", json_integer((json_int_t)ros->version));
     r = KW_OK;
+    /* self-monitoring right after the change (keyward/client_ckv.h): the
+     * version this device just signed is recorded as ours, and a version
+     * none of our devices made shows up now (unknown-own-device: the
+     * approval stands, the call fails with the alert in *out) */
+    {
+        const char *rb = json_string_value(json_object_get(body, "roster"));
+        uint8_t *enc = rb != NULL ? malloc(KW_ROSTER_MAXBYTES) : NULL, h[32];
+        size_t elen = 0;
+        bool have = false;
+        if (enc != NULL && kw_b64url_decode(enc, KW_ROSTER_MAXBYTES, &elen, rb, strlen(rb)) == KW_OK) {
+            crypto_hash_sha256(h, enc, elen);
+            have = true;
+        }
+        free(enc);
+        json_t *sc = NULL;
+        int sr = kw_client_ckv_own_change(c, ros->version, have ? h : NULL, &sc);
+        json_t *al = json_object_get(sc, "alerts");
+        if (al != NULL)
+            json_object_set(*out, "alerts", al);
+        if (sc != NULL) {
+            json_object_del(sc, "alerts");
+            json_object_set_new(*out, "self_check", sc);
+        }
+        if (sr == KW_ERR_VERIFY)
+            r = sr;
+        else if (sr != KW_OK)
+            json_object_set_new(*out, "self_check_error", json_string(kw_client_error(c)));
+    }
 out:
     kw_sign_key_free(&ak);
     free(ros);

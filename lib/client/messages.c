@@ -35,6 +35,7 @@
 
 #include "client/client_internal.h"
 #include "keyward/buf.h"
+#include "keyward/client_ckv.h"
 #include "keyward/client_kt.h"
 #include "keyward/client_msg.h"
 #include "keyward/codec.h"
@@ -676,6 +677,46 @@ static int get_keys(kw_client *c, const char *name, json_t **resp)
     return kwc_http(c, "GET", path, NULL, true, resp);
 }
 
+/* The Contact Key Verification pins of a recipient who is a contact
+ * (keyward/client_ckv.h): *is_contact tells whether `account` is one; if
+ * so its roster must pass kw_client_ckv_contact_check (pinned account key,
+ * verified flag, rollback, signatures), and *ros is that roster. On a
+ * refusal *ckv holds the result with the named alert (the caller's). */
+static int contact_roster(kw_client *c, const char *account, kw_roster *ros, bool *is_contact,
+                          json_t **ckv)
+{
+    json_t *list = NULL, *e;
+    uint8_t *blob = NULL, pk[32];
+    size_t blen = 0, i;
+    *is_contact = false;
+    *ckv = NULL;
+    int r = kw_client_contact_list(c, &list);
+    if (r != KW_OK) {
+        json_decref(list);
+        return r;
+    }
+    json_array_foreach(json_object_get(list, "contacts"), i, e)
+    {
+        const char *n = json_string_value(json_object_get(e, "name"));
+        if (n != NULL && strcmp(n, account) == 0)
+            *is_contact = true;
+    }
+    json_decref(list);
+    if (!*is_contact)
+        return KW_OK;
+    if ((r = kw_client_ckv_contact_check(c, account, &blob, &blen, ckv)) != KW_OK)
+        goto out;
+    if (blob == NULL || kwc_get_b64_fixed(*ckv, "account_pk", pk, 32) != KW_OK ||
+        kw_roster_open(ros, blob, blen, pk) != KW_OK) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "the checked roster of '%s' does not open", account);
+        goto out;
+    }
+    r = KW_OK;
+out:
+    free(blob);
+    return r;
+}
+
 int kw_client_msg_send(kw_client *c, const char *account, const char *type, const uint8_t *bytes,
                        size_t len, json_t **out)
 {
@@ -687,7 +728,9 @@ int kw_client_msg_send(kw_client *c, const char *account, const char *type, cons
     kw_sign_key *id = NULL;
     uint8_t *payload = NULL, *env = NULL, head[KW_KT_HEADBYTES];
     size_t nrcpt = 0, plen = 0, elen = 0;
-    bool have_head = false;
+    bool have_head = false, contact = false;
+    kw_roster *pinned = NULL;
+    json_t *ckv = NULL;
     memset(&rc, 0, sizeof(rc));
     if (out != NULL)
         *out = NULL;
@@ -714,7 +757,25 @@ int kw_client_msg_send(kw_client *c, const char *account, const char *type, cons
         r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "this device is not in the account's signed roster");
         goto out;
     }
-    if (!self && (r = roster_get(c, &rc, account, &theirs, NULL)) != KW_OK)
+    if (!self) {
+        /* a contact is held to its CKV pins: an account-key change of a
+         * verified contact refuses the send with the named alert instead
+         * of encrypting to the new keys */
+        if ((pinned = malloc(sizeof(*pinned))) == NULL) {
+            r = kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        if ((r = contact_roster(c, account, pinned, &contact, &ckv)) != KW_OK) {
+            if (out != NULL) {
+                *out = ckv;
+                ckv = NULL;
+            }
+            goto out;
+        }
+        if (contact)
+            theirs = pinned;
+    }
+    if (!self && !contact && (r = roster_get(c, &rc, account, &theirs, NULL)) != KW_OK)
         goto out;
     if (!self && ((r = get_keys(c, account, &their_keys)) != KW_OK ||
                   (r = add_recipients(c, theirs, their_keys, NULL, rcpt, &nrcpt)) != KW_OK))
@@ -770,7 +831,14 @@ int kw_client_msg_send(kw_client *c, const char *account, const char *type, cons
             json_object_set_new(*out, "recipient", json_string(account)) != 0 ||
             json_object_set_new(*out, "type", json_string(type)) != 0 ||
             json_object_set_new(*out, "devices", json_integer((json_int_t)nrcpt)) != 0 ||
-            json_object_set_new(*out, "bytes", json_integer((json_int_t)len)) != 0) {
+            json_object_set_new(*out, "bytes", json_integer((json_int_t)len)) != 0 ||
+            json_object_set_new(*out, "contact", json_boolean(contact)) != 0 ||
+            (contact && json_object_set(*out, "verified",
+                                        json_is_true(json_object_get(ckv, "verified"))
+                                            ? json_true()
+                                            : json_false()) != 0) ||
+            (json_array_size(json_object_get(ckv, "alerts")) > 0 &&
+             json_object_set(*out, "alerts", json_object_get(ckv, "alerts")) != 0)) {
             json_decref(*out);
             *out = NULL;
             r = kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
@@ -790,6 +858,8 @@ out:
     json_decref(their_keys);
     json_decref(body);
     json_decref(resp);
+    json_decref(ckv);
+    free(pinned);
     cache_free(&rc);
     return r;
 }

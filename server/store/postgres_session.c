@@ -3,10 +3,11 @@
  * hashes), pending OPAQUE logins and approval codes.
  *
  * Isolation per operation:
- * - session_add inserts through a SELECT of the device row FOR SHARE: it
- *   waits for a roster change removing that device to finish and then
- *   stores the session revoked, so a session created by another node while
- *   its device is being removed never survives as a live one;
+ * - session_add inserts through a SELECT of the device row FOR SHARE,
+ *   excluding REMOVED devices: it waits for a roster change removing that
+ *   device to finish, re-checks the row and then stores nothing
+ *   (KW_ERR_NOT_FOUND, as on SQLite: store.h), so a session created by
+ *   another node while its device is being removed never exists;
  * - login_take is one DELETE … RETURNING: two nodes finishing the same
  *   login cannot both get its state;
  * - approval_use reads the code FOR UPDATE and spends or deletes it in the
@@ -28,8 +29,8 @@
 
 static const char SQL_SES_INSERT[] =
     "INSERT INTO sessions (hash, account_id, device_id, created_at, expires_at, revoked)"
-    " SELECT $1, $2, $3, $4, $5, CASE WHEN d.state = 2 THEN 1 ELSE $6 END"
-    " FROM devices AS d WHERE d.id = $3 AND d.account_id = $2 FOR SHARE";
+    " SELECT $1, $2, $3, $4, $5, $6"
+    " FROM devices AS d WHERE d.id = $3 AND d.account_id = $2 AND d.state <> 2 FOR SHARE";
 static const char SQL_SES_GET[] = "SELECT " SES_COLS " FROM sessions WHERE hash = $1";
 static const char SQL_SES_LIST[] =
     "SELECT " SES_COLS " FROM sessions WHERE account_id = $1 ORDER BY created_at, hash";
@@ -71,7 +72,7 @@ static int ses_add_body(pg_ctx *x, void *p)
     int r = pg_q(x, SQL_SES_INSERT, NULL, &changes, "HiIiii", ss->hash, ss->account_id, ss->device_id,
                  ss->created_at, ss->expires_at, I64(ss->revoked ? 1 : 0));
     if (r == KW_OK && changes == 0)
-        r = KW_ERR_NOT_FOUND; /* no such device of this account */
+        r = KW_ERR_NOT_FOUND; /* no such device of this account, or removed */
     return r;
 }
 

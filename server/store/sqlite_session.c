@@ -37,6 +37,8 @@ static void read_session(sqlite3_stmt *stmt, kw_store_session *out)
  * statement only and the others commit. Any other failure, or a failed
  * COMMIT, fails every item of the batch: none of them is stored (the
  * transaction is rolled back), so none is acknowledged. */
+static const char SQL_DEV_STATE[] = "SELECT state FROM devices WHERE id = ?1 AND account_id = ?2";
+
 static void session_commit_batch(sq_store *s, sq_gc_item *batch)
 {
     sq_lock(&s->base, "session_add");
@@ -44,6 +46,14 @@ static void session_commit_batch(sq_store *s, sq_gc_item *batch)
     bool txn_lost = r != KW_OK;
     for (sq_gc_item *it = batch; it != NULL && !txn_lost; it = it->next) {
         const kw_store_session *ss = it->session;
+        /* A REMOVED device gets no session (store.h): NOT_FOUND, as for an
+         * unknown one; an unknown one is left to the foreign key. */
+        int64_t state = 0;
+        int sr = sq_scalar_q(s, SQL_DEV_STATE, &state, "Ii", ss->device_id, ss->account_id);
+        if (sr == KW_OK && state == KW_DEVICE_REMOVED) {
+            it->result = KW_ERR_NOT_FOUND;
+            continue;
+        }
         it->result = sq_exec(s, SQ_SES_INSERT, NULL, "HiIiii", ss->hash, ss->account_id, ss->device_id,
                              ss->created_at, ss->expires_at, I64(ss->revoked ? 1 : 0));
         if (it->result != KW_OK && sqlite3_get_autocommit(s->db)) {

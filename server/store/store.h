@@ -232,7 +232,9 @@ typedef struct {
 } kw_store_session;
 
 /* Stores a session. KW_ERR_CONFLICT when the hash exists; KW_ERR_NOT_FOUND
- * when the device does not exist or belongs to another account. */
+ * when the device does not exist, belongs to another account or is REMOVED
+ * (nothing stored: a removed device never gets a session, also when its
+ * removal commits concurrently). */
 int kw_store_session_add(kw_store *st, const kw_store_session *s);
 /* Any stored session, revoked and expired ones included (the caller checks
  * revoked and expires_at). */

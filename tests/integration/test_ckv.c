@@ -11,17 +11,21 @@
  *     answers yes; each marks the other verified. A run where one user
  *     answers no marks nothing. B2 verifies alice by her public code.
  *  3. Send: A1 → bob reaches B1, B2, B3; B1 → alice reaches A1, A2.
- *  4. Remove a device: B1 removes B3; A1's next use of bob sees the new
- *     signed roster (2 devices, no alert, still verified).
+ *  4. Remove a device: B1 removes B3 (its self-monitoring runs at once
+ *     and does not alert on the version B1 signed, before and after the
+ *     log shows it); A1's next use of bob sees the new signed roster (2
+ *     devices, no alert, still verified).
  *  5. Keep messaging: A1 → bob reaches B1 and B2 (3 mailboxes with A2),
  *     not B3; B1 → alice reaches A1 and A2; every earlier message is still
  *     there (nothing lost).
- *  6. The lying server adds an unsigned device M to alice's roster in the
+ *  6. A1 approves a third device A3 (self-checked at once, no alert); then
+ *     the lying server adds an unsigned device M to alice's roster in the
  *     log (test fault hook): B1's next use of alice (`contact show`) is
  *     refused with the device-not-signed alert naming M; `send alice` is
  *     refused (nothing is encrypted to M) and alice's next message is
  *     refused by bob's devices (sender-roster), not delivered as trusted;
- *     A1's self-monitoring shows unknown-own-device. Everything received
+ *     A1's self-monitoring shows unknown-own-device, on `ckv check` and on
+ *     the next device command (`device list`) of A1 and A3. Everything received
  *     before stays in the inboxes, the verified flags stay.
  *
  * The lie comes last because the log is append-only: once the forged
@@ -38,7 +42,7 @@
 #include "../attacks/test_ckv_util.h"
 
 static kw_it_server srv;
-static char *pa1, *pa2, *pb1, *pb2, *pb3;
+static char *pa1, *pa2, *pa3, *pb1, *pb2, *pb3;
 static char b3_id[32];
 
 static int setup(void **state)
@@ -48,6 +52,7 @@ static int setup(void **state)
         return -1;
     pa1 = kw_it_profile(&srv, "A1");
     pa2 = kw_it_profile(&srv, "A2");
+    pa3 = kw_it_profile(&srv, "A3");
     pb1 = kw_it_profile(&srv, "B1");
     pb2 = kw_it_profile(&srv, "B2");
     pb3 = kw_it_profile(&srv, "B3");
@@ -61,6 +66,7 @@ static int teardown(void **state)
     kw_it_server_cleanup(&srv);
     free(pa1);
     free(pa2);
+    free(pa3);
     free(pb1);
     free(pb2);
     free(pb3);
@@ -280,6 +286,21 @@ static void test_send(void **state)
 static void test_unsigned_device_alert(void **state)
 {
     (void)state;
+    /* an own change right before the lie: A1 approves A3; the version A1
+     * signed is recorded and checked at once (pending or published, no
+     * alert), and once the log shows it the next device command is clean */
+    char id3[32], join[8];
+    at_pending(&srv, pa1, pa3, "alice", "tablet-A3", id3, join);
+    const char *ap[] = {"--json", "device", "approve", id3, "--code", join, NULL};
+    kw_it_result res = ckv_cli(&srv, pa1, ap, 0);
+    assert_true(json_is_true(json_object_get(json_object_get(res.json, "self_check"), "checked")));
+    assert_null(json_object_get(res.json, "alerts"));
+    kw_it_result_free(&res);
+    ckv_wait_epochs(&srv);
+    const char *dl[] = {"--json", "device", "list", NULL};
+    res = ckv_cli(&srv, pa1, dl, 0);
+    assert_null(json_object_get(res.json, "alerts"));
+    kw_it_result_free(&res);
     kw_roster *r = malloc(sizeof(*r));
     assert_non_null(r);
     ckv_log_roster(&srv, "alice", r);
@@ -292,8 +313,16 @@ static void test_unsigned_device_alert(void **state)
     free(r);
     ckv_wait_epochs(&srv);
 
+    /* self-monitoring on the next device command of alice's devices */
+    res = kw_it_cli(&srv, pa1, NULL, dl);
+    ckv_assert_refused_alert(&res, "unknown-own-device", "alice");
+    kw_it_result_free(&res);
+    res = kw_it_cli(&srv, pa3, NULL, dl);
+    ckv_assert_refused_alert(&res, "unknown-own-device", "alice");
+    kw_it_result_free(&res);
+
     const char *show[] = {"--json", "contact", "show", "alice", NULL};
-    kw_it_result res = kw_it_cli(&srv, pb1, NULL, show);
+    res = kw_it_cli(&srv, pb1, NULL, show);
     ckv_assert_refused_alert(&res, "device-not-signed", "alice");
     assert_non_null(strstr(res.err, "mallory-M"));
     kw_it_result_free(&res);
@@ -329,11 +358,26 @@ static void test_unsigned_device_alert(void **state)
 static void test_remove_device(void **state)
 {
     (void)state;
+    /* an own change: self-monitoring runs at once (CKV is on) and does
+     * not alert on the version this device made */
     const char *rm[] = {"--json", "device", "remove", b3_id, "--yes", NULL};
-    ckv_run(&srv, pb1, rm, 0);
+    kw_it_result r = ckv_cli(&srv, pb1, rm, 0);
+    json_t *sc = json_object_get(r.json, "self_check");
+    assert_true(json_is_true(json_object_get(sc, "checked")));
+    assert_null(json_object_get(r.json, "alerts"));
+    kw_it_result_free(&r);
     ckv_wait_epochs(&srv);
+    /* published now: the log shows the version B1 made, no alert */
+    const char *dl[] = {"--json", "device", "list", NULL};
+    r = ckv_cli(&srv, pb1, dl, 0);
+    sc = json_object_get(r.json, "self_check");
+    assert_true(json_is_true(json_object_get(sc, "checked")));
+    assert_int_equal(json_integer_value(json_object_get(sc, "log_version")),
+                     json_integer_value(json_object_get(sc, "roster_version")));
+    assert_null(json_object_get(r.json, "alerts"));
+    kw_it_result_free(&r);
     const char *show[] = {"--json", "contact", "show", "bob", NULL};
-    kw_it_result r = ckv_cli(&srv, pa1, show, 0);
+    r = ckv_cli(&srv, pa1, show, 0);
     assert_int_equal(json_array_size(json_object_get(r.json, "devices")), 2);
     assert_int_equal(json_array_size(json_object_get(r.json, "alerts")), 0);
     assert_true(json_is_true(json_object_get(r.json, "verified")));

@@ -407,9 +407,10 @@ static void test_migration_refuses_newer_or_foreign(void **state)
     assert_null(f->st);
     if (f->pg) {
         /* A domain component newer than this keywardd is refused too. */
-        raw_sql(f, "UPDATE schema_version SET version = 2; UPDATE schema_components SET version = 99");
+        raw_sql(f, "UPDATE schema_version SET version = 2;"
+                   " UPDATE schema_components SET version = version + 1000");
         assert_int_equal(kw_store_open(f->uri, &f->st), KW_ERR_UNSUPPORTED);
-        raw_sql(f, "UPDATE schema_components SET version = 1");
+        raw_sql(f, "UPDATE schema_components SET version = version - 1000");
         assert_int_equal(kw_store_open(f->uri, &f->st), KW_OK);
         return;
     }
@@ -845,6 +846,17 @@ static void test_roster_remove_and_rotate(void **state)
     uint8_t ash[32];
     mk(ash, 32, 0x53455331, 1); /* a's session from account creation */
     assert_int_equal(kw_store_session_get(f->st, ash, &got), KW_OK);
+    assert_false(got.revoked);
+    /* A removed device gets no new session, live or revoked, on either
+     * backend (store.h); its still-present twin a does. */
+    kw_store_session late = {.account_id = fx.id, .created_at = 10, .expires_at = 99999};
+    memcpy(late.device_id, fx.b.id, KW_STORE_ID_BYTES);
+    mk(late.hash, 32, 0x4c415445, 1);
+    assert_int_equal(kw_store_session_add(f->st, &late), KW_ERR_NOT_FOUND);
+    assert_int_equal(kw_store_session_get(f->st, late.hash, &got), KW_ERR_NOT_FOUND);
+    memcpy(late.device_id, fx.a.id, KW_STORE_ID_BYTES);
+    assert_int_equal(kw_store_session_add(f->st, &late), KW_OK);
+    assert_int_equal(kw_store_session_get(f->st, late.hash, &got), KW_OK);
     assert_false(got.revoked);
 
     /* The removed device has no wrap (of any generation); a has generation 2. */

@@ -1,0 +1,274 @@
+/*
+ * Attack on the interactive compare (`keyward contact verify NAME`, the
+ * short authentication string of Contact Key Verification) end to end: a
+ * man in the middle of the account keys, against a real keywardd
+ * (--test-faults) and two real keyward processes running the compare at
+ * the same time.
+ *
+ * Control: "alice" (A) and "carol" (K) compare: both print the same
+ * 15-digit code, both answer yes, each marks the other verified.
+ * Attack: before "bob" (B) first looks alice up, the lying server
+ * publishes as alice's next roster one that lists alice's real devices
+ * (their public identity and HPKE keys) but carries an attacker's account
+ * key M and is validly signed by it. B adds alice and pins M (first use:
+ * nothing to compare with yet); messages still flow, since alice's real
+ * devices are in the roster B sees. Then A and B run the compare: alice's
+ * commitment (over alice's real key) does not open for the key B sees, so
+ * B refuses ("someone is in the middle", exit 2, no code shown) and marks
+ * nothing; alice, whose user sees no code on bob's side, answers no and
+ * marks nothing. Neither side ends up verified, and B's pinned key for
+ * alice is shown to be the substituted one (the attack was in place).
+ */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "test_ckv_util.h"
+
+static kw_it_server srv;
+static char *prof_a, *prof_b, *prof_k;
+
+static int setup(void **state)
+{
+    (void)state;
+    if (kw_init() != KW_OK || ckv_server_start(&srv, NULL) != 0)
+        return -1;
+    prof_a = kw_it_profile(&srv, "A");
+    prof_b = kw_it_profile(&srv, "B");
+    prof_k = kw_it_profile(&srv, "K");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    kw_it_server_stop(&srv, false);
+    kw_it_server_cleanup(&srv);
+    free(prof_a);
+    free(prof_b);
+    free(prof_k);
+    return 0;
+}
+
+typedef struct {
+    pid_t pid;
+    FILE *in, *out;
+} proc;
+
+static proc spawn(const char *profile, const char *const *args)
+{
+    proc p = {0};
+    int in[2], out[2];
+    char keyward[600];
+    const char *bin = getenv("KEYWARD_BIN_DIR");
+    snprintf(keyward, sizeof(keyward), "%s/keyward", bin != NULL ? bin : "build/bin");
+    const char *argv[32] = {keyward, "--server", srv.url, "--profile", profile};
+    size_t n = 5;
+    for (size_t i = 0; args[i] != NULL && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    assert_int_equal(pipe(in), 0);
+    assert_int_equal(pipe(out), 0);
+    p.pid = fork();
+    assert_true(p.pid >= 0);
+    if (p.pid == 0) {
+        setsid(); /* no terminal: the answer comes from stdin */
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[1]);
+        close(out[0]);
+        setenv("KEYWARD_PASSPHRASE", AT_PASSPHRASE, 0);
+        setenv("KEYWARD_TEST_FAST_KDF", "1", 1);
+        execv(keyward, (char *const *)argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    p.in = fdopen(in[1], "w");
+    p.out = fdopen(out[0], "r");
+    return p;
+}
+
+/* Reads lines until the {"sas": ...} line (sas set) or the end of output
+ * (sas empty; *last: the last JSON line, e.g. the error). */
+static void read_sas(proc *p, char sas[64], json_t **last)
+{
+    char line[8192];
+    sas[0] = '\0';
+    *last = NULL;
+    while (fgets(line, sizeof(line), p->out) != NULL) {
+        json_t *o = json_loads(line, 0, NULL);
+        const char *s = json_string_value(json_object_get(o, "sas"));
+        if (s != NULL && json_object_get(o, "verified") == NULL) {
+            snprintf(sas, 64, "%s", s);
+            json_decref(o);
+            return;
+        }
+        if (o != NULL) {
+            json_decref(*last);
+            *last = o;
+        }
+    }
+}
+
+/* Answers (NULL: nothing to answer), collects the final JSON line and the
+ * exit status. */
+static int finish(proc *p, const char *answer, json_t **last)
+{
+    char line[8192];
+    int status = 0;
+    if (answer != NULL) {
+        fprintf(p->in, "%s\n", answer);
+        fflush(p->in);
+    }
+    while (fgets(line, sizeof(line), p->out) != NULL) {
+        json_t *o = json_loads(line, 0, NULL);
+        if (o != NULL) {
+            json_decref(*last);
+            *last = o;
+        }
+    }
+    fclose(p->in);
+    fclose(p->out);
+    assert_int_equal(waitpid(p->pid, &status, 0), p->pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static bool verified(const char *prof, const char *name)
+{
+    const char *list[] = {"--json", "contact", "list", NULL};
+    kw_it_result r = ckv_cli(&srv, prof, list, 0);
+    bool v = false, seen = false;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(r.json, "contacts"), i, c)
+    {
+        if (strcmp(json_string_value(json_object_get(c, "name")), name) == 0) {
+            seen = true;
+            v = json_is_true(json_object_get(c, "verified"));
+        }
+    }
+    assert_true(seen);
+    kw_it_result_free(&r);
+    return v;
+}
+
+/* The pinned public code of contact `name` on prof. */
+static void contact_code(const char *prof, const char *name, char code[64])
+{
+    const char *list[] = {"--json", "contact", "list", NULL};
+    kw_it_result r = ckv_cli(&srv, prof, list, 0);
+    size_t i;
+    json_t *c;
+    code[0] = '\0';
+    json_array_foreach(json_object_get(r.json, "contacts"), i, c)
+    {
+        if (strcmp(json_string_value(json_object_get(c, "name")), name) == 0)
+            snprintf(code, 64, "%s", json_string_value(json_object_get(c, "code")));
+    }
+    kw_it_result_free(&r);
+    assert_int_equal(strlen(code), 35);
+}
+
+static void test_setup_and_control(void **state)
+{
+    (void)state;
+    at_create(&srv, prof_a, "alice", "laptop-A", NULL);
+    at_create(&srv, prof_b, "bob", "laptop-B", NULL);
+    at_create(&srv, prof_k, "carol", "laptop-K", NULL);
+    const char *on[] = {"--json", "ckv", "on", NULL};
+    ckv_run(&srv, prof_a, on, 0);
+    ckv_run(&srv, prof_b, on, 0);
+    ckv_run(&srv, prof_k, on, 0);
+    ckv_wait_epochs(&srv);
+    const char *add_k[] = {"--json", "contact", "add", "carol", NULL};
+    const char *add_b[] = {"--json", "contact", "add", "bob", NULL};
+    const char *add_a[] = {"--json", "contact", "add", "alice", NULL};
+    ckv_run(&srv, prof_a, add_k, 0);
+    ckv_run(&srv, prof_a, add_b, 0);
+    ckv_run(&srv, prof_k, add_a, 0);
+
+    /* the control: an honest compare gives both the same code */
+    const char *va[] = {"--json", "contact", "verify", "carol", "--timeout", "60", NULL};
+    const char *vk[] = {"--json", "contact", "verify", "alice", "--timeout", "60", NULL};
+    proc a = spawn(prof_a, va), k = spawn(prof_k, vk);
+    char sas_a[64], sas_k[64];
+    json_t *la = NULL, *lk = NULL;
+    read_sas(&a, sas_a, &la);
+    read_sas(&k, sas_k, &lk);
+    assert_int_equal(strlen(sas_a), 17);
+    assert_string_equal(sas_a, sas_k);
+    assert_int_equal(finish(&a, "y", &la), 0);
+    assert_int_equal(finish(&k, "y", &lk), 0);
+    assert_true(json_is_true(json_object_get(la, "verified")));
+    assert_true(json_is_true(json_object_get(lk, "verified")));
+    json_decref(la);
+    json_decref(lk);
+    assert_true(verified(prof_a, "carol"));
+    assert_true(verified(prof_k, "alice"));
+}
+
+static void test_sas_mitm_refused(void **state)
+{
+    (void)state;
+    char real_code[64], pinned[64];
+    ckv_code(&srv, prof_a, real_code);
+
+    /* the lie: alice's real devices under the attacker's account key M */
+    kw_roster *r = malloc(sizeof(*r));
+    uint8_t *out = malloc(KW_ROSTER_MAXBYTES);
+    kw_sign_key *m = NULL;
+    size_t len = 0;
+    assert_non_null(r);
+    assert_non_null(out);
+    ckv_log_roster(&srv, "alice", r);
+    r->version++;
+    assert_int_equal(kw_sign_key_new(&m), KW_OK);
+    kw_sign_key_public(m, r->account_pk);
+    assert_int_equal(kw_roster_encode(out, KW_ROSTER_MAXBYTES, &len, r, m), KW_OK);
+    kw_sign_key_free(&m);
+    ckv_lie_roster(&srv, "alice", out, len, false);
+    free(out);
+    free(r);
+    ckv_wait_epochs(&srv);
+
+    /* bob meets alice's label for the first time: M is pinned */
+    const char *add_a[] = {"--json", "contact", "add", "alice", NULL};
+    ckv_run(&srv, prof_b, add_a, 0);
+    contact_code(prof_b, "alice", pinned);
+    assert_string_not_equal(pinned, real_code); /* the substitution is in place */
+    contact_code(prof_a, "bob", pinned);        /* alice's view of bob is honest */
+
+    /* the compare: alice ("alice" < "bob") commits, bob checks */
+    const char *va[] = {"--json", "contact", "verify", "bob", "--timeout", "60", NULL};
+    const char *vb[] = {"--json", "contact", "verify", "alice", "--timeout", "60", NULL};
+    proc a = spawn(prof_a, va), b = spawn(prof_b, vb);
+    char sas_a[64], sas_b[64];
+    json_t *la = NULL, *lb = NULL;
+    read_sas(&b, sas_b, &lb);
+    assert_string_equal(sas_b, ""); /* bob's device shows no code */
+    int sb = finish(&b, NULL, &lb);
+    assert_int_equal(sb, 2);
+    assert_non_null(lb);
+    json_t *err = json_object_get(lb, "error");
+    assert_string_equal(json_string_value(json_object_get(err, "code")), "verify");
+    assert_non_null(strstr(json_string_value(json_object_get(err, "message")), "in the middle"));
+    /* alice's device shows a code bob's does not: her user answers no */
+    read_sas(&a, sas_a, &la);
+    assert_int_equal(strlen(sas_a), 17);
+    assert_int_equal(finish(&a, "n", &la), 2);
+    json_decref(la);
+    json_decref(lb);
+
+    assert_false(verified(prof_b, "alice"));
+    assert_false(verified(prof_a, "bob"));
+    assert_true(verified(prof_a, "carol")); /* the control stays */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_setup_and_control),
+        cmocka_unit_test(test_sas_mitm_refused),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
