@@ -44,7 +44,7 @@ static int finish_monitored(kw_client **c, int r, json_t *out, bool monitor, con
         json_t *al = json_object_get(sc, "alerts");
         if (out == NULL)
             out = json_object();
-        if (al != NULL && out != NULL)
+        if (json_array_size(al) > 0 && out != NULL)
             json_object_set(out, "alerts", al);
         if (sc != NULL) {
             json_object_del(sc, "alerts");

@@ -1267,16 +1267,19 @@ int kw_client_device_approve(kw_client *c, const char *device_id, const char *ex
         json_t *sc = NULL;
         int sr = kw_client_ckv_own_change(c, ros->version, have ? h : NULL, &sc);
         json_t *al = json_object_get(sc, "alerts");
-        if (al != NULL)
+        if (json_array_size(al) > 0)
             json_object_set(*out, "alerts", al);
         if (sc != NULL) {
             json_object_del(sc, "alerts");
             json_object_set_new(*out, "self_check", sc);
         }
-        if (sr == KW_ERR_VERIFY)
-            r = sr;
-        else if (sr != KW_OK)
+        if (sr == KW_ERR_VERIFY) {
+            char m[512];
+            snprintf(m, sizeof(m), "%s", kw_client_error(c));
+            r = kwc_fail(c, LOCAL, sr, "device %s approved, but self-monitoring: %s", device_id, m);
+        } else if (sr != KW_OK) {
             json_object_set_new(*out, "self_check_error", json_string(kw_client_error(c)));
+        }
     }
 out:
     kw_sign_key_free(&ak);

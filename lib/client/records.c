@@ -349,10 +349,11 @@ static int code_from_name(const char *name)
     return KW_ERR_INTERNAL;
 }
 
-/* Prepares handle h for one request (method, path, optional JSON body text,
- * answer into *s); *hdrs receives the header list to free after it ran. */
+/* Prepares handle h for one request (method, path, optional body: JSON text,
+ * or raw bytes when binary; answer into *s); *hdrs receives the header list
+ * to free after it ran. */
 static int easy_prepare(kw_records *rs, CURL *h, const char *method, const char *path, const char *body,
-                        size_t blen, sink *s, struct curl_slist **hdrs)
+                        size_t blen, bool binary, sink *s, struct curl_slist **hdrs)
 {
     kw_client *c = rs->c;
     char url[KWC_URL_MAX + 512], authz[KWC_TOKEN_MAX + 32];
@@ -363,7 +364,8 @@ static int easy_prepare(kw_records *rs, CURL *h, const char *method, const char 
     snprintf(authz, sizeof(authz), "Authorization: Bearer %s", c->p->s->token);
     l = curl_slist_append(NULL, authz);
     sodium_memzero(authz, sizeof(authz));
-    if (l == NULL || (n = curl_slist_append(l, "Content-Type: application/json")) == NULL ||
+    if (l == NULL || (n = curl_slist_append(l, binary ? "Content-Type: application/octet-stream"
+                                                        : "Content-Type: application/json")) == NULL ||
         (l = n, n = curl_slist_append(l, "Expect:")) == NULL) {
         curl_slist_free_all(l);
         return kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
@@ -431,7 +433,7 @@ static int rq(kw_records *rs, const char *method, const char *path, const char *
         *json = NULL;
     if (text != NULL)
         *text = NULL;
-    if ((r = easy_prepare(rs, rs->h, method, path, body, blen, &s, &hdrs)) != KW_OK)
+    if ((r = easy_prepare(rs, rs->h, method, path, body, blen, false, &s, &hdrs)) != KW_OK)
         return r;
     CURLcode cr = curl_easy_perform(rs->h);
     if (cr != CURLE_OK) {
@@ -586,7 +588,7 @@ static int par_send(par_up *pu, const char *path, char *body, size_t blen, size_
     }
     sl->body = body; /* transferred */
     sl->plen = plen;
-    if ((r = easy_prepare(pu->rs, sl->h, "PUT", path, body, blen, &sl->s, &sl->hdrs)) != KW_OK)
+    if ((r = easy_prepare(pu->rs, sl->h, "PUT", path, body, blen, true, &sl->s, &sl->hdrs)) != KW_OK)
         return r;
     if (curl_multi_add_handle(pu->m, sl->h) != CURLM_OK)
         return kwc_fail(pu->rs->c, NETWORK, KW_ERR_SYSTEM, "libcurl failed");
@@ -976,19 +978,14 @@ static long test_abort_after(void)
 }
 
 /* Builds {"data":"<b64url>"} for a piece. */
+/* The body of a piece PUT: the sealed piece itself (application/octet-stream). */
 static char *piece_body(const uint8_t *ct, size_t len, size_t *blen)
 {
-    size_t el = kw_b64url_encoded_len(len);
-    char *b = malloc(el + 16);
+    char *b = malloc(len > 0 ? len : 1);
     if (b == NULL)
         return NULL;
-    memcpy(b, "{\"data\":\"", 9);
-    if (kw_record_b64_encode(b + 9, el + 1, ct, len) != KW_OK) {
-        free(b);
-        return NULL;
-    }
-    memcpy(b + 9 + el, "\"}", 3);
-    *blen = 9 + el + 2;
+    memcpy(b, ct, len);
+    *blen = len;
     return b;
 }
 
@@ -1367,7 +1364,7 @@ static int dl_init(dl_pre *d, kw_records *rs, const uint8_t ref[16], uint64_t np
     return KW_OK;
 }
 
-/* The base64url text of piece i (the caller frees it), fetching ahead. */
+/* The raw bytes of sealed piece i (the caller frees them), fetching ahead. */
 static int dl_fetch(dl_pre *d, uint64_t i, char **text, size_t *tlen)
 {
     int r;
@@ -1380,7 +1377,7 @@ static int dl_fetch(dl_pre *d, uint64_t i, char **text, size_t *tlen)
                 continue;
             char path[128];
             snprintf(path, sizeof(path), "/v1/record-content/%s/%llu", d->ref, (unsigned long long)d->next);
-            if ((r = easy_prepare(d->rs, sl->h, "GET", path, NULL, 0, &sl->s, &sl->hdrs)) != KW_OK)
+            if ((r = easy_prepare(d->rs, sl->h, "GET", path, NULL, 0, false, &sl->s, &sl->hdrs)) != KW_OK)
                 return r;
             if (curl_multi_add_handle(d->m, sl->h) != CURLM_OK)
                 return kwc_fail(d->rs->c, NETWORK, KW_ERR_SYSTEM, "libcurl failed");
@@ -1502,8 +1499,12 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
                 }
                 goto out;
             }
-            if (kw_record_b64_decode(ct, KW_RECORD_PIECE_MAXBYTES, &got, text, tlen) != KW_OK)
-                got = 0;
+            /* the answer is the sealed piece itself (application/octet-stream) */
+            got = 0;
+            if (tlen <= KW_RECORD_PIECE_MAXBYTES) {
+                memcpy(ct, text, tlen);
+                got = tlen;
+            }
             free(text);
             src = ct;
         }

@@ -659,28 +659,43 @@ static int upload_chunk_put(kw_http_req *req, kw_http_resp *resp)
     kw_store_upload up;
     uint64_t index = 0;
     uint8_t *data = NULL;
+    const uint8_t *piece = NULL;
     const char *text = NULL;
     size_t len = 0;
     char prefix[PATH_MAX], obj[PATH_MAX], name[24];
     int r;
     if ((r = need_area(req, resp, &rs)) != KW_OK || (r = upload_load(req, resp, &caller, &up)) != KW_OK ||
-        (r = parse_index(resp, req->params[1], &index)) != KW_OK ||
-        (r = kw_api_only_fields(resp, req->body, allowed)) != KW_OK ||
-        (r = kw_api_get_str(resp, req->body, "data", kw_b64url_encoded_len(REC_PIECE_MAX), &text)) != KW_OK)
+        (r = parse_index(resp, req->params[1], &index)) != KW_OK)
         goto out;
-    /* ciphertext: the fast transport codec of keyward/record.h */
-    if ((data = malloc(REC_PIECE_MAX)) == NULL) {
-        r = KW_ERR_NOMEM;
-        goto out;
-    }
-    if (kw_record_b64_decode(data, REC_PIECE_MAX, &len, text, strlen(text)) != KW_OK ||
-        len < KW_RECORD_PIECE_OVERHEAD) {
-        r = kw_http_fail(resp, KW_ERR_FORMAT, "field 'data' is not a sealed piece in base64url");
-        goto out;
+    if (req->binary) {
+        /* the sealed piece as the raw body (application/octet-stream) */
+        piece = req->raw;
+        len = req->raw_len;
+        if (len < KW_RECORD_PIECE_OVERHEAD || len > REC_PIECE_MAX) {
+            r = kw_http_fail(resp, len > REC_PIECE_MAX ? KW_ERR_TOO_LARGE : KW_ERR_FORMAT,
+                             "the body is not a sealed piece (%zu bytes)", len);
+            goto out;
+        }
+    } else {
+        /* {"data": base64url}: the fast transport codec of keyward/record.h */
+        if ((r = kw_api_only_fields(resp, req->body, allowed)) != KW_OK ||
+            (r = kw_api_get_str(resp, req->body, "data", kw_b64url_encoded_len(REC_PIECE_MAX), &text)) !=
+                KW_OK)
+            goto out;
+        if ((data = malloc(REC_PIECE_MAX)) == NULL) {
+            r = KW_ERR_NOMEM;
+            goto out;
+        }
+        if (kw_record_b64_decode(data, REC_PIECE_MAX, &len, text, strlen(text)) != KW_OK ||
+            len < KW_RECORD_PIECE_OVERHEAD) {
+            r = kw_http_fail(resp, KW_ERR_FORMAT, "field 'data' is not a sealed piece in base64url");
+            goto out;
+        }
+        piece = data;
     }
     snprintf(name, sizeof(name), "%llu", (unsigned long long)index);
     if ((r = obj_paths(rs, up.ref, prefix, obj)) != KW_OK ||
-        (r = write_durable(obj, name, data, len)) != KW_OK) {
+        (r = write_durable(obj, name, piece, len)) != KW_OK) {
         fprintf(stderr, "level=error event=records error=\"cannot write a chunk: %s\"\n", strerror(errno));
         r = kw_http_fail(resp, KW_ERR_SYSTEM, "chunk storage unavailable");
         goto out;
@@ -826,13 +841,14 @@ static int upload_abort(kw_http_req *req, kw_http_resp *resp)
     return KW_OK;
 }
 
-/* GET /v1/record-content/{ref}/{index}: one chunk as base64url text. */
+/* GET /v1/record-content/{ref}/{index}: one chunk as raw bytes
+ * (application/octet-stream), sent from its file. */
 static int content_get(kw_http_req *req, kw_http_resp *resp)
 {
     kw_server *srv = req->app;
     struct kw_api_records *rs;
     kw_api_caller caller;
-    uint8_t ref[16], *buf = NULL;
+    uint8_t ref[16];
     uint64_t index = 0;
     int64_t owner = 0, nchunks = 0;
     char prefix[PATH_MAX], obj[PATH_MAX], path[PATH_MAX + 32];
@@ -859,36 +875,17 @@ static int content_get(kw_http_req *req, kw_http_resp *resp)
         r = kw_http_fail(resp, KW_ERR_STORAGE, "a stored chunk is larger than any chunk");
         goto out;
     }
-    size_t len = (size_t)sb.st_size, o = 0;
-    if ((buf = malloc(len > 0 ? len : 1)) == NULL) {
-        r = KW_ERR_NOMEM;
-        goto out;
-    }
-    while (o < len) {
-        ssize_t n = read(fd, buf + o, len - o);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            r = kw_http_fail(resp, KW_ERR_STORAGE, "cannot read a chunk");
-            goto out;
-        }
-        o += (size_t)n;
-    }
-    size_t tlen = kw_b64url_encoded_len(len);
-    char *text = malloc(tlen + 1);
-    if (text == NULL || kw_record_b64_encode(text, tlen + 1, buf, len) != KW_OK) {
-        free(text);
-        r = KW_ERR_NOMEM;
-        goto out;
-    }
-    resp->text = text; /* transferred */
-    resp->content_type = "text/plain; charset=us-ascii";
+    /* the descriptor is transferred; the layer sends the file and closes it */
+    resp->send_file = true;
+    resp->file_fd = fd;
+    resp->file_len = (uint64_t)sb.st_size;
+    resp->content_type = "application/octet-stream";
     resp->status = 200;
+    fd = -1;
     r = KW_OK;
 out:
     if (fd >= 0)
         close(fd);
-    free(buf);
     return r;
 }
 
@@ -901,7 +898,7 @@ const kw_http_route kw_api_records_routes[] = {
     {"POST", "/v1/records/{}/{}/{}/delete", record_delete, 0},
     {"POST", "/v1/records/{}/{}/{}/uploads", upload_create, 0},
     {"GET", "/v1/record-uploads/{}", upload_status, 0},
-    {"PUT", "/v1/record-uploads/{}/{}", upload_chunk_put, REC_PIECE_BODY_LIMIT},
+    {"PUT", "/v1/record-uploads/{}/{}", upload_chunk_put, REC_PIECE_BODY_LIMIT | KW_HTTP_BINARY},
     {"POST", "/v1/record-uploads/{}/commit", upload_commit, 0},
     {"POST", "/v1/record-uploads/{}/abort", upload_abort, 0},
     {"GET", "/v1/record-content/{}/{}", content_get, 0},

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,6 +65,7 @@ typedef struct {
     size_t len;
     size_t cap;
     bool too_large;
+    bool binary; /* a KW_HTTP_BINARY route with an octet-stream body */
 } conn_state;
 
 static double now_seconds(void)
@@ -264,6 +266,22 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, kw_http_resp *
     const char *ctype;
     int status = resp->status == 0 ? 200 : resp->status;
     size_t len = 0;
+    if (resp->send_file) {
+        *status_out = status;
+        resp->send_file = false;
+        struct MHD_Response *fr = MHD_create_response_from_fd64(resp->file_len, resp->file_fd);
+        if (fr == NULL) {
+            close(resp->file_fd);
+            return MHD_NO;
+        }
+        MHD_add_response_header(fr, "Content-Type", resp->content_type != NULL ? resp->content_type
+                                                                               : "application/octet-stream");
+        MHD_add_response_header(fr, "Cache-Control", "no-store");
+        MHD_add_response_header(fr, "X-Content-Type-Options", "nosniff");
+        enum MHD_Result fret = MHD_queue_response(conn, (unsigned)status, fr);
+        MHD_destroy_response(fr);
+        return fret;
+    }
     if (resp->text != NULL) {
         len = resp->text_len; /* 0: a NUL-terminated text */
         payload = resp->text;
@@ -317,14 +335,22 @@ static void client_address(struct MHD_Connection *conn, char *out, size_t cap)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)cap);
 }
 
-static size_t limit_for(const kw_http *h, const char *method, const char *url)
+/* The route's body limit; *binary when it takes octet-stream bodies raw. */
+static size_t limit_for(const kw_http *h, const char *method, const char *url, bool *binary)
 {
     char segs[HTTP_MAX_SEGMENTS][HTTP_MAX_SEGMENT_LEN + 1];
     const char *params[KW_HTTP_MAX_PARAMS] = {0};
     route_match m = find_route(h, method, url, segs, params);
-    if (m.route != NULL && m.route->body_limit != 0)
-        return m.route->body_limit;
-    return KW_HTTP_DEFAULT_BODY_LIMIT;
+    *binary = m.route != NULL && (m.route->body_limit & KW_HTTP_BINARY) != 0;
+    size_t limit = m.route != NULL ? m.route->body_limit & KW_HTTP_LIMIT_MASK : 0;
+    return limit != 0 ? limit : KW_HTTP_DEFAULT_BODY_LIMIT;
+}
+
+static bool is_octet_stream(const char *ct)
+{
+    static const char want[] = "application/octet-stream";
+    return ct != NULL && strncasecmp(ct, want, sizeof(want) - 1) == 0 &&
+           (ct[sizeof(want) - 1] == '\0' || ct[sizeof(want) - 1] == ';' || ct[sizeof(want) - 1] == ' ');
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -339,10 +365,23 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (cs == NULL)
             return MHD_NO;
         cs->start = now_seconds();
-        cs->limit = limit_for(h, method, url);
+        bool binary_route = false;
+        cs->limit = limit_for(h, method, url, &binary_route);
+        cs->binary = binary_route &&
+                     is_octet_stream(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"));
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl != NULL && strtoull(cl, NULL, 10) > cs->limit)
+        unsigned long long clv = cl != NULL ? strtoull(cl, NULL, 10) : 0;
+        if (clv > cs->limit)
             cs->too_large = true;
+        else if (cs->binary && clv > 0) {
+            /* one buffer of the announced size: no regrowth while the body streams in */
+            cs->body = malloc((size_t)clv);
+            if (cs->body == NULL) {
+                free(cs);
+                return MHD_NO;
+            }
+            cs->cap = (size_t)clv;
+        }
         *con_cls = cs;
         return MHD_YES;
     }
@@ -406,11 +445,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
             index = m.index;
             req.raw = cs->body;
             req.raw_len = cs->len;
+            req.binary = cs->binary;
             const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
             if (auth != NULL && strncmp(auth, "Bearer ", 7) == 0 &&
                 strlen(auth + 7) <= KW_HTTP_MAX_TOKEN_LEN)
                 req.bearer = auth + 7;
-            if (cs->len > 0) {
+            if (cs->len > 0 && !cs->binary) {
                 json_error_t jerr;
                 req.body = json_loadb((const char *)cs->body, cs->len, JSON_REJECT_DUPLICATES, &jerr);
                 if (req.body == NULL || !json_is_object(req.body))
@@ -428,6 +468,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         resp.status = 405;
     } else if (err != KW_OK) {
         set_error_body(&resp, err);
+    }
+    if (err != KW_OK && resp.send_file) {
+        close(resp.file_fd);
+        resp.send_file = false;
     }
     int status = 500;
     enum MHD_Result ret = send_response(conn, &resp, &status);

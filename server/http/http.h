@@ -8,6 +8,15 @@
  * route for /metrics, and writes one structured log line per request that
  * never contains bodies, tokens or query strings. Handlers run on the
  * daemon's worker threads and must be thread-safe.
+ *
+ * Binary bodies: a route whose body_limit carries KW_HTTP_BINARY takes
+ * `Content-Type: application/octet-stream` bodies as raw bytes (req->binary,
+ * req->raw/raw_len; req->body stays NULL; no JSON parse), read into one
+ * buffer sized from Content-Length, still capped at the route's limit (413
+ * beyond it). Other content types on such a route are parsed as JSON as
+ * everywhere. Binary responses: resp->text + text_len + content_type (a
+ * buffer), or resp->file_fd + file_len (sent from the file, zero-copy on
+ * plain HTTP; the layer closes the descriptor).
  */
 #ifndef KEYWARD_SERVER_HTTP_H
 #define KEYWARD_SERVER_HTTP_H
@@ -20,6 +29,11 @@
 #define KW_HTTP_MAX_PARAMS 4
 #define KW_HTTP_DEFAULT_BODY_LIMIT (64 * 1024)
 #define KW_HTTP_MAX_TOKEN_LEN 256
+/* Route flag OR'd into kw_http_route.body_limit (kept in that field so that
+ * existing four-field route tables stay valid): octet-stream bodies are
+ * passed raw, see above. The limit is body_limit & KW_HTTP_LIMIT_MASK. */
+#define KW_HTTP_BINARY ((size_t)1 << (sizeof(size_t) * 8 - 1))
+#define KW_HTTP_LIMIT_MASK (~KW_HTTP_BINARY)
 
 typedef struct kw_http kw_http;
 
@@ -30,6 +44,7 @@ typedef struct {
     json_t *body;                           /* parsed JSON object, or NULL */
     const uint8_t *raw;                     /* raw body bytes */
     size_t raw_len;
+    bool binary;                            /* raw is an octet-stream body (KW_HTTP_BINARY routes) */
     const char *bearer;                     /* Authorization: Bearer token, or NULL */
     const char *remote;                     /* peer address, for rate limits and logs */
     void *app;                              /* the application context given at start */
@@ -43,6 +58,9 @@ typedef struct {
     size_t text_len;     /* text's length when non-zero (may hold NUL bytes); else strlen */
     const char *csp;     /* Content-Security-Policy header (web page files), or NULL */
     char *error_message; /* set by kw_http_fail; owned */
+    bool send_file;      /* send file_len bytes of file_fd (owned; closed by the layer) */
+    int file_fd;
+    uint64_t file_len;
 } kw_http_resp;
 
 /* A handler fills resp and returns 0, or returns a KW_ERR_* code (optionally
@@ -53,7 +71,7 @@ typedef struct {
     const char *method;
     const char *pattern;  /* "/v1/accounts/{}/devices": {} matches one segment */
     kw_http_handler handler;
-    size_t body_limit;    /* 0: KW_HTTP_DEFAULT_BODY_LIMIT */
+    size_t body_limit;    /* 0: KW_HTTP_DEFAULT_BODY_LIMIT; may carry KW_HTTP_BINARY */
 } kw_http_route;
 
 typedef struct {

@@ -140,6 +140,7 @@ static const pg_component *const pg_components[] = {
     &pg_web_component,
     &pg_adp_component,
     &pg_kt_component,
+    &pg_record_component,
 };
 
 /* ---- logging ---- */
@@ -694,6 +695,7 @@ static const kw_store_ops pg_ops = {
     .web = &pg_web_ops,
     .adp = &pg_adp_ops,
     .kt = &pg_kt_ops,
+    .record = &pg_record_ops,
     .close = pg_close,
     .schema_version = pg_schema_version,
     .account_create = pg_account_create,

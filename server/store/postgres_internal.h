@@ -168,5 +168,8 @@ extern const struct kw_store_adp_ops pg_adp_ops;
 /* postgres_kt.c (store/kt.h) */
 extern const pg_component pg_kt_component;
 extern const struct kw_store_kt_ops pg_kt_ops;
+/* postgres_record.c (store/record.h) */
+extern const pg_component pg_record_component;
+extern const struct kw_store_record_ops pg_record_ops;
 
 #endif

@@ -10,8 +10,12 @@
  * devices plus the attacker's). A's `contact show bob` refuses with
  * account-key-changed; verifying with bob's real code is refused too (the
  * key the log shows is not the one the code belongs to); A's pin and the
- * verified flag stay; `alerts` lists it. C's self-monitoring sees its
- * label under another account key (unknown-own-device).
+ * verified flag stay; `alerts` lists it. `keyward send bob` applies the
+ * same pins: before the lie it goes out (contact, verified) and arrives;
+ * after it the send is refused with account-key-changed (exit 2) instead
+ * of encrypting to the attacker's keys, and nothing arrives at C. C's
+ * self-monitoring sees its label under another account key
+ * (unknown-own-device).
  */
 #include "test_ckv_util.h"
 
@@ -69,6 +73,39 @@ static void test_verify_by_code(void **state)
     kw_it_result_free(&r);
 }
 
+/* C syncs and counts inbox texts equal to text from alice. */
+static int received(const char *text)
+{
+    const char *s[] = {"--json", "sync", NULL};
+    kw_it_result y = kw_it_cli(&srv, prof_c, NULL, s);
+    kw_it_result_free(&y);
+    const char *a[] = {"--json", "inbox", NULL};
+    kw_it_result r = ckv_cli(&srv, prof_c, a, 0);
+    json_t *m;
+    size_t i;
+    int n = 0;
+    json_array_foreach(json_object_get(r.json, "messages"), i, m)
+    {
+        const char *t = json_string_value(json_object_get(m, "text"));
+        if (t != NULL && strcmp(t, text) == 0)
+            n++;
+    }
+    kw_it_result_free(&r);
+    return n;
+}
+
+static void test_send_to_verified(void **state)
+{
+    (void)state;
+    const char *send[] = {"--json", "send", "bob", "--", "before the lie", NULL};
+    kw_it_result r = ckv_cli(&srv, prof_a, send, 0);
+    assert_true(json_is_true(json_object_get(r.json, "contact")));
+    assert_true(json_is_true(json_object_get(r.json, "verified")));
+    assert_int_equal(json_integer_value(json_object_get(r.json, "devices")), 1);
+    kw_it_result_free(&r);
+    assert_int_equal(received("before the lie"), 1);
+}
+
 static void test_account_key_replaced(void **state)
 {
     (void)state;
@@ -100,6 +137,15 @@ static void test_account_key_replaced(void **state)
     kw_it_result_free(&res);
     ckv_assert_stored(&srv, prof_a, "account-key-changed", "bob", "verified");
 
+    /* the send is held to the pins: refused with the named alert, nothing
+     * encrypted to the new key's devices, nothing arrives */
+    const char *send[] = {"--json", "send", "bob", "--", "after the lie", NULL};
+    res = kw_it_cli(&srv, prof_a, NULL, send);
+    ckv_assert_refused_alert(&res, "account-key-changed", "bob");
+    kw_it_result_free(&res);
+    assert_int_equal(received("after the lie"), 0);
+    assert_int_equal(received("before the lie"), 1);
+
     const char *list[] = {"--json", "contact", "list", NULL};
     res = ckv_cli(&srv, prof_a, list, 0);
     json_t *c0 = json_array_get(json_object_get(res.json, "contacts"), 0);
@@ -117,6 +163,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verify_by_code),
+        cmocka_unit_test(test_send_to_verified),
         cmocka_unit_test(test_account_key_replaced),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

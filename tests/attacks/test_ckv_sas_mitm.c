@@ -18,6 +18,8 @@
  * nothing; alice, whose user sees no code on bob's side, answers no and
  * marks nothing. Neither side ends up verified, and B's pinned key for
  * alice is shown to be the substituted one (the attack was in place).
+ * The same on the initiator's side: "carol" sees "dave" (D) under M; her
+ * commitment binds M, dave's device refuses it, nothing is marked.
  */
 #include <signal.h>
 #include <sys/wait.h>
@@ -25,7 +27,7 @@
 #include "test_ckv_util.h"
 
 static kw_it_server srv;
-static char *prof_a, *prof_b, *prof_k;
+static char *prof_a, *prof_b, *prof_k, *prof_d;
 
 static int setup(void **state)
 {
@@ -35,6 +37,7 @@ static int setup(void **state)
     prof_a = kw_it_profile(&srv, "A");
     prof_b = kw_it_profile(&srv, "B");
     prof_k = kw_it_profile(&srv, "K");
+    prof_d = kw_it_profile(&srv, "D");
     return 0;
 }
 
@@ -46,6 +49,7 @@ static int teardown(void **state)
     free(prof_a);
     free(prof_b);
     free(prof_k);
+    free(prof_d);
     return 0;
 }
 
@@ -207,29 +211,34 @@ static void test_setup_and_control(void **state)
     assert_true(verified(prof_k, "alice"));
 }
 
-static void test_sas_mitm_refused(void **state)
+/* The lie: `account`'s real devices under an attacker's account key M,
+ * published as its next roster in the log. */
+static void lie_key(const char *account)
 {
-    (void)state;
-    char real_code[64], pinned[64];
-    ckv_code(&srv, prof_a, real_code);
-
-    /* the lie: alice's real devices under the attacker's account key M */
     kw_roster *r = malloc(sizeof(*r));
     uint8_t *out = malloc(KW_ROSTER_MAXBYTES);
     kw_sign_key *m = NULL;
     size_t len = 0;
     assert_non_null(r);
     assert_non_null(out);
-    ckv_log_roster(&srv, "alice", r);
+    ckv_log_roster(&srv, account, r);
     r->version++;
     assert_int_equal(kw_sign_key_new(&m), KW_OK);
     kw_sign_key_public(m, r->account_pk);
     assert_int_equal(kw_roster_encode(out, KW_ROSTER_MAXBYTES, &len, r, m), KW_OK);
     kw_sign_key_free(&m);
-    ckv_lie_roster(&srv, "alice", out, len, false);
+    ckv_lie_roster(&srv, account, out, len, false);
     free(out);
     free(r);
     ckv_wait_epochs(&srv);
+}
+
+static void test_sas_mitm_refused(void **state)
+{
+    (void)state;
+    char real_code[64], pinned[64];
+    ckv_code(&srv, prof_a, real_code);
+    lie_key("alice");
 
     /* bob meets alice's label for the first time: M is pinned */
     const char *add_a[] = {"--json", "contact", "add", "alice", NULL};
@@ -264,11 +273,53 @@ static void test_sas_mitm_refused(void **state)
     assert_true(verified(prof_a, "carol")); /* the control stays */
 }
 
+/* The same man in the middle on the initiator's side: carol ("carol" <
+ * "dave": carol commits) sees dave under M; her commitment binds M, which
+ * does not open for dave's own key: dave refuses, nothing is marked. */
+static void test_sas_mitm_initiator_side(void **state)
+{
+    (void)state;
+    char real_code[64], pinned[64];
+    at_create(&srv, prof_d, "dave", "laptop-D", NULL);
+    const char *on[] = {"--json", "ckv", "on", NULL};
+    ckv_run(&srv, prof_d, on, 0);
+    ckv_wait_epochs(&srv);
+    const char *add_k[] = {"--json", "contact", "add", "carol", NULL};
+    ckv_run(&srv, prof_d, add_k, 0); /* dave's view of carol is honest */
+    ckv_code(&srv, prof_d, real_code);
+    lie_key("dave");
+    const char *add_d[] = {"--json", "contact", "add", "dave", NULL};
+    ckv_run(&srv, prof_k, add_d, 0);
+    contact_code(prof_k, "dave", pinned);
+    assert_string_not_equal(pinned, real_code);
+
+    const char *vk[] = {"--json", "contact", "verify", "dave", "--timeout", "60", NULL};
+    const char *vd[] = {"--json", "contact", "verify", "carol", "--timeout", "60", NULL};
+    proc k = spawn(prof_k, vk), d = spawn(prof_d, vd);
+    char sas_k[64], sas_d[64];
+    json_t *lk = NULL, *ld = NULL;
+    read_sas(&d, sas_d, &ld);
+    assert_string_equal(sas_d, "");
+    assert_int_equal(finish(&d, NULL, &ld), 2);
+    json_t *err = json_object_get(ld, "error");
+    assert_string_equal(json_string_value(json_object_get(err, "code")), "verify");
+    assert_non_null(strstr(json_string_value(json_object_get(err, "message")), "in the middle"));
+    read_sas(&k, sas_k, &lk);
+    assert_int_equal(strlen(sas_k), 17);
+    assert_int_equal(finish(&k, "n", &lk), 2);
+    json_decref(lk);
+    json_decref(ld);
+    assert_false(verified(prof_k, "dave"));
+    assert_false(verified(prof_d, "carol"));
+    assert_true(verified(prof_k, "alice")); /* the control stays */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_setup_and_control),
         cmocka_unit_test(test_sas_mitm_refused),
+        cmocka_unit_test(test_sas_mitm_initiator_side),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -8,18 +8,26 @@
  * accounts (profiles made by `keyward account create`, loaded with
  * KEYWARD_PASSPHRASE) — login/start on one node and login/finish on the
  * next one round-robin, so with two nodes every sign-in crosses nodes —
- * then LOADGEN_READS (default 20) authenticated reads (GET /v1/devices)
- * with the new session, round-robin over the nodes. (The sign-in's
- * client side runs Argon2id, 64 MiB: on a small machine the clients'
- * KSF bounds the sign-in rate, so the reads carry the request rate.) A request that fails (node down, 5xx) counts as an error
- * and the client moves on to the next node. Every session the server
- * acknowledged (200 from login/finish) is remembered (in memory only) and,
- * after the run, checked on every node: an acknowledged session that no
- * longer authenticates is a lost write.
+ * then LOADGEN_READS (default 20) operations with the new session,
+ * round-robin over the nodes, cycling through the mix:
+ *   read    GET /v1/devices
+ *   send    POST /v1/msg/send: an envelope from this account's device to
+ *           the next account's device (well-formed KWM1; the server routes
+ *           what it cannot read, so wraps, body and signature are random)
+ *   fetch   GET /v1/msg/fetch, then POST /v1/msg/ack of what it returned
+ *   lookup  GET /v1/kt/search/{next account} — on the key-transparency
+ *           publisher (LOADGEN_KT_NODE, default 0) first, then on the others
+ * (The sign-in's client side runs Argon2id, 64 MiB: on a small machine the
+ * clients' KSF bounds the sign-in rate, so the mix carries the request
+ * rate.) A request that fails (node down, 5xx) counts as an error and the
+ * client moves on to the next node.
+ * Lost writes, checked after the run on every node: every session the
+ * server acknowledged (200 from login/finish) must still authenticate;
+ * every message the server acknowledged (200 from send) must have been
+ * fetched by its recipient during the run or still be in its mailbox.
  *
- * Prints one summary line per run (key=value) for the script to collect:
- *   ops, http requests, throughput, p50/p99 sign-in latency (ms), errors,
- *   acknowledged sessions, lost sessions.
+ * Prints one summary line (key=value) for the script, with per operation
+ * count, rate and p50/p99 latency (ms).
  * Exit 0 when nothing acknowledged was lost, 1 otherwise, 2 on usage.
  */
 #include <curl/curl.h>
@@ -33,6 +41,7 @@
 #include <time.h>
 
 #include "client/client_internal.h"
+#include "keyward/codec.h"
 #include "keyward/err.h"
 #include "keyward/keyward.h"
 #include "keyward/opaque.h"
@@ -63,6 +72,18 @@ static atomic_long ops, http_reqs, errors;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static double *lat, *rlat;
 static size_t nlat, nrlat;
+enum { OP_READ, OP_SEND, OP_FETCH, OP_ACK, OP_LOOKUP, OP_N };
+static const char *const op_names[OP_N] = {"read", "send", "fetch", "ack", "lookup"};
+static double *olat[OP_N];
+static size_t nolat[OP_N];
+static atomic_long operr[OP_N];
+static size_t kt_node;
+#define LG_MSGS_MAX 400000
+static uint8_t (*sent_ids)[16]; /* acknowledged sends */
+static size_t nsent;
+static uint8_t (*seen_ids)[16]; /* fetched by their recipient */
+static size_t nseen;
+static char *last_token[LG_MAX_PROFILES]; /* per account, for the final drain */
 static int reads_per_signin = 20;
 static char **tokens;
 static size_t ntokens;
@@ -205,6 +226,129 @@ static void remember(double ms, const char *token)
     pthread_mutex_unlock(&mu);
 }
 
+static void op_latency(int op, double ms)
+{
+    pthread_mutex_lock(&mu);
+    if (nolat[op] < LG_LAT_MAX)
+        olat[op][nolat[op]++] = ms;
+    pthread_mutex_unlock(&mu);
+}
+
+static size_t put_name(uint8_t *p, const char *name)
+{
+    size_t n = strlen(name);
+    p[0] = (uint8_t)n;
+    memcpy(p + 1, name, n);
+    return 1 + n;
+}
+
+/* A well-formed envelope from a to b (one wrap, to b's device). */
+static size_t make_envelope(uint8_t *e, const lg_account *a, const lg_account *b, uint8_t id[16])
+{
+    size_t o = 0;
+    uint64_t ts;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    ts = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+    memcpy(e, "KWM1", 4);
+    o = 4;
+    randombytes_buf(id, 16);
+    memcpy(e + o, id, 16);
+    o += 16;
+    for (int i = 7; i >= 0; i--)
+        e[o++] = (uint8_t)(ts >> (8 * i));
+    o += put_name(e + o, a->name);
+    memcpy(e + o, a->device_id, 16);
+    o += 16;
+    o += put_name(e + o, b->name);
+    o += put_name(e + o, "text");
+    randombytes_buf(e + o, 24); /* nonce */
+    o += 24;
+    e[o++] = 0;
+    e[o++] = 1; /* one wrap */
+    memcpy(e + o, b->device_id, 16);
+    o += 16;
+    memset(e + o, 0, 4); /* prekey 0 */
+    o += 4;
+    randombytes_buf(e + o, 80);
+    o += 80;
+    uint32_t bl = 256 + 16;
+    for (int i = 3; i >= 0; i--)
+        e[o++] = (uint8_t)(bl >> (8 * i));
+    randombytes_buf(e + o, bl);
+    o += bl;
+    randombytes_buf(e + o, 64); /* signature: the server does not check it */
+    o += 64;
+    return o;
+}
+
+static int send_msg(CURL *c, const char *node, const char *token, const lg_account *a, const lg_account *b)
+{
+    uint8_t env[600], id[16];
+    size_t n = make_envelope(env, a, b, id);
+    char dev[32];
+    json_t *resp = NULL, *body = json_object();
+    kw_b64url_encode(dev, sizeof(dev), b->device_id, 16);
+    if (body == NULL || kwc_put_b64(body, "envelope", env, n) != KW_OK ||
+        json_object_set_new(body, "devices", json_pack("[s]", dev)) != 0) {
+        json_decref(body);
+        return -1;
+    }
+    long st = request(c, node, "POST", "/v1/msg/send", body, token, &resp);
+    json_decref(body);
+    json_decref(resp);
+    if (st != 200)
+        return -1;
+    pthread_mutex_lock(&mu);
+    if (nsent < LG_MSGS_MAX)
+        memcpy(sent_ids[nsent++], id, 16);
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+
+/* Fetches the caller's mailbox (one page); marks what came as seen and, when
+ * ack, acknowledges it. Returns the number fetched, -1 on error; *more. */
+static int fetch_msgs(CURL *c, const char *node, const char *token, bool ack, bool *more, double *ack_ms)
+{
+    json_t *resp = NULL;
+    long st = request(c, node, "GET", "/v1/msg/fetch", NULL, token, &resp);
+    if (st != 200) {
+        json_decref(resp);
+        return -1;
+    }
+    json_t *msgs = json_object_get(resp, "messages"), *ids = json_array();
+    *more = json_is_true(json_object_get(resp, "more"));
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m) {
+        const char *id = json_string_value(json_object_get(m, "id"));
+        uint8_t raw[16];
+        size_t len = 0;
+        if (id == NULL || kw_b64url_decode(raw, 16, &len, id, strlen(id)) != KW_OK || len != 16)
+            continue;
+        pthread_mutex_lock(&mu);
+        if (nseen < LG_MSGS_MAX)
+            memcpy(seen_ids[nseen++], raw, 16);
+        pthread_mutex_unlock(&mu);
+        json_array_append_new(ids, json_string(id));
+    }
+    int n = (int)json_array_size(ids);
+    json_decref(resp);
+    if (ack && n > 0) {
+        json_t *body = json_pack("{s:o}", "ids", ids);
+        double t0 = now_s();
+        st = request(c, node, "POST", "/v1/msg/ack", body, token, &resp);
+        *ack_ms = (now_s() - t0) * 1000.0;
+        json_decref(body);
+        json_decref(resp);
+        if (st != 200)
+            return -1;
+    } else {
+        json_decref(ids);
+    }
+    return n;
+}
+
 static void *client(void *arg)
 {
     size_t t = (size_t)(uintptr_t)arg;
@@ -224,20 +368,62 @@ static void *client(void *arg)
         double ms = (now_s() - t0) * 1000.0;
         remember(ms, token); /* acknowledged: the session must survive */
         atomic_fetch_add(&ops, 1);
+        size_t ai = (t + i) % naccounts;
+        pthread_mutex_lock(&mu);
+        free(last_token[ai]);
+        last_token[ai] = strdup(token);
+        pthread_mutex_unlock(&mu);
         for (int k = 0; k < reads_per_signin && now_s() < deadline; k++) {
             json_t *resp = NULL;
             size_t n3 = (i + 2 + (size_t)k) % nnodes;
-            double r0 = now_s();
-            long st = request(c[n3], nodes[n3], "GET", "/v1/devices", NULL, token, &resp);
+            const lg_account *b = &accounts[(ai + 1) % naccounts];
+            int op = k % 4 == 0 ? OP_READ : k % 4 == 1 ? OP_SEND : k % 4 == 2 ? OP_FETCH : OP_LOOKUP;
+            double r0 = now_s(), ack_ms = -1;
+            long st = 200;
+            bool more = false;
+            char path[200];
+            switch (op) {
+            case OP_READ:
+                st = request(c[n3], nodes[n3], "GET", "/v1/devices", NULL, token, &resp);
+                break;
+            case OP_SEND:
+                st = send_msg(c[n3], nodes[n3], token, a, b) == 0 ? 200 : -1;
+                break;
+            case OP_FETCH:
+                st = fetch_msgs(c[n3], nodes[n3], token, true, &more, &ack_ms) >= 0 ? 200 : -1;
+                break;
+            default:
+                /* The publisher node first; then any other (a client
+                 * retrying through its load balancer). */
+                snprintf(path, sizeof(path), "/v1/kt/search/%s", b->name);
+                for (size_t m = 0; m < nnodes && st == 200; m++) {
+                    n3 = (kt_node + m) % nnodes;
+                    json_decref(resp);
+                    resp = NULL;
+                    if (request(c[n3], nodes[n3], "GET", path, NULL, NULL, &resp) == 200)
+                        st = 0;
+                }
+                st = st == 0 ? 200 : -1;
+                break;
+            }
             json_decref(resp);
             if (st != 200) {
                 atomic_fetch_add(&errors, 1);
+                atomic_fetch_add(&operr[op], 1);
                 continue;
             }
-            pthread_mutex_lock(&mu);
-            if (nrlat < LG_LAT_MAX)
-                rlat[nrlat++] = (now_s() - r0) * 1000.0;
-            pthread_mutex_unlock(&mu);
+            double oms = (now_s() - r0) * 1000.0;
+            if (ack_ms >= 0) {
+                op_latency(OP_ACK, ack_ms);
+                oms -= ack_ms;
+            }
+            op_latency(op, oms);
+            if (op == OP_READ) {
+                pthread_mutex_lock(&mu);
+                if (nrlat < LG_LAT_MAX)
+                    rlat[nrlat++] = oms;
+                pthread_mutex_unlock(&mu);
+            }
         }
         sodium_memzero(token, sizeof(token));
         i++;
@@ -251,6 +437,11 @@ static int cmp_double(const void *x, const void *y)
 {
     double a = *(const double *)x, b = *(const double *)y;
     return a < b ? -1 : a > b;
+}
+
+static int cmp_id(const uint8_t *x, const uint8_t *y)
+{
+    return memcmp(x, y, 16);
 }
 
 static int load_account(const char *dir, lg_account *a)
@@ -299,7 +490,14 @@ int main(int argc, char **argv)
     lat = calloc(LG_LAT_MAX, sizeof(double));
     rlat = calloc(LG_LAT_MAX, sizeof(double));
     tokens = calloc(LG_TOKENS_MAX, sizeof(char *));
-    if (lat == NULL || rlat == NULL || tokens == NULL)
+    sent_ids = calloc(LG_MSGS_MAX, 16);
+    seen_ids = calloc(LG_MSGS_MAX, 16);
+    for (int k = 0; k < OP_N; k++)
+        if ((olat[k] = calloc(LG_LAT_MAX, sizeof(double))) == NULL)
+            return 2;
+    const char *ktn = getenv("LOADGEN_KT_NODE");
+    kt_node = ktn != NULL && (size_t)atoi(ktn) < nnodes ? (size_t)atoi(ktn) : 0;
+    if (lat == NULL || rlat == NULL || tokens == NULL || sent_ids == NULL || seen_ids == NULL)
         return 2;
     pthread_t th[LG_MAX_THREADS];
     double t0 = now_s();
@@ -333,13 +531,48 @@ int main(int argc, char **argv)
         sodium_memzero(tokens[k], strlen(tokens[k]));
         free(tokens[k]);
     }
+    /* Every acknowledged message: fetched during the run, or still in its
+     * recipient's mailbox now (drained through any node that answers). */
+    for (size_t k = 0; k < naccounts; k++) {
+        if (last_token[k] == NULL)
+            continue;
+        for (size_t n = 0; n < nnodes; n++) {
+            bool more = true;
+            int got = 0, rounds = 0;
+            double ack_ms = 0;
+            while (more && got >= 0 && rounds++ < 10000)
+                got = fetch_msgs(c, nodes[n], last_token[k], true, &more, &ack_ms);
+            if (got >= 0)
+                break;
+        }
+        sodium_memzero(last_token[k], strlen(last_token[k]));
+        free(last_token[k]);
+    }
     curl_easy_cleanup(c);
+    qsort(seen_ids, nseen, 16, (int (*)(const void *, const void *))cmp_id);
+    size_t msg_lost = 0;
+    for (size_t k = 0; k < nsent; k++)
+        if (bsearch(sent_ids[k], seen_ids, nseen, 16, (int (*)(const void *, const void *))cmp_id) == NULL)
+            msg_lost++;
     long n_ops = atomic_load(&ops);
     printf("loadgen nodes=%zu threads=%zu seconds=%.1f signins=%ld http=%ld throughput=%.1f/s"
            " p50_ms=%.1f p99_ms=%.1f reads=%zu read_p50_ms=%.2f read_p99_ms=%.2f http_rate=%.1f/s"
            " errors=%ld acknowledged=%zu lost=%zu\n",
            nnodes, threads, elapsed, n_ops, http_run, (double)n_ops / elapsed, p50, p99, nrlat, r50, r99,
            (double)http_run / elapsed, atomic_load(&errors), ntokens, lost);
+    printf("loadgen-mix");
+    for (int k = 0; k < OP_N; k++) {
+        qsort(olat[k], nolat[k], sizeof(double), cmp_double);
+        printf(" %s_errors=%ld", op_names[k], atomic_load(&operr[k]));
+        printf(" %s=%zu %s_rate=%.1f/s %s_p50_ms=%.2f %s_p99_ms=%.2f", op_names[k], nolat[k], op_names[k],
+               (double)nolat[k] / elapsed, op_names[k], nolat[k] > 0 ? olat[k][nolat[k] / 2] : 0.0,
+               op_names[k], nolat[k] > 0 ? olat[k][(nolat[k] * 99) / 100] : 0.0);
+        free(olat[k]);
+    }
+    printf(" msgs_acknowledged=%zu msgs_lost=%zu\n", nsent, msg_lost);
+    free(sent_ids);
+    free(seen_ids);
+    lost += msg_lost;
     for (size_t k = 0; k < naccounts; k++)
         free(accounts[k].device_json);
     free(lat);
