@@ -286,6 +286,54 @@ static double nginx_get(CURL *h, uint16_t port, const char *name, const char *ou
     return cr == CURLE_OK && status == 200 ? dt : -1;
 }
 
+typedef struct {
+    char buf[1 << 18];
+    size_t len;
+} metrics_text;
+
+static size_t metrics_sink(char *ptr, size_t size, size_t n, void *arg)
+{
+    metrics_text *m = arg;
+    size_t k = size * n;
+    if (k > sizeof(m->buf) - 1 - m->len)
+        k = sizeof(m->buf) - 1 - m->len;
+    memcpy(m->buf + m->len, ptr, k);
+    m->len += k;
+    m->buf[m->len] = '\0';
+    return size * n;
+}
+
+/* Server-side seconds spent in one route (all methods sharing the pattern)
+ * and its request count, from keywardd's /metrics; -1 when unavailable. */
+static double server_route_seconds(CURL *h, uint16_t port, const char *route, double *count)
+{
+    static metrics_text m;
+    char url[100], key[200];
+    double sum = 0;
+    *count = 0;
+    m.len = 0;
+    m.buf[0] = '\0';
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, metrics_sink);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &m);
+    if (curl_easy_perform(h) != CURLE_OK)
+        return -1;
+    for (int pass = 0; pass < 2; pass++) {
+        snprintf(key, sizeof(key), "keyward_http_request_duration_seconds_%s{route=\"%s\"} ",
+                 pass == 0 ? "sum" : "count", route);
+        for (const char *p = strstr(m.buf, key); p != NULL; p = strstr(p + 1, key)) {
+            double v = strtod(p + strlen(key), NULL);
+            if (pass == 0)
+                sum += v;
+            else
+                *count += v;
+        }
+    }
+    return *count > 0 ? sum : -1;
+}
+
 static uint64_t tree_bytes(const char *dir)
 {
     uint64_t n = 0;
@@ -443,6 +491,9 @@ static void bench_records(void)
         out = NULL;
     }
     double put_rate = (double)nsmall / (bench_now() - t0);
+    /* where a small put's time goes: the server's handler (auth, CAS, one store
+     * commit with its WAL fsync) against the client's end-to-end time */
+    double srv_n = 0, srv_s = h != NULL ? server_route_seconds(h, srv.port, "/v1/records/{}/{}/{}", &srv_n) : -1;
     t0 = bench_now();
     r = kw_records_list(rs, "notes", "small", &out);
     double list_s = bench_now() - t0;
@@ -454,6 +505,10 @@ static void bench_records(void)
     bench_report("records put, 1 KiB each", put_rate, "rec/s", "nginx WebDAV PUT 1 KiB", ngx_small, 0);
     bench_report("records listed (metadata decrypted)", (double)listed / list_s, "rec/s", "records put",
                  put_rate, 0);
+    if (srv_s > 0)
+        printf("  a 1 KiB put: %.3f ms end to end, %.3f ms of it in keywardd's handler (store commit "
+               "included), the rest client crypto + HTTP\n",
+               1000.0 / put_rate, 1000.0 * srv_s / srv_n);
     printf("  server bytes per 1 KiB record: %.0f (growth of the checkpointed database over %ld records)\n",
            (double)(after - before) / (double)nsmall, nsmall);
 out:

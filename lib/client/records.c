@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -522,10 +523,15 @@ static int par_init(par_up *pu, kw_records *rs, uint64_t total)
     return KW_OK;
 }
 
-/* Collects finished transfers; waits for one when block and all are busy
- * (or, with drain, until none is busy). */
-static int par_reap(par_up *pu, bool drain)
+
+enum { REAP_NOWAIT, REAP_SLOT, REAP_DRAIN };
+
+/* Collects finished transfers; with REAP_SLOT waits until a slot is free,
+ * with REAP_DRAIN until none is busy; REAP_NOWAIT only moves the transfers
+ * on (called between slices of local work so that the sockets stay fed). */
+static int par_reap(par_up *pu, int mode)
 {
+    bool drain = mode == REAP_DRAIN;
     int r = KW_OK;
     for (;;) {
         int running = 0, msgs = 0;
@@ -567,7 +573,7 @@ static int par_reap(par_up *pu, bool drain)
         size_t busy = 0;
         for (size_t i = 0; i < pu->n; i++)
             busy += pu->slot[i].busy ? 1 : 0;
-        if (r != KW_OK || busy == 0 || (!drain && busy < pu->n))
+        if (r != KW_OK || busy == 0 || mode == REAP_NOWAIT || (!drain && busy < pu->n))
             return r;
         if (curl_multi_poll(pu->m, NULL, 0, 1000, NULL) != CURLM_OK)
             return kwc_fail(pu->rs->c, NETWORK, KW_ERR_SYSTEM, "libcurl failed");
@@ -577,7 +583,7 @@ static int par_reap(par_up *pu, bool drain)
 /* Starts the PUT of one sealed piece (takes body). */
 static int par_send(par_up *pu, const char *path, char *body, size_t blen, size_t plen)
 {
-    int r = par_reap(pu, false);
+    int r = par_reap(pu, REAP_SLOT);
     par_slot *sl = NULL;
     for (size_t i = 0; i < pu->n && sl == NULL; i++)
         if (!pu->slot[i].busy)
@@ -594,6 +600,129 @@ static int par_send(par_up *pu, const char *path, char *body, size_t blen, size_
         return kwc_fail(pu->rs->c, NETWORK, KW_ERR_SYSTEM, "libcurl failed");
     sl->busy = true;
     return KW_OK;
+}
+
+/* ---- content hash on a helper thread ----
+ * SHA-256 of the content (libsodium's, ~130-200 MB/s here) is the slowest
+ * step of a transfer; a helper thread hashes piece i while this thread seals
+ * or opens piece i+1 and keeps the transfers moving. Pieces alternate between
+ * two plaintext buffers; a buffer is reused only after its hash is done.
+ * Without a thread (pthread_create failed) hashing runs inline. */
+typedef struct {
+    pthread_t t;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    crypto_hash_sha256_state *hs;
+    const uint8_t *p;
+    size_t n;
+    bool busy, quit, started;
+} hasher;
+
+static void *hasher_main(void *arg)
+{
+    hasher *h = arg;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (!h->busy && !h->quit)
+            pthread_cond_wait(&h->cv, &h->mu);
+        if (!h->busy)
+            break;
+        const uint8_t *p = h->p;
+        size_t n = h->n;
+        pthread_mutex_unlock(&h->mu);
+        crypto_hash_sha256_update(h->hs, p, n);
+        pthread_mutex_lock(&h->mu);
+        h->busy = false;
+        pthread_cond_broadcast(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+static void hasher_start(hasher *h, crypto_hash_sha256_state *hs)
+{
+    memset(h, 0, sizeof(*h));
+    h->hs = hs;
+    if (pthread_mutex_init(&h->mu, NULL) != 0)
+        return;
+    if (pthread_cond_init(&h->cv, NULL) != 0) {
+        pthread_mutex_destroy(&h->mu);
+        return;
+    }
+    if (pthread_create(&h->t, NULL, hasher_main, h) != 0) {
+        pthread_cond_destroy(&h->cv);
+        pthread_mutex_destroy(&h->mu);
+        return;
+    }
+    h->started = true;
+}
+
+/* Waits until the hash of the last piece handed over is done, moving the
+ * transfers on meanwhile (pump, may be NULL). */
+static int hasher_wait(hasher *h, int (*pump)(void *), void *arg)
+{
+    if (!h->started)
+        return KW_OK;
+    for (;;) {
+        pthread_mutex_lock(&h->mu);
+        if (h->busy) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 300 * 1000;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        }
+        bool busy = h->busy;
+        pthread_mutex_unlock(&h->mu);
+        if (!busy)
+            return KW_OK;
+        int r = pump != NULL ? pump(arg) : KW_OK;
+        if (r != KW_OK)
+            return r;
+    }
+}
+
+/* Hands p[0..n) over for hashing (after the previous piece's hash). */
+static int hasher_submit(hasher *h, const uint8_t *p, size_t n, int (*pump)(void *), void *arg)
+{
+    if (!h->started) {
+        crypto_hash_sha256_update(h->hs, p, n);
+        return KW_OK;
+    }
+    int r = hasher_wait(h, pump, arg);
+    if (r != KW_OK)
+        return r;
+    pthread_mutex_lock(&h->mu);
+    h->p = p;
+    h->n = n;
+    h->busy = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    return KW_OK;
+}
+
+/* Finishes the pending hash and ends the thread (idempotent). */
+static void hasher_stop(hasher *h)
+{
+    if (!h->started)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->quit = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->t, NULL);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
+    h->started = false;
+}
+
+static int par_pump(void *arg)
+{
+    par_up *pu = arg;
+    return pu->m != NULL ? par_reap(pu, REAP_NOWAIT) : KW_OK;
 }
 
 static int rq_json(kw_records *rs, const char *method, const char *path, json_t *body, json_t **resp)
@@ -1004,8 +1133,10 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
     crypto_hash_sha256_state hs;
     kw_record_meta m;
     par_up pu;
+    hasher hz;
     int r;
     memset(&pu, 0, sizeof(pu));
+    memset(&hz, 0, sizeof(hz));
     memset(&st, 0, sizeof(st));
     memset(&m, 0, sizeof(m));
     if (strlen(name) == 0 || strlen(name) > KW_RECORD_NAME_MAXBYTES)
@@ -1033,8 +1164,8 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
     else
         kw_record_key_new(rkey);
     r = KW_ERR_NOMEM;
-    if ((pt = malloc(KW_RECORD_PIECE_BYTES)) == NULL || (ct = malloc(KW_RECORD_PIECE_MAXBYTES)) == NULL ||
-        (meta = malloc(KW_RECORD_META_MAXBYTES)) == NULL) {
+    if ((pt = malloc(2 * (size_t)KW_RECORD_PIECE_BYTES)) == NULL ||
+        (ct = malloc(KW_RECORD_PIECE_MAXBYTES)) == NULL || (meta = malloc(KW_RECORD_META_MAXBYTES)) == NULL) {
         r = kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -1087,22 +1218,26 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
     long abort_after = test_abort_after(), sent = 0;
     if (!inline_put && (r = par_init(&pu, rs, src->size)) != KW_OK)
         goto out;
+    if (!inline_put)
+        hasher_start(&hz, &hs);
     for (uint64_t i = 0; i < npieces; i++) {
         uint64_t off = i * m.piece_size;
         size_t plen = (size_t)(m.padded - off < m.piece_size ? m.padded - off : m.piece_size);
-        if ((r = src_read(src, off, pt, plen)) != KW_OK) {
+        uint8_t *ptb = pt + (i & 1) * (size_t)KW_RECORD_PIECE_BYTES; /* the other one may be hashing */
+        if ((r = src_read(src, off, ptb, plen)) != KW_OK) {
             r = kwc_fail(c, LOCAL, KW_ERR_SYSTEM, "cannot read the file: %s", strerror(errno));
             goto out;
         }
         size_t real = off >= src->size ? 0 : (size_t)(src->size - off < plen ? src->size - off : plen);
-        crypto_hash_sha256_update(&hs, pt, real);
+        if ((r = hasher_submit(&hz, ptb, real, par_pump, &pu)) != KW_OK)
+            goto out;
         if (!inline_put && (i < resumed || (i > resumed && i - resumed <= 64 &&
                                             (ahead >> (i - resumed - 1) & 1) != 0))) {
             pu.done += plen;
             skipped++;
             continue;
         }
-        if ((r = kw_record_piece_seal(ct, KW_RECORD_PIECE_MAXBYTES, &ct_len, pt, plen, i, i + 1 == npieces,
+        if ((r = kw_record_piece_seal(ct, KW_RECORD_PIECE_MAXBYTES, &ct_len, ptb, plen, i, i + 1 == npieces,
                                       rkey, &ref)) != KW_OK) {
             r = kwc_fail(c, LOCAL, r, "cannot seal piece %llu: %s", (unsigned long long)i, kw_strerror(r));
             goto out;
@@ -1110,7 +1245,7 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
         if (inline_put)
             break;
         if (abort_after >= 0 && sent >= abort_after) {
-            if ((r = par_reap(&pu, true)) == KW_OK)
+            if ((r = par_reap(&pu, REAP_DRAIN)) == KW_OK)
                 r = kwc_fail(c, LOCAL, KW_ERR_SYSTEM, "upload interrupted (test hook) after %ld pieces", sent);
             goto out;
         }
@@ -1125,8 +1260,10 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
             goto out;
         sent++;
     }
-    if (!inline_put && (r = par_reap(&pu, true)) != KW_OK)
+    if ((r = hasher_wait(&hz, par_pump, &pu)) != KW_OK ||
+        (!inline_put && (r = par_reap(&pu, REAP_DRAIN)) != KW_OK))
         goto out;
+    hasher_stop(&hz);
     crypto_hash_sha256_final(&hs, m.sha256);
     if ((r = kw_record_meta_seal(meta, KW_RECORD_META_MAXBYTES, &meta_len, &m, rkey, &ref)) != KW_OK ||
         (r = kw_record_key_wrap(wrap, rkey, sk, gen, &ref)) != KW_OK) {
@@ -1164,13 +1301,14 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
                      (json_int_t)resumed, "resumed_pieces", (json_int_t)skipped, "change", (json_int_t)change);
     r = *out != NULL ? KW_OK : KW_ERR_NOMEM;
 out:
+    hasher_stop(&hz); /* before the buffers it may read go */
     par_free(&pu);
     sodium_memzero(rkey, sizeof(rkey));
     sodium_memzero(sk, sizeof(sk));
     sodium_memzero(&st, sizeof(st));
     sodium_memzero(&hs, sizeof(hs));
     if (pt != NULL) {
-        sodium_memzero(pt, KW_RECORD_PIECE_BYTES);
+        sodium_memzero(pt, 2 * (size_t)KW_RECORD_PIECE_BYTES);
         free(pt);
     }
     free(ct);
@@ -1364,6 +1502,33 @@ static int dl_init(dl_pre *d, kw_records *rs, const uint8_t ref[16], uint64_t np
     return KW_OK;
 }
 
+/* Moves the prefetches on without waiting (between slices of local work). */
+static int dl_pump(dl_pre *d)
+{
+    int running = 0, msgs = 0;
+    if (d->m == NULL)
+        return KW_OK;
+    if (curl_multi_perform(d->m, &running) != CURLM_OK)
+        return kwc_fail(d->rs->c, NETWORK, KW_ERR_SYSTEM, "libcurl failed");
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(d->m, &msgs)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        for (size_t k = 0; k < PAR_MAX; k++)
+            if (d->slot[k].h == msg->easy_handle) {
+                d->slot[k].done = true;
+                d->slot[k].res = msg->data.result;
+                curl_multi_remove_handle(d->m, d->slot[k].h);
+            }
+    }
+    return KW_OK;
+}
+
+static int dl_pump_cb(void *arg)
+{
+    return dl_pump(arg);
+}
+
 /* The raw bytes of sealed piece i (the caller frees them), fetching ahead. */
 static int dl_fetch(dl_pre *d, uint64_t i, char **text, size_t *tlen)
 {
@@ -1443,8 +1608,10 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
     char idb[32];
     crypto_hash_sha256_state hs;
     dl_pre dl;
+    hasher hz;
     int r = KW_ERR_NOMEM;
     memset(&dl, 0, sizeof(dl));
+    memset(&hz, 0, sizeof(hz));
     kw_record_ref ref = {.category = cat, .zone = zone, .version = (uint64_t)e->version};
     memcpy(ref.id, e->id, 16);
     kw_b64url_encode(idb, sizeof(idb), e->id, 16);
@@ -1456,9 +1623,11 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
                         "pieces (%lld bytes), its metadata says %llu (%llu bytes)",
                         idb, cat, zone, (long long)e->nchunks, (long long)e->content_len,
                         (unsigned long long)npieces, (unsigned long long)ctl);
-    if ((pt = malloc(KW_RECORD_PIECE_BYTES)) == NULL || (ct = malloc(KW_RECORD_PIECE_MAXBYTES)) == NULL)
+    if ((pt = malloc(2 * (size_t)KW_RECORD_PIECE_BYTES)) == NULL || (ct = malloc(KW_RECORD_PIECE_MAXBYTES)) == NULL)
         goto out;
     crypto_hash_sha256_init(&hs);
+    if (npieces > 1)
+        hasher_start(&hz, &hs);
     if (e->content == NULL && (r = dl_init(&dl, rs, e->ref, npieces)) != KW_OK)
         goto out;
     size_t inline_off = 0;
@@ -1516,7 +1685,8 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
             goto out;
         }
         size_t olen = 0;
-        if ((r = kw_record_piece_open(pt, KW_RECORD_PIECE_BYTES, &olen, src, got, i, i + 1 == npieces, rkey,
+        uint8_t *ptb = pt + (i & 1) * (size_t)KW_RECORD_PIECE_BYTES; /* the other one may be hashing */
+        if ((r = kw_record_piece_open(ptb, KW_RECORD_PIECE_BYTES, &olen, src, got, i, i + 1 == npieces, rkey,
                                       &ref)) != KW_OK || olen != plen) {
             r = kwc_fail(c, LOCAL, KW_ERR_VERIFY,
                          "ALERT: piece %llu of record %s in %s/%s does not authenticate (%s): reordered, "
@@ -1526,14 +1696,15 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
         }
         size_t real = poff >= e->m.size ? 0 : (size_t)(e->m.size - poff < plen ? e->m.size - poff : plen);
         for (size_t k = real; k < plen; k++)
-            if (pt[k] != 0) {
+            if (ptb[k] != 0) {
                 r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: record %s has non-zero padding", idb);
                 goto out;
             }
-        crypto_hash_sha256_update(&hs, pt, real);
+        if ((r = hasher_submit(&hz, ptb, real, dl_pump_cb, &dl)) != KW_OK)
+            goto out;
         size_t o = 0;
         while (o < real) {
-            ssize_t w = write(fd, pt + o, real - o);
+            ssize_t w = write(fd, ptb + o, real - o);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w <= 0) {
@@ -1546,6 +1717,9 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
         if (rs->progress != NULL)
             rs->progress(off, e->m.size, rs->parg);
     }
+    if ((r = hasher_wait(&hz, NULL, NULL)) != KW_OK)
+        goto out;
+    hasher_stop(&hz);
     crypto_hash_sha256_final(&hs, h);
     if (sodium_memcmp(h, e->m.sha256, 32) != 0) {
         r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: record %s does not match its content hash", idb);
@@ -1553,9 +1727,10 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
     }
     r = KW_OK;
 out:
+    hasher_stop(&hz); /* before the buffers it may read go */
     dl_free(&dl);
     if (pt != NULL) {
-        sodium_memzero(pt, KW_RECORD_PIECE_BYTES);
+        sodium_memzero(pt, 2 * (size_t)KW_RECORD_PIECE_BYTES);
         free(pt);
     }
     free(ct);

@@ -15,6 +15,9 @@
  *           the next account's device (well-formed KWM1; the server routes
  *           what it cannot read, so wraps, body and signature are random)
  *   fetch   GET /v1/msg/fetch, then POST /v1/msg/ack of what it returned
+ *   rput    PUT /v1/records/loadtest/default/{id}: the next version of
+ *           this client's record of that account (inline content)
+ *   rget    GET of that record
  *   lookup  GET /v1/kt/search/{next account} — on the key-transparency
  *           publisher (LOADGEN_KT_NODE, default 0) first, then on the others
  * (The sign-in's client side runs Argon2id, 64 MiB: on a small machine the
@@ -24,7 +27,9 @@
  * Lost writes, checked after the run on every node: every session the
  * server acknowledged (200 from login/finish) must still authenticate;
  * every message the server acknowledged (200 from send) must have been
- * fetched by its recipient during the run or still be in its mailbox.
+ * fetched by its recipient during the run or still be in its mailbox;
+ * every record version acknowledged (200 from PUT) must be there (the
+ * record at that version or a later one) on every node.
  *
  * Prints one summary line (key=value) for the script, with per operation
  * count, rate and p50/p99 latency (ms).
@@ -72,8 +77,13 @@ static atomic_long ops, http_reqs, errors;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static double *lat, *rlat;
 static size_t nlat, nrlat;
-enum { OP_READ, OP_SEND, OP_FETCH, OP_ACK, OP_LOOKUP, OP_N };
-static const char *const op_names[OP_N] = {"read", "send", "fetch", "ack", "lookup"};
+enum { OP_READ, OP_SEND, OP_FETCH, OP_ACK, OP_LOOKUP, OP_RPUT, OP_RGET, OP_N };
+static const char *const op_names[OP_N] = {"read", "send", "fetch", "ack", "lookup", "rput", "rget"};
+/* One record per (client thread, account): only that thread writes it, so
+ * its compare-and-swap version is known; acked[] is the newest version a
+ * server acknowledged (0: none). */
+static int64_t rec_acked[LG_MAX_THREADS][LG_MAX_PROFILES];
+static size_t rec_puts; /* acknowledged record writes */
 static double *olat[OP_N];
 static size_t nolat[OP_N];
 static atomic_long operr[OP_N];
@@ -349,6 +359,67 @@ static int fetch_msgs(CURL *c, const char *node, const char *token, bool ack, bo
     return n;
 }
 
+static void record_id(size_t t, size_t ai, char out[32])
+{
+    uint8_t id[16] = {0x4c, 0x47};
+    id[14] = (uint8_t)t;
+    id[15] = (uint8_t)ai;
+    kw_b64url_encode(out, 32, id, 16);
+}
+
+/* The record's version on that node (0: none, -1: no answer). */
+static int64_t record_version(CURL *c, const char *node, const char *token, size_t t, size_t ai)
+{
+    char id[32], path[160];
+    json_t *resp = NULL;
+    record_id(t, ai, id);
+    snprintf(path, sizeof(path), "/v1/records/loadtest/default/%s", id);
+    long st = request(c, node, "GET", path, NULL, token, &resp);
+    int64_t v = st == 200 ? (int64_t)json_integer_value(json_object_get(resp, "version")) : st == 404 ? 0 : -1;
+    json_decref(resp);
+    return v;
+}
+
+/* Writes the next version of the (t, ai) record: inline content, random
+ * sealed-looking meta and a wrap naming service-key generation 1. */
+static int record_put(CURL *c, const char *node, const char *token, size_t t, size_t ai, int64_t *known)
+{
+    uint8_t meta[128], wrap[76], content[256];
+    char id[32], path[160];
+    json_t *resp = NULL;
+    randombytes_buf(meta, sizeof(meta));
+    randombytes_buf(wrap, sizeof(wrap));
+    wrap[0] = wrap[1] = wrap[2] = 0;
+    wrap[3] = 1;
+    randombytes_buf(content, sizeof(content));
+    record_id(t, ai, id);
+    snprintf(path, sizeof(path), "/v1/records/loadtest/default/%s", id);
+    json_t *body = json_pack("{s:I,s:i}", "version", (json_int_t)(*known + 1), "nchunks", 1);
+    if (body == NULL || kwc_put_b64(body, "meta", meta, sizeof(meta)) != KW_OK ||
+        kwc_put_b64(body, "wrap", wrap, sizeof(wrap)) != KW_OK ||
+        kwc_put_b64(body, "content", content, sizeof(content)) != KW_OK) {
+        json_decref(body);
+        return -1;
+    }
+    long st = request(c, node, "PUT", path, body, token, &resp);
+    json_decref(body);
+    json_decref(resp);
+    if (st == 200) {
+        (*known)++;
+        pthread_mutex_lock(&mu);
+        rec_acked[t][ai] = *known;
+        rec_puts++;
+        pthread_mutex_unlock(&mu);
+        return 0;
+    }
+    if (st == 409) { /* an unacknowledged earlier write did land: learn it */
+        int64_t v = record_version(c, node, token, t, ai);
+        if (v >= 0)
+            *known = v;
+    }
+    return -1;
+}
+
 static void *client(void *arg)
 {
     size_t t = (size_t)(uintptr_t)arg;
@@ -357,6 +428,7 @@ static void *client(void *arg)
         c[n] = curl_easy_init();
     size_t i = t; /* spreads the first node over the clients */
     char token[128];
+    int64_t rec_known[LG_MAX_PROFILES] = {0};
     while (now_s() < deadline) {
         const lg_account *a = &accounts[(t + i) % naccounts];
         double t0 = now_s();
@@ -377,7 +449,8 @@ static void *client(void *arg)
             json_t *resp = NULL;
             size_t n3 = (i + 2 + (size_t)k) % nnodes;
             const lg_account *b = &accounts[(ai + 1) % naccounts];
-            int op = k % 4 == 0 ? OP_READ : k % 4 == 1 ? OP_SEND : k % 4 == 2 ? OP_FETCH : OP_LOOKUP;
+            static const int mix[] = {OP_READ, OP_SEND, OP_FETCH, OP_LOOKUP, OP_RPUT, OP_RGET};
+            int op = mix[(size_t)k % (sizeof(mix) / sizeof(mix[0]))];
             double r0 = now_s(), ack_ms = -1;
             long st = 200;
             bool more = false;
@@ -388,6 +461,16 @@ static void *client(void *arg)
                 break;
             case OP_SEND:
                 st = send_msg(c[n3], nodes[n3], token, a, b) == 0 ? 200 : -1;
+                break;
+            case OP_RPUT: /* a 409 teaches the version (a new process, or an
+                              * unacknowledged write that landed): once more */
+                st = record_put(c[n3], nodes[n3], token, t, ai, &rec_known[ai]) == 0 ||
+                             record_put(c[n3], nodes[n3], token, t, ai, &rec_known[ai]) == 0
+                         ? 200
+                         : -1;
+                break;
+            case OP_RGET:
+                st = record_version(c[n3], nodes[n3], token, t, ai) >= 0 ? 200 : -1;
                 break;
             case OP_FETCH:
                 st = fetch_msgs(c[n3], nodes[n3], token, true, &more, &ack_ms) >= 0 ? 200 : -1;
@@ -533,9 +616,24 @@ int main(int argc, char **argv)
     }
     /* Every acknowledged message: fetched during the run, or still in its
      * recipient's mailbox now (drained through any node that answers). */
+    size_t rec_lost = 0;
     for (size_t k = 0; k < naccounts; k++) {
         if (last_token[k] == NULL)
             continue;
+        /* Every acknowledged record version, on every node. */
+        for (size_t t = 0; t < threads; t++) {
+            if (rec_acked[t][k] == 0)
+                continue;
+            for (size_t n = 0; n < nnodes; n++) {
+                int64_t v = -1;
+                for (int attempt = 0; attempt < 3 && v < 0; attempt++)
+                    v = record_version(c, nodes[n], last_token[k], t, k);
+                if (v < rec_acked[t][k]) {
+                    rec_lost++;
+                    break;
+                }
+            }
+        }
         for (size_t n = 0; n < nnodes; n++) {
             bool more = true;
             int got = 0, rounds = 0;
@@ -569,10 +667,11 @@ int main(int argc, char **argv)
                op_names[k], nolat[k] > 0 ? olat[k][(nolat[k] * 99) / 100] : 0.0);
         free(olat[k]);
     }
-    printf(" msgs_acknowledged=%zu msgs_lost=%zu\n", nsent, msg_lost);
+    printf(" msgs_acknowledged=%zu msgs_lost=%zu records_acknowledged=%zu records_lost=%zu\n", nsent, msg_lost,
+           rec_puts, rec_lost);
     free(sent_ids);
     free(seen_ids);
-    lost += msg_lost;
+    lost += msg_lost + rec_lost;
     for (size_t k = 0; k < naccounts; k++)
         free(accounts[k].device_json);
     free(lat);
