@@ -483,6 +483,13 @@ static void test_restart_consistent(void **state)
 static void test_rollback_detected(void **state)
 {
     (void)state;
+    const char *uri = getenv("KEYWARD_TEST_STORE_URI");
+    if (uri != NULL && strncmp(uri, "postgres", 8) == 0) {
+        /* the rollback is played by copying the data directory, which holds
+         * no PostgreSQL database: not applicable there */
+        skip();
+        return;
+    }
     char old[300], cmd[1200];
     snprintf(old, sizeof(old), "%s-old", srv.dir);
     kw_it_server_stop(&srv, false);
