@@ -643,6 +643,10 @@ static void hasher_start(hasher *h, crypto_hash_sha256_state *hs)
 {
     memset(h, 0, sizeof(*h));
     h->hs = hs;
+    /* KEYWARD_RECORDS_HASH_THREAD=0 keeps hashing inline (for comparisons) */
+    const char *ht = getenv("KEYWARD_RECORDS_HASH_THREAD");
+    if (ht != NULL && strcmp(ht, "0") == 0)
+        return;
     if (pthread_mutex_init(&h->mu, NULL) != 0)
         return;
     if (pthread_cond_init(&h->cv, NULL) != 0) {
@@ -1170,6 +1174,7 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
         goto out;
     }
     crypto_hash_sha256_init(&hs);
+    hz.hs = &hs; /* inline hashing until (unless) hasher_start runs */
     bool inline_put = npieces == 1 && ctl <= INLINE_MAX;
     if (!inline_put) {
         if (resuming) {
@@ -1626,6 +1631,7 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
     if ((pt = malloc(2 * (size_t)KW_RECORD_PIECE_BYTES)) == NULL || (ct = malloc(KW_RECORD_PIECE_MAXBYTES)) == NULL)
         goto out;
     crypto_hash_sha256_init(&hs);
+    hz.hs = &hs; /* inline hashing until (unless) hasher_start runs */
     if (npieces > 1)
         hasher_start(&hz, &hs);
     if (e->content == NULL && (r = dl_init(&dl, rs, e->ref, npieces)) != KW_OK)
