@@ -72,8 +72,8 @@ static void op_single_decrypt(void *v)
 static void op_chunk_seal(void *v)
 {
     struct chunk_bench *b = v;
-    size_t n;
-    size_t cap;
+    size_t n = 0;
+    size_t cap = 0;
     if (kw_chunk_sealed_len(BENCH_CHUNK_TOTAL, b->chunk_size, &cap) != 0 ||
         kw_chunk_seal(b->ct, cap, &n, b->pt, BENCH_CHUNK_TOTAL, b->chunk_size, b->ctx, b->ctx_len,
                       b->key) != 0)

@@ -7,13 +7,18 @@
  *
  * 1. Relay: 32 concurrent clients on keep-alive HTTP/1.1 connections: 29
  *    senders POST /v1/msg/send with a 1 KiB message sealed for bob's 3
- *    devices (one envelope sealed before the window; each send rewrites the
- *    message id, which the server keys the mailbox on — it routes and does
- *    not verify signatures, receiving clients do), and 3 receivers, one per
- *    bob device, loop GET /v1/msg/fetch + POST /v1/msg/ack. A message is
- *    relayed when all 3 devices have acknowledged it; every send and ack
- *    was committed (fsync) before its reply. Figures: relayed messages/s,
- *    p50/p99 of the send request and of send-to-last-ack, errors.
+ *    devices, the envelope itself as the body (application/octet-stream;
+ *    one envelope sealed before the window; each send rewrites the message
+ *    id, which the server keys the mailbox on — it routes and does not
+ *    verify signatures, receiving clients do), and 3 receivers, one per
+ *    bob device, loop GET /v1/msg/fetch-raw + POST /v1/msg/ack. A message
+ *    is relayed when all 3 devices have acknowledged it; every send and ack
+ *    was committed (fsync) before its reply. After the window the senders
+ *    stop, the devices drain their mailboxes, and every message whose send
+ *    was answered 200 must have been acknowledged by each device exactly
+ *    once (else the target is reported missed). Figures: relayed
+ *    messages/s, p50/p99 of the send request and of send-to-last-ack,
+ *    errors, keywardd's CPU time per relayed message.
  *    Baseline, same run: redis-benchmark LPUSH and RPOP (32 clients, 1 KiB
  *    values) against a redis-server this bench starts and stops (no
  *    persistence: it does not sync anything). Target >= 5,000 relayed/s.
@@ -31,6 +36,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -88,8 +94,10 @@ static int find_bin(const char *name, char *out, size_t cap)
     return w > 0 && (size_t)w < cap && access(out, X_OK) == 0 ? 0 : -1;
 }
 
-/* Runs argv with stdout captured into out (NUL-terminated); exit status. */
-static int run_capture(const char *const *argv, char *out, size_t cap)
+/* Runs argv with stdout captured into out (NUL-terminated); exit status.
+ * A child still running after timeout_s seconds is killed (-1): a
+ * redis-benchmark whose server went away would otherwise spin forever. */
+static int run_capture(const char *const *argv, char *out, size_t cap, int timeout_s)
 {
     int p[2];
     if (pipe(p) != 0)
@@ -109,14 +117,36 @@ static int run_capture(const char *const *argv, char *out, size_t cap)
     }
     close(p[1]);
     size_t len = 0;
-    ssize_t r;
-    while ((r = read(p[0], out + len, cap - 1 - len)) > 0 && len + 1 < cap)
+    bool timed_out = false;
+    double until = bench_now() + timeout_s;
+    for (;;) {
+        struct pollfd pf = {.fd = p[0], .events = POLLIN};
+        int left = (int)((until - bench_now()) * 1000);
+        if (left <= 0) {
+            timed_out = true;
+            break;
+        }
+        int pr = poll(&pf, 1, left);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0) {
+            timed_out = pr == 0;
+            break;
+        }
+        ssize_t r = read(p[0], out + len, cap - 1 - len);
+        if (r <= 0)
+            break;
         len += (size_t)r;
+        if (len + 1 >= cap)
+            break;
+    }
     out[len] = '\0';
     close(p[0]);
+    if (timed_out)
+        kill(pid, SIGKILL);
     int st = 0;
     waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return !timed_out && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 typedef struct {
@@ -203,7 +233,7 @@ static int cli(const rb_server *s, const char *prof, const char *const *args, js
     for (size_t i = 0; args[i] != NULL && n < 23; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    int rc = run_capture(argv, buf, sizeof(buf));
+    int rc = run_capture(argv, buf, sizeof(buf), 120);
     json_error_t e;
     json_t *j = json_loads(buf, 0, &e);
     if (out != NULL)
@@ -252,16 +282,16 @@ static void conn_close(rb_conn *c)
     c->buf = NULL;
 }
 
-/* One request; the status, with the body NUL-terminated in *body (valid
- * until the next request on c). */
-static int request(rb_conn *c, const char *method, const char *path, const char *token,
-                   const char *body, size_t body_len, char **reply)
+/* One request; the status, with the reply body NUL-terminated in *reply
+ * (valid until the next request on c) and its length in *reply_len. */
+static int request(rb_conn *c, const char *method, const char *path, const char *token, const char *ctype,
+                   const void *body, size_t body_len, char **reply, size_t *reply_len)
 {
     char head[512];
     int hn = snprintf(head, sizeof(head),
                       "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                      method, path, token, body_len);
+                      "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                      method, path, token, ctype, body_len);
     if (hn <= 0 || (size_t)hn >= sizeof(head))
         return -1;
     struct {
@@ -303,6 +333,8 @@ static int request(rb_conn *c, const char *method, const char *path, const char 
         return -1;
     c->buf[c->total] = '\0';
     *reply = c->buf + c->hdr;
+    if (reply_len != NULL)
+        *reply_len = c->total - c->hdr;
     return st;
 }
 
@@ -333,13 +365,15 @@ typedef struct {
     char b_token[RB_RECEIVERS][KWC_TOKEN_MAX];
     uint8_t *env; /* the sealed template */
     size_t env_len;
-    char devices_json[200];
     atomic_uint_fast64_t next;       /* next message number */
     atomic_uint_fast64_t relayed;    /* acknowledged by all 3 devices */
+    atomic_uint_fast64_t sent;       /* sends answered 200 */
     atomic_uint_fast64_t errors;
-    atomic_int stop;
+    atomic_uint_fast64_t dups;       /* a device got a message it had acknowledged */
+    atomic_int stop_send, stop;
     double *sent_at;                 /* per message number */
-    atomic_uchar *acks;              /* per message number */
+    atomic_uchar *sent_ok;           /* per message number: the send was answered 200 */
+    atomic_uchar *acked_by;          /* per message number: bit d = device d acknowledged it */
     double *send_lat, *e2e_lat;
     atomic_uint_fast64_t nsend_lat, ne2e_lat;
     double t0, t1;
@@ -362,31 +396,36 @@ static bool get_num(const uint8_t id[16], uint64_t *n)
     return *n < RB_MAX_MSGS;
 }
 
+static uint64_t get_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Senders POST the envelope itself (application/octet-stream: the server
+ * takes the mailboxes from its wraps), each with a fresh message id. */
 static void *sender(void *arg)
 {
     rb_run *run = arg;
     rb_conn c = {.fd = -1};
     uint8_t *env = malloc(run->env_len);
-    size_t b64cap = kw_b64url_encoded_len(run->env_len) + 1;
-    char *body = malloc(b64cap + 300), *reply;
-    if (env == NULL || body == NULL || conn_open(&c, run->port) != 0)
+    char *reply;
+    if (env == NULL || conn_open(&c, run->port) != 0)
         goto out;
     memcpy(env, run->env, run->env_len);
-    while (!atomic_load(&run->stop)) {
+    while (!atomic_load(&run->stop_send)) {
         uint64_t n = atomic_fetch_add(&run->next, 1);
         if (n >= RB_MAX_MSGS)
             break;
-        while (n > atomic_load(&run->relayed) + RB_INFLIGHT && !atomic_load(&run->stop))
+        while (n > atomic_load(&run->relayed) + RB_INFLIGHT && !atomic_load(&run->stop_send))
             usleep(200);
         put_id(env + 4, n);
-        size_t o = (size_t)snprintf(body, 300, "{\"devices\":%s,\"envelope\":\"", run->devices_json);
-        kw_b64url_encode(body + o, b64cap, env, run->env_len);
-        o += strlen(body + o);
-        memcpy(body + o, "\"}", 3);
-        o += 2;
         double t = bench_now();
         run->sent_at[n] = t;
-        int st = request(&c, "POST", "/v1/msg/send", run->a_token, body, o, &reply);
+        int st = request(&c, "POST", "/v1/msg/send", run->a_token, "application/octet-stream", env,
+                         run->env_len, &reply, NULL);
         double dt = bench_now() - t;
         if (st != 200) {
             atomic_fetch_add(&run->errors, 1);
@@ -397,6 +436,8 @@ static void *sender(void *arg)
             }
             continue;
         }
+        atomic_store(&run->sent_ok[n], 1);
+        atomic_fetch_add(&run->sent, 1);
         if (t >= run->t0 && t < run->t1) {
             uint64_t k = atomic_fetch_add(&run->nsend_lat, 1);
             if (k < RB_MAX_MSGS)
@@ -406,7 +447,6 @@ static void *sender(void *arg)
 out:
     conn_close(&c);
     free(env);
-    free(body);
     return NULL;
 }
 
@@ -415,6 +455,8 @@ typedef struct {
     int dev;
 } rb_recv_arg;
 
+/* Receivers loop GET /v1/msg/fetch-raw (the entries as octet-stream) and
+ * POST /v1/msg/ack with the ids received. */
 static void *receiver(void *arg)
 {
     rb_recv_arg *ra = arg;
@@ -422,51 +464,54 @@ static void *receiver(void *arg)
     const char *tok = run->b_token[ra->dev];
     rb_conn c = {.fd = -1};
     char *ack = malloc(256 * 40 + 64), *reply;
+    size_t rlen = 0;
     if (ack == NULL || conn_open(&c, run->port) != 0)
         goto out;
     while (!atomic_load(&run->stop)) {
-        int st = request(&c, "GET", "/v1/msg/fetch", tok, NULL, 0, &reply);
-        if (st != 200) {
+        int st = request(&c, "GET", "/v1/msg/fetch-raw", tok, "application/json", NULL, 0, &reply, &rlen);
+        const uint8_t *b = (const uint8_t *)reply;
+        if (st != 200 || rlen < 9 || memcmp(b, "KWM1", 4) != 0) {
             atomic_fetch_add(&run->errors, 1);
             usleep(1000);
             continue;
         }
-        /* the ids, without a JSON parser (the bench clients share the cores
-         * with keywardd): every entry is {"seq":N,"id":"...","envelope":"..."} */
-        size_t o = (size_t)snprintf(ack, 16, "{\"ids\":[");
+        size_t count = (size_t)get_be(b + 5, 4), o = 9;
+        size_t ao = (size_t)snprintf(ack, 16, "{\"ids\":[");
         uint64_t nums[256];
         size_t nn = 0, na = 0;
-        for (const char *p = strstr(reply, "\"id\":\""); p != NULL && na < 256;
-             p = strstr(p, "\"id\":\"")) {
-            p += 6;
-            const char *q = strchr(p, '"');
-            if (q == NULL || q - p > 30)
+        for (size_t k = 0; k < count && na < 256; k++) {
+            if (o + 28 > rlen)
+                break;
+            size_t len = (size_t)get_be(b + o + 24, 4);
+            if (o + 28 + len > rlen)
                 break;
             char id[32];
-            memcpy(id, p, (size_t)(q - p));
-            id[q - p] = '\0';
-            uint8_t raw[16];
-            size_t rl = 0;
-            o += (size_t)snprintf(ack + o, 40, "%s\"%s\"", na++ > 0 ? "," : "", id);
-            if (kw_b64url_decode(raw, 16, &rl, id, strlen(id)) == KW_OK && rl == 16 &&
-                get_num(raw, &nums[nn]))
+            kw_b64url_encode(id, sizeof(id), b + o + 8, 16);
+            ao += (size_t)snprintf(ack + ao, 40, "%s\"%s\"", na++ > 0 ? "," : "", id);
+            if (get_num(b + o + 8, &nums[nn]))
                 nn++;
-            p = q;
+            o += 28 + len;
         }
-        if (o <= 8) {
+        if (na == 0) {
             usleep(500); /* empty mailbox */
             continue;
         }
-        memcpy(ack + o, "]}", 3);
-        o += 2;
-        st = request(&c, "POST", "/v1/msg/ack", tok, ack, o, &reply);
+        memcpy(ack + ao, "]}", 3);
+        ao += 2;
+        st = request(&c, "POST", "/v1/msg/ack", tok, "application/json", ack, ao, &reply, NULL);
         if (st != 200) {
             atomic_fetch_add(&run->errors, 1);
             continue;
         }
         double now = bench_now();
+        unsigned char bit = (unsigned char)(1u << ra->dev);
         for (size_t k = 0; k < nn; k++) {
-            if (atomic_fetch_add(&run->acks[nums[k]], 1) + 1 == RB_RECEIVERS) {
+            unsigned char before = atomic_fetch_or(&run->acked_by[nums[k]], bit);
+            if (before & bit) {
+                atomic_fetch_add(&run->dups, 1); /* delivered to this device twice */
+                continue;
+            }
+            if ((before | bit) == (1u << RB_RECEIVERS) - 1) {
                 atomic_fetch_add(&run->relayed, 1);
                 double t = run->sent_at[nums[k]];
                 if (t >= run->t0 && t < run->t1) {
@@ -542,13 +587,13 @@ static void redis_baseline(double *lpush, double *rpop)
             usleep(300000);
             break;
         }
-        if (run_capture(ping, out, sizeof(out)) == 0 && strstr(out, "PONG") != NULL)
+        if (run_capture(ping, out, sizeof(out), 10) == 0 && strstr(out, "PONG") != NULL)
             break;
         usleep(20000);
     }
     const char *bargv[] = {rb, "-p", port, "-c", "32", "-n", "200000", "-d", "1024", "-t", "lpush,rpop",
                            "--csv", NULL};
-    if (run_capture(bargv, out, sizeof(out)) == 0) {
+    if (run_capture(bargv, out, sizeof(out), 120) == 0) {
         *lpush = redis_rps(out, "\"LPUSH\"");
         *rpop = redis_rps(out, "\"RPOP\"");
     }
@@ -692,19 +737,17 @@ static void bench_relay(void)
     /* 1. the relay */
     run->port = s.port;
     snprintf(run->a_token, sizeof(run->a_token), "%s", k.a->s->token);
-    char ids[RB_RECEIVERS][32];
-    for (int i = 0; i < RB_RECEIVERS; i++) {
+    for (int i = 0; i < RB_RECEIVERS; i++)
         snprintf(run->b_token[i], sizeof(run->b_token[i]), "%s", k.b[i]->s->token);
-        kw_b64url_encode(ids[i], sizeof(ids[i]), k.b[i]->device_id, 16);
-    }
-    snprintf(run->devices_json, sizeof(run->devices_json), "[\"%s\",\"%s\",\"%s\"]", ids[0], ids[1], ids[2]);
     run->env = k.env;
     run->env_len = k.env_len;
     run->sent_at = calloc(RB_MAX_MSGS, sizeof(double));
-    run->acks = calloc(RB_MAX_MSGS, sizeof(atomic_uchar));
+    run->sent_ok = calloc(RB_MAX_MSGS, sizeof(atomic_uchar));
+    run->acked_by = calloc(RB_MAX_MSGS, sizeof(atomic_uchar));
     run->send_lat = calloc(RB_MAX_MSGS, sizeof(double));
     run->e2e_lat = calloc(RB_MAX_MSGS, sizeof(double));
-    if (run->sent_at == NULL || run->acks == NULL || run->send_lat == NULL || run->e2e_lat == NULL)
+    if (run->sent_at == NULL || run->sent_ok == NULL || run->acked_by == NULL || run->send_lat == NULL ||
+        run->e2e_lat == NULL)
         goto out;
     double start = bench_now();
     run->t0 = start + 0.5; /* warm-up */
@@ -724,9 +767,35 @@ static void bench_relay(void)
         usleep(1000);
     uint64_t r1 = atomic_load(&run->relayed);
     double cpu1 = proc_cpu(s.pid);
-    atomic_store(&run->stop, 1);
-    for (int i = 0; i < RB_CLIENTS; i++)
+    /* stop sending, let the devices drain their mailboxes, then check that
+     * every message answered 200 reached each device exactly once */
+    atomic_store(&run->stop_send, 1);
+    for (int i = RB_RECEIVERS; i < RB_CLIENTS; i++)
         pthread_join(th[i], NULL);
+    for (double until = bench_now() + 20; bench_now() < until;) {
+        if (atomic_load(&run->relayed) >= atomic_load(&run->sent))
+            break;
+        usleep(2000);
+    }
+    usleep(20000); /* a duplicate would come with the next fetches */
+    atomic_store(&run->stop, 1);
+    for (int i = 0; i < RB_RECEIVERS; i++)
+        pthread_join(th[i], NULL);
+    uint64_t nsent = 0, complete = 0, missing = 0, stray = 0, total = atomic_load(&run->next);
+    if (total > RB_MAX_MSGS)
+        total = RB_MAX_MSGS;
+    for (uint64_t n = 0; n < total; n++) {
+        unsigned char m = atomic_load(&run->acked_by[n]);
+        if (atomic_load(&run->sent_ok[n])) {
+            nsent++;
+            if (m == (1u << RB_RECEIVERS) - 1)
+                complete++;
+            else
+                missing++;
+        } else if (m != 0) {
+            stray++; /* delivered without a 200 to its send */
+        }
+    }
     double rate = (double)(r1 - r0) / RB_SECONDS;
     size_t ns = atomic_load(&run->nsend_lat), ne = atomic_load(&run->ne2e_lat);
     if (ns > RB_MAX_MSGS)
@@ -744,6 +813,11 @@ static void bench_relay(void)
            "errors %lu\n",
            pct(run->send_lat, ns, 0.5), pct(run->send_lat, ns, 0.99), pct(run->e2e_lat, ne, 0.5),
            pct(run->e2e_lat, ne, 0.99), (unsigned long)atomic_load(&run->errors));
+    printf("  delivery check: %lu sends answered 200, %lu acknowledged by all %d devices, %lu missing, "
+           "%lu delivered twice to a device, %lu delivered without a 200: %s\n",
+           (unsigned long)nsent, (unsigned long)complete, RB_RECEIVERS, (unsigned long)missing,
+           (unsigned long)atomic_load(&run->dups), (unsigned long)stray,
+           missing == 0 && atomic_load(&run->dups) == 0 && stray == 0 ? "exactly once" : "FAILED");
     printf("  client cost per message (one core): seal for 3 devices %.0f us (%.0f/s); "
            "per receiving device decode+verify+open %.0f us (%.0f/s)\n",
            1e6 / seal_rate, seal_rate, 1e6 / open_rate, open_rate);
@@ -756,7 +830,9 @@ static void bench_relay(void)
         printf("  estimate with the clients off these cores: %ld cores / %.0f us = %.0f relayed/s "
                "(not the measured figure)\n",
                cores, srv_us, (double)cores * 1e6 / srv_us);
-    printf("  target >= %.0f relayed messages/s: %s\n", RB_TARGET, rate >= RB_TARGET ? "met" : "MISSED");
+    bool exact = missing == 0 && atomic_load(&run->dups) == 0 && stray == 0;
+    printf("  target >= %.0f relayed messages/s: %s\n", RB_TARGET,
+           rate >= RB_TARGET && exact ? "met" : "MISSED");
 out:
     kwc_profile_free(&k.a);
     for (int i = 0; i < RB_RECEIVERS; i++)
@@ -766,7 +842,8 @@ out:
     free(k.e);
     if (run != NULL) {
         free(run->sent_at);
-        free(run->acks);
+        free(run->sent_ok);
+        free(run->acked_by);
         free(run->send_lat);
         free(run->e2e_lat);
         free(run);

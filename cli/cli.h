@@ -42,7 +42,8 @@ int cli_open(kw_client **c);
 int cli_password(char *buf, size_t cap, const char *file, bool confirm);
 
 /* A secret: the first line of file when given, else $env_name, else asked
- * on the terminal as `prompt` (twice when confirm). 0 or an exit code. */
+ * on the terminal as `prompt` (twice when confirm). 0 or an exit code; buf
+ * is wiped on failure (the caller wipes it after use). */
 int cli_secret(char *buf, size_t cap, const char *file, const char *env_name, const char *prompt,
                bool confirm);
 

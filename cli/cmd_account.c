@@ -1,4 +1,5 @@
 /* keyward account create NAME [--device-name N] [--password-file F] */
+#include <sodium.h>
 #include <string.h>
 
 #include "cli.h"
@@ -28,8 +29,7 @@ int cmd_account_main(int argc, char **argv)
         int r = kw_client_account_create(c, name, dev, (const unsigned char *)pw, strlen(pw), &out);
         rc = r == 0 ? cli_print(out, "account created; this device is trusted") : cli_fail(c, r);
     }
-    memset(pw, 0, sizeof(pw));
-    __asm__ __volatile__("" ::"r"(pw) : "memory");
+    sodium_memzero(pw, sizeof(pw));
     kw_client_free(&c);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* keyward login NAME [--device-name N] [--password-file F]
  *               [--approval-code C | --totp C | --recovery-key CODE] */
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,8 +56,7 @@ int cmd_login_main(int argc, char **argv)
             rc = cli_print(out, head);
         }
     }
-    memset(pw, 0, sizeof(pw));
-    __asm__ __volatile__("" ::"r"(pw) : "memory");
+    sodium_memzero(pw, sizeof(pw));
     kw_client_free(&c);
     return rc;
 }

@@ -3,6 +3,7 @@
  * The current password as for login (--password-file, KEYWARD_PASSWORD or
  * the terminal); the new one from --new-password-file, KEYWARD_NEW_PASSWORD,
  * or asked twice on the terminal. */
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,9 +36,8 @@ int cmd_password_main(int argc, char **argv)
         rc = r == 0 ? cli_print(out, "password changed; the account's other sessions were signed out")
                     : cli_fail(c, r);
     }
-    memset(pw, 0, sizeof(pw));
-    memset(npw, 0, sizeof(npw));
-    __asm__ __volatile__("" ::"r"(pw), "r"(npw) : "memory");
+    sodium_memzero(pw, sizeof(pw));
+    sodium_memzero(npw, sizeof(npw));
     kw_client_free(&c);
     return rc;
 }

@@ -17,9 +17,7 @@ cli_globals cli_g;
 
 static void wipe(void *p, size_t n)
 {
-    volatile unsigned char *v = p;
-    while (n--)
-        *v++ = 0;
+    sodium_memzero(p, n);
 }
 
 bool cli_prompt(const char *question, char *buf, size_t cap, bool secret)
@@ -145,17 +143,19 @@ int cli_secret(char *buf, size_t cap, const char *file, const char *env_name, co
                bool confirm)
 {
     const char *env = getenv(env_name);
+    int rc = CLI_EXIT_USAGE;
     if (file != NULL) {
         FILE *f = fopen(file, "r");
         if (f == NULL) {
             fprintf(stderr, "keyward: cannot read %s: %s\n", file, strerror(errno));
-            return CLI_EXIT_USAGE;
+            goto fail;
         }
+        setvbuf(f, NULL, _IONBF, 0); /* no stdio buffer left holding the secret */
         bool ok = fgets(buf, (int)cap, f) != NULL;
         fclose(f);
         if (!ok) {
             fprintf(stderr, "keyward: %s is empty\n", file);
-            return CLI_EXIT_USAGE;
+            goto fail;
         }
         buf[strcspn(buf, "\r\n")] = '\0';
     } else if (env != NULL) {
@@ -166,22 +166,25 @@ int cli_secret(char *buf, size_t cap, const char *file, const char *env_name, co
         if (!cli_prompt(question, buf, cap, true)) {
             fprintf(stderr, "keyward: no terminal to ask the %s: use a file option or %s\n", prompt,
                     env_name);
-            return CLI_EXIT_USAGE;
+            goto fail;
         }
         if (confirm) {
             bool ok = cli_prompt("again: ", again, sizeof(again), true) && strcmp(again, buf) == 0;
             wipe(again, sizeof(again));
             if (!ok) {
                 fprintf(stderr, "keyward: the passwords differ\n");
-                return CLI_EXIT_USAGE;
+                goto fail;
             }
         }
     }
     if (buf[0] == '\0') {
         fprintf(stderr, "keyward: the %s is empty\n", prompt);
-        return CLI_EXIT_USAGE;
+        goto fail;
     }
     return CLI_EXIT_OK;
+fail:
+    wipe(buf, cap); /* nothing half-read stays behind, whatever the caller does */
+    return rc;
 }
 
 int cli_password(char *buf, size_t cap, const char *file, bool confirm)

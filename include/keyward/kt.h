@@ -40,11 +40,16 @@
  * reason KW_KT_MALFORMED.
  *
  * Thread safety. Verifiers and encoders are stateless. A kw_kt_dir accepts
- * one writer (update, batch begin/commit, prove_missing) at a time and no
- * reader during a write; readers (search, lookup, monitor, consistency,
- * insertions, head) may run concurrently with each other, and
- * kw_kt_batch_index / kw_kt_batch_prove may run from several threads on
- * disjoint ranges of one batch (nothing else may touch the directory then).
+ * one writer (update, batch begin/commit/abort, restore, prove_missing,
+ * proofs begin/commit) at a time and no reader during a write; readers
+ * (search, lookup, monitor, consistency, insertions, head) may run
+ * concurrently with each other. The VRF work needs no lock:
+ * kw_kt_batch_index / _index_proven / _prove on disjoint ranges of the open
+ * batch, and kw_kt_proofs_compute on disjoint ranges of a proof job, may
+ * run from several threads at once and concurrently with readers and with
+ * kw_kt_dir_update (so updates keep being accepted while an epoch's VRF
+ * outputs are computed), but not with batch begin/commit/abort (for the
+ * batch) or kw_kt_dir_free.
  *
  * Secret data: the VRF secret key (sodium_malloc'd, wiped on free) and the
  * log signing key (borrowed). Openings are secret until a proof for their
@@ -202,7 +207,9 @@ typedef struct kw_kt_batch kw_kt_batch;
 typedef struct kw_kt_dir_config {
     const uint8_t *vrf_sk;        /* KW_VRF_SECRETKEYBYTES; copied */
     const kw_sign_key *log_key;   /* borrowed: must outlive the directory */
-    const kw_prefix_store *store; /* NULL: an in-memory store owned by the directory */
+    const kw_prefix_store *store; /* NULL: an in-memory store owned by the directory,
+                                     pruned after each epoch to the nodes the newest one
+                                     reaches (responses prove against the newest only) */
     uint64_t max_merge_delay;     /* epochs between an update and its deadline (>= 1) */
     const uint8_t *opening_key;   /* KW_KT_OPENING_KEYBYTES, copied; NULL: random openings.
                                      With a key, opening(label, v) = BLAKE2b-256 keyed by it
@@ -215,12 +222,14 @@ typedef struct kw_kt_dir_config {
  * key or a zero delay, KW_ERR_NOMEM. *out is NULL on error. */
 int kw_kt_dir_new(kw_kt_dir **out, const kw_kt_dir_config *cfg);
 
-/* Wipes and frees *d and sets it to NULL; NULL is a no-op. */
+/* Wipes and frees *d and sets it to NULL; NULL is a no-op. Batches still
+ * open are freed with it (their handles become invalid). */
 void kw_kt_dir_free(kw_kt_dir **d);
 
 /* Queues (label, value) as the label's next version and writes the signed
  * promise to out[0..cap) (*out_len; at most KW_KT_PROMISE_MAXBYTES; out
  * NULL: no promise, for restoring).
+ * Allowed while a batch is open (the update joins the queue after it).
  * KW_ERR_TOO_LARGE for a label or value over its maximum or a short out,
  * KW_ERR_INVALID_ARG for an empty label, KW_ERR_LIMIT when the label has
  * 2^32 - 1 versions or the queue is full, KW_ERR_NOMEM. */
@@ -267,7 +276,14 @@ int kw_kt_batch_entry(const kw_kt_batch *b, size_t i, const uint8_t **label, siz
  * been indexed (KW_ERR_INVALID_ARG otherwise); timestamp must not go
  * backwards (KW_ERR_INVALID_ARG). commit frees the batch (also on error,
  * when the updates go back to the queue unless the tree was changed:
- * KW_ERR_INTERNAL then, and the directory refuses further writes). */
+ * KW_ERR_INTERNAL then, and the directory refuses further writes).
+ * Pipelining: a second batch may begin while one is open (at most two),
+ * so that the next epoch's VRF work runs while one epoch is committed;
+ * batches commit oldest first (committing the younger first is
+ * KW_ERR_INVALID_ARG and leaves it open). When the older one fails or is
+ * aborted while a younger is open, nothing may begin until the younger is
+ * committed (then refused) or aborted: its updates go back right after the
+ * older one's, so versions stay in order. */
 int kw_kt_dir_batch_begin(kw_kt_dir *d, size_t max_updates, kw_kt_batch **out, size_t *n);
 int kw_kt_batch_index(kw_kt_batch *b, size_t from, size_t to);
 /* kw_kt_batch_index and kw_kt_batch_prove in one: a new label's VRF proof
@@ -279,12 +295,37 @@ int kw_kt_dir_batch_commit(kw_kt_dir *d, kw_kt_batch **b, uint64_t timestamp, kw
 /* Drops a batch without publishing it; its updates go back to the queue. */
 void kw_kt_dir_batch_abort(kw_kt_dir *d, kw_kt_batch **b);
 
-/* All three steps on the calling thread, with proofs. */
+/* All three steps on the calling thread, with proofs. KW_ERR_INVALID_ARG
+ * while a batch is open. */
 int kw_kt_dir_publish(kw_kt_dir *d, uint64_t timestamp, kw_kt_head *head);
 
 /* Computes and stores every VRF proof that publishing skipped (one writer).
  * *computed (may be NULL) receives how many. */
 int kw_kt_dir_prove_missing(kw_kt_dir *d, size_t *computed);
+
+/* The same in the background, for index-only publishing, in three steps so
+ * that the VRF work holds no lock and can use several threads:
+ *  begin    (writer) takes up to max (0: all) published labels that have
+ *           no VRF proof yet, oldest first, into a job of *n entries;
+ *  compute  (no lock; disjoint ranges from several threads) proves them;
+ *  entry    the label and its proof (after compute), for the caller to
+ *           store (the labels table of the server's store);
+ *  commit   (writer) gives the proofs to the directory (searches stop
+ *           proving on the fly), *stored (may be NULL) receives how many
+ *           were new, and frees the job. Entries not computed are
+ *           KW_ERR_INVALID_ARG and stay listed for a later job.
+ * KW_ERR_INVALID_ARG for bad ranges or another directory's job, KW_ERR_NOMEM,
+ * VRF errors. A job must be committed or freed before the directory is. */
+typedef struct kw_kt_proofs kw_kt_proofs;
+int kw_kt_dir_proofs_begin(kw_kt_dir *d, size_t max, kw_kt_proofs **out, size_t *n);
+int kw_kt_proofs_compute(kw_kt_proofs *p, size_t from, size_t to);
+size_t kw_kt_proofs_size(const kw_kt_proofs *p);
+int kw_kt_proofs_entry(const kw_kt_proofs *p, size_t i, const uint8_t **label, size_t *label_len,
+                       const uint8_t **proof);
+int kw_kt_dir_proofs_commit(kw_kt_dir *d, kw_kt_proofs **p, size_t *stored);
+/* Frees a job without committing it (its labels are not listed again:
+ * kw_kt_dir_prove_missing still finds them). NULL is a no-op. */
+void kw_kt_proofs_free(kw_kt_proofs **p);
 
 /* The newest head; KW_ERR_NOT_FOUND before the first epoch. */
 int kw_kt_dir_head(const kw_kt_dir *d, kw_kt_head *head);

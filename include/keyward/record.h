@@ -15,9 +15,17 @@
  *              nonce, ad = "keyward record key v1" ‖ u32 g ‖ ctx, record key)   (76 bytes)
  *   meta     = "KWR1" ‖ nonce[24] ‖ XChaCha20-Poly1305(meta key, nonce,
  *              ad = "KWR1" ‖ ctx, meta_pt)
- *   meta_pt  = u8 1 ‖ u16 len ‖ name ‖ u8 len ‖ type ‖ u64 ctime ‖ u64 mtime ‖
- *              u64 size ‖ u64 padded ‖ sha256[32] ‖ u32 piece size ‖ zero padding
+ *   meta_pt  = u8 format ‖ u16 len ‖ name ‖ u8 len ‖ type ‖ u64 ctime ‖ u64 mtime ‖
+ *              u64 size ‖ u64 padded ‖ hash[32] ‖ u32 piece size ‖ zero padding
  *              up to a multiple of 128 bytes (hides the name length)
+ *   format   = which content hash `hash` is (of the exact content, unpadded):
+ *              1 = SHA-256, 2 = BLAKE2b-256 (libsodium crypto_generichash,
+ *              32-byte output, no key). Any other value is KW_ERR_FORMAT.
+ *              Clients write format 2 for content stored in pieces (the hash
+ *              runs at transfer speed: BLAKE2b is ~3x libsodium's SHA-256
+ *              here) and format 1 for inline content (<= 256 KiB sealed),
+ *              which the server's reader of interoperable categories and
+ *              browsers (WebCrypto has SHA-256, not BLAKE2b) check.
  *   content  = the content padded with zeros to `padded` bytes, cut into pieces
  *              of `piece size` bytes (the last one shorter; an empty content is
  *              one empty piece); piece i is sealed on its own with the
@@ -112,9 +120,28 @@ typedef struct {
     uint64_t mtime;
     uint64_t size;   /* exact content length */
     uint64_t padded; /* kw_record_padded_size(size): bytes encrypted */
-    uint8_t sha256[32]; /* of the content (lets a backup skip unchanged files) */
+    union {
+        uint8_t hash[32];   /* of the content (lets a backup skip unchanged files) */
+        uint8_t sha256[32]; /* the older name of `hash` (format 1 only) */
+    };
     uint32_t piece_size; /* a power of two in [KW_RECORD_PIECE_MIN, KW_RECORD_PIECE_BYTES] */
+    uint8_t hash_alg;    /* the format: KW_RECORD_HASH_SHA256 or _BLAKE2B (0 seals as BLAKE2B) */
 } kw_record_meta;
+
+#define KW_RECORD_HASH_SHA256 1  /* metadata format 1 */
+#define KW_RECORD_HASH_BLAKE2B 2 /* metadata format 2 */
+
+/* Streaming content hash of either format (public state, not secret). */
+typedef struct {
+    _Alignas(64) unsigned char opaque[448]; /* libsodium's SHA-256 or BLAKE2b state */
+    uint8_t alg;
+} kw_record_hash_state;
+
+/* Starts a content hash of format alg (KW_RECORD_HASH_*); KW_ERR_INVALID_ARG
+ * for another value. */
+int kw_record_hash_init(kw_record_hash_state *st, uint8_t alg);
+void kw_record_hash_update(kw_record_hash_state *st, const uint8_t *p, size_t n);
+void kw_record_hash_final(kw_record_hash_state *st, uint8_t out[static 32]);
 
 /* The padded length for a content of `size` bytes (max(size, 256) rounded
  * up by Padmé). */
@@ -145,15 +172,16 @@ int kw_record_key_unwrap(uint8_t key[static KW_RECORD_KEYBYTES], const uint8_t *
                          const uint8_t svc_key[static KW_SVCKEY_BYTES], const kw_record_ref *ref);
 
 /* Seals the metadata under the record key: out[0..*len), at most
- * KW_RECORD_META_MAXBYTES. KW_ERR_INVALID_ARG for a name outside 1..1024
- * bytes, a type over 128, size over KW_RECORD_SIZE_MAX or padded !=
- * kw_record_padded_size(size); KW_ERR_TOO_LARGE for a short out_cap. */
+ * KW_RECORD_META_MAXBYTES, in the format meta->hash_alg names (0: format 2,
+ * BLAKE2b-256). KW_ERR_INVALID_ARG for a name outside 1..1024 bytes, a type
+ * over 128, size over KW_RECORD_SIZE_MAX, padded != kw_record_padded_size(size)
+ * or another hash_alg; KW_ERR_TOO_LARGE for a short out_cap. */
 int kw_record_meta_seal(uint8_t *out, size_t out_cap, size_t *len, const kw_record_meta *meta,
                         const uint8_t key[static KW_RECORD_KEYBYTES], const kw_record_ref *ref);
 
-/* Opens and strictly parses sealed metadata (the rules of meta_seal, a
- * well-formed chunk header, zero padding, no trailing bytes). *meta zeroed
- * on error. */
+/* Opens and strictly parses sealed metadata (the rules of meta_seal: format
+ * 1 or 2, which sets meta->hash_alg; zero padding, no trailing bytes).
+ * *meta zeroed on error. */
 __attribute__((warn_unused_result))
 int kw_record_meta_open(kw_record_meta *meta, const uint8_t *in, size_t in_len,
                         const uint8_t key[static KW_RECORD_KEYBYTES], const kw_record_ref *ref);

@@ -116,6 +116,27 @@ static int check_mirror(kw_client *c, const json_t *status, const kw_roster *ros
     return KW_OK;
 }
 
+/* The verified state every ADP operation starts from: a signed-in device,
+ * the keychain and roster synced under the pinned account key (*kcv, *gen
+ * optional, as kwc_sync_kk), the account key when ak is non-NULL, this
+ * device's capability declared when declare, and the server's ADP status
+ * (*status) checked against the signed roster's flag. *ros is malloc'd;
+ * the caller releases everything on every path. */
+static int adp_begin(kw_client *c, bool declare, kw_roster **ros, kw_keychain **kc, uint64_t *kcv,
+                     uint64_t *gen, kw_sign_key **ak, json_t **status)
+{
+    int r;
+    if ((r = kwc_need_session(c)) != KW_OK)
+        return r;
+    if ((*ros = malloc(sizeof(**ros))) == NULL)
+        return KW_ERR_NOMEM;
+    if ((r = kwc_sync_kk(c, kc, kcv, gen, *ros)) != KW_OK ||
+        (ak != NULL && (r = kwc_account_key(c, ak)) != KW_OK) ||
+        (declare && (r = declare_capability(c)) != KW_OK) || (r = fetch_status(c, status)) != KW_OK)
+        return r;
+    return check_mirror(c, *status, *ros);
+}
+
 static bool custody_has(const json_t *status, const char *cat, uint32_t gen)
 {
     size_t i;
@@ -222,12 +243,7 @@ int kw_client_adp_status(kw_client *c, json_t **out)
     size_t escrowed = 0;
     int r;
     *out = NULL;
-    if ((r = kwc_need_session(c)) != KW_OK)
-        return r;
-    if ((ros = malloc(sizeof(*ros))) == NULL)
-        return KW_ERR_NOMEM;
-    if ((r = kwc_sync_kk(c, &kc, NULL, NULL, ros)) != KW_OK || (r = declare_capability(c)) != KW_OK ||
-        (r = fetch_status(c, &status)) != KW_OK || (r = check_mirror(c, status, ros)) != KW_OK ||
+    if ((r = adp_begin(c, true, &ros, &kc, NULL, NULL, NULL, &status)) != KW_OK ||
         (r = escrow_sync(c, kc, ros, status, &escrowed)) != KW_OK)
         goto out;
     if ((cats = json_array()) == NULL) {
@@ -274,12 +290,7 @@ int kw_client_adp_escrow_sync(kw_client *c, json_t **out)
     size_t escrowed = 0;
     int r;
     *out = NULL;
-    if ((r = kwc_need_session(c)) != KW_OK)
-        return r;
-    if ((ros = malloc(sizeof(*ros))) == NULL)
-        return KW_ERR_NOMEM;
-    if ((r = kwc_sync_kk(c, &kc, NULL, NULL, ros)) != KW_OK || (r = fetch_status(c, &status)) != KW_OK ||
-        (r = check_mirror(c, status, ros)) != KW_OK ||
+    if ((r = adp_begin(c, false, &ros, &kc, NULL, NULL, NULL, &status)) != KW_OK ||
         (r = escrow_sync(c, kc, ros, status, &escrowed)) != KW_OK)
         goto out;
     *out = kwc_result(c);
@@ -301,13 +312,7 @@ int kw_client_adp_enable(kw_client *c, json_t **out)
     uint64_t kcv = 0, gen = 0;
     int r;
     *out = NULL;
-    if ((r = kwc_need_session(c)) != KW_OK)
-        return r;
-    if ((ros = malloc(sizeof(*ros))) == NULL)
-        return KW_ERR_NOMEM;
-    if ((r = kwc_sync_kk(c, &kc, &kcv, &gen, ros)) != KW_OK || (r = kwc_account_key(c, &ak)) != KW_OK ||
-        (r = declare_capability(c)) != KW_OK || (r = fetch_status(c, &status)) != KW_OK ||
-        (r = check_mirror(c, status, ros)) != KW_OK)
+    if ((r = adp_begin(c, true, &ros, &kc, &kcv, &gen, &ak, &status)) != KW_OK)
         goto out;
     if (roster_adp(ros)) {
         r = kwc_fail(c, LOCAL, KW_ERR_CONFLICT, "Advanced Data Protection is already on");
@@ -396,12 +401,7 @@ int kw_client_adp_disable(kw_client *c, json_t **out)
     size_t count = 0;
     int r;
     *out = NULL;
-    if ((r = kwc_need_session(c)) != KW_OK)
-        return r;
-    if ((ros = malloc(sizeof(*ros))) == NULL)
-        return KW_ERR_NOMEM;
-    if ((r = kwc_sync_kk(c, &kc, NULL, NULL, ros)) != KW_OK || (r = kwc_account_key(c, &ak)) != KW_OK ||
-        (r = fetch_status(c, &status)) != KW_OK || (r = check_mirror(c, status, ros)) != KW_OK)
+    if ((r = adp_begin(c, false, &ros, &kc, NULL, NULL, &ak, &status)) != KW_OK)
         goto out;
     if (!roster_adp(ros)) {
         r = kwc_fail(c, LOCAL, KW_ERR_CONFLICT, "Advanced Data Protection is already off");
@@ -545,12 +545,7 @@ int kw_client_web_approve(kw_client *c, const char *const *categories, size_t nc
     size_t i;
     int r;
     *out = NULL;
-    if ((r = kwc_need_session(c)) != KW_OK)
-        return r;
-    if ((ros = malloc(sizeof(*ros))) == NULL)
-        return KW_ERR_NOMEM;
-    if ((r = kwc_sync_kk(c, &kc, NULL, NULL, ros)) != KW_OK || (r = fetch_status(c, &status)) != KW_OK ||
-        (r = check_mirror(c, status, ros)) != KW_OK ||
+    if ((r = adp_begin(c, false, &ros, &kc, NULL, NULL, NULL, &status)) != KW_OK ||
         (r = kwc_http(c, "GET", "/v1/adp/web/requests", NULL, true, &list)) != KW_OK)
         goto out;
     if ((releases = json_array()) == NULL) {
@@ -784,89 +779,7 @@ out:
 
 int kw_client_passcode_delete(kw_client *c, json_t **out)
 {
-    json_t *resp = NULL;
-    int r;
-    *out = NULL;
-    if ((r = kwc_need_session(c)) != KW_OK)
-        return r;
-    if ((r = kwc_http(c, "POST", "/v1/adp/passcode/delete", NULL, true, &resp)) != KW_OK)
-        return r;
-    json_decref(resp);
-    *out = kwc_result(c);
-    json_object_set_new(*out, "passcode_escrow", json_false());
-    return KW_OK;
-}
-
-/* A pending device holding KK of generation gen (recovered from an escrow
- * or a recovery contact): opens the keychain (version, under KK gen), checks
- * the account key in it against the pinned one, adds itself to the roster,
- * wraps KK to itself and joins (POST /v1/devices/join-recovery). */
-static int join_with_kk(kw_client *c, const uint8_t kk[KW_KK_BYTES], uint64_t gen, const uint8_t *blob,
-                        size_t blob_len, uint64_t version, const char *what)
-{
-    uint8_t seed[32], pk[32], ipk[32], wrap[KW_KK_WRAPBYTES];
-    uint64_t hv = 0, hg = 0;
-    kw_keychain *kc = NULL;
-    kw_sign_key *ak = NULL;
-    kw_roster *ros = NULL;
-    json_t *body = NULL, *r2 = NULL;
-    int r;
-    if (kw_keychain_header(blob, blob_len, &hv, &hg) != KW_OK || hv != version || hg != gen) {
-        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY,
-                     "%s wraps KK generation %llu but the keychain uses another: renew it on a trusted "
-                     "device",
-                     what, (unsigned long long)gen);
-        goto out;
-    }
-    if ((r = kw_keychain_open(&kc, blob, blob_len, kk, c->p->account, version, gen)) != KW_OK) {
-        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the keychain does not open under the recovered KK");
-        goto out;
-    }
-    kw_keychain_seed(kc, seed);
-    if ((r = kw_sign_key_from_seed(&ak, seed)) != KW_OK)
-        goto out;
-    kw_sign_key_public(ak, pk);
-    if (!kw_ct_equal(pk, c->p->account_pk, 32)) {
-        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the keychain holds another account key");
-        goto out;
-    }
-    if ((ros = malloc(sizeof(*ros))) == NULL) {
-        r = KW_ERR_NOMEM;
-        goto out;
-    }
-    if ((r = kwc_fetch_roster(c, ros)) != KW_OK)
-        goto out;
-    kwc_device_identity_pk(c->p, ipk);
-    ros->version++;
-    if ((r = kw_roster_add(ros, c->p->device_id, ipk, c->p->s->hpke_pk, c->p->device_name)) != KW_OK) {
-        r = kwc_fail(c, LOCAL, r, "roster: %s", kw_strerror(r));
-        goto out;
-    }
-    if ((r = kw_kk_wrap(wrap, kk, c->p->account, gen, c->p->device_id, c->p->s->hpke_pk, c->p->s->hpke_sk,
-                        c->p->s->hpke_pk)) != KW_OK) {
-        r = kwc_fail(c, LOCAL, r, "KK wrap: %s", kw_strerror(r));
-        goto out;
-    }
-    if ((body = json_object()) == NULL || kwc_put_b64(body, "wrap", wrap, sizeof(wrap)) != KW_OK) {
-        r = KW_ERR_NOMEM;
-        goto out;
-    }
-    if ((r = kwc_put_roster(c, body, ros, ak)) != KW_OK ||
-        (r = kwc_http(c, "POST", "/v1/devices/join-recovery", body, true, &r2)) != KW_OK)
-        goto out;
-    memcpy(c->p->s->account_seed, seed, 32);
-    c->p->s->has_account_seed = 1;
-    kwc_profile_kk_put(c->p, gen, kk);
-    snprintf(c->p->state, sizeof(c->p->state), "trusted");
-    r = kwc_save(c);
-out:
-    sodium_memzero(seed, sizeof(seed));
-    kw_keychain_free(&kc);
-    kw_sign_key_free(&ak);
-    free(ros);
-    json_decref(body);
-    json_decref(r2);
-    return r;
+    return kwc_post_result(c, "/v1/adp/passcode/delete", "passcode_escrow", json_false(), out);
 }
 
 int kw_client_recover_passcode(kw_client *c, const char *passcode, json_t **out)
@@ -910,7 +823,8 @@ int kw_client_recover_passcode(kw_client *c, const char *passcode, json_t **out)
         r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "the passcode escrow does not open with this passcode");
         goto out;
     }
-    if ((r = join_with_kk(c, kk, gen, blob, blob_len, version, "the passcode escrow")) != KW_OK)
+    if ((r = kwc_join_with_kk(c, kk, gen, blob, blob_len, version, "the passcode escrow",
+                                 "renew it on a trusted device")) != KW_OK)
         goto out;
     *out = kwc_result(c);
     json_object_set_new(*out, "device_state", json_string("trusted"));
@@ -1239,7 +1153,8 @@ int kw_client_recover_contact(kw_client *c, const char *name, const char *device
         free(w);
         if (u != KW_OK)
             continue;
-        r = join_with_kk(c, kk, gen, blob, blob_len, version, "the recovery contact's wrap");
+        r = kwc_join_with_kk(c, kk, gen, blob, blob_len, version, "the recovery contact's wrap",
+                             "renew it on a trusted device");
         if (r == KW_OK) {
             *out = kwc_result(c);
             json_object_set_new(*out, "device_state", json_string("trusted"));

@@ -158,6 +158,20 @@ int kwc_sync_kk(kw_client *c, kw_keychain **kc_out, uint64_t *kc_version, uint64
 int kwc_put_roster(kw_client *c, json_t *o, const kw_roster *ros, const kw_sign_key *ak);
 int kwc_seal_keychain(kw_client *c, json_t *o, const char *key, const kw_keychain *kc, const uint8_t kk[static 32], uint64_t version, uint64_t gen);
 json_t *kwc_result(kw_client *c);
+/* POST path (no body) as the signed-in device; on success *out is the
+ * client result (kwc_result) with key set to value (value is taken, also
+ * on failure). */
+int kwc_post_result(kw_client *c, const char *path, const char *key, json_t *value, json_t **out);
+/* A pending device holding KK of generation gen (unwrapped from a recovery
+ * key, a passcode escrow or a recovery contact's wrap) joins: the keychain
+ * blob's header must say version and gen (else KW_ERR_VERIFY; a generation
+ * mismatch says "<what> wraps KK generation ...: <renew>"), the keychain
+ * must open under kk and hold the pinned account key; then this device is
+ * added to the roster (signed with that key), KK is wrapped to itself,
+ * POST /v1/devices/join-recovery, and the profile (account seed, KK gen,
+ * state "trusted") is saved. kk is borrowed: the caller wipes it. */
+int kwc_join_with_kk(kw_client *c, const uint8_t kk[static KW_KK_BYTES], uint64_t gen, const uint8_t *blob,
+                     size_t blob_len, uint64_t version, const char *what, const char *renew);
 
 
 /* ---- service keys (service_keys.c, records engineer) ---- */

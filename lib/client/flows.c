@@ -121,6 +121,18 @@ static bool name_ok(const char *s)
     return true;
 }
 
+/* The account name and the device name (optional) a user typed. */
+static int check_names(kw_client *c, const char *name, const char *device_name)
+{
+    if (!name_ok(name))
+        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG,
+                        "account names are 1-64 characters of A-Z a-z 0-9 . _ @ + -");
+    if (device_name != NULL && !name_ok(device_name))
+        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG,
+                        "device names are 1-64 characters of A-Z a-z 0-9 . _ @ + -");
+    return KW_OK;
+}
+
 int kwc_need_profile(kw_client *c)
 {
     if (c->p == NULL)
@@ -384,6 +396,31 @@ out:
     return r;
 }
 
+/* Opens the keychain blob (version, under KK generation gen) and checks
+ * that the account key it holds is the one pinned in the profile (an ALERT,
+ * KW_ERR_VERIFY, otherwise): what makes a keychain, and the KK that opened
+ * it, this account's. On success *kc, *ak and seed (the account seed) are
+ * set; the caller releases and wipes them on every path. */
+static int open_checked_keychain(kw_client *c, const uint8_t *blob, size_t len,
+                                 const uint8_t kk[static KW_KK_BYTES], uint64_t version, uint64_t gen,
+                                 kw_keychain **kc, kw_sign_key **ak,
+                                 uint8_t seed[static KW_KEYCHAIN_SEEDBYTES])
+{
+    uint8_t pk[32];
+    int r = kw_keychain_open(kc, blob, len, kk, c->p->account, version, gen);
+    if (r != KW_OK)
+        return kwc_fail(c, LOCAL, KW_ERR_VERIFY,
+                        "ALERT: the keychain does not open under KK generation %llu (%s)",
+                        (unsigned long long)gen, kw_strerror(r));
+    kw_keychain_seed(*kc, seed);
+    if ((r = kw_sign_key_from_seed(ak, seed)) != KW_OK)
+        return r;
+    kw_sign_key_public(*ak, pk);
+    if (!kw_ct_equal(pk, c->p->account_pk, 32))
+        return kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the keychain holds another account key");
+    return KW_OK;
+}
+
 /* Reads the current keychain: the device's wrap of the current KK (from a
  * sender in the verified roster), the keychain under it, the account key
  * seed in it (checked against the pinned account key). Stores the KK and
@@ -395,7 +432,7 @@ int kwc_sync_kk(kw_client *c, kw_keychain **kc_out, uint64_t *kc_version, uint64
     uint8_t *blob = NULL, *wrap = NULL;
     size_t blob_len = 0, wrap_len = 0;
     uint64_t version = 0, gen = 0, hv = 0, hg = 0;
-    uint8_t kk[KW_KK_BYTES], seed[KW_KEYCHAIN_SEEDBYTES], pk[32];
+    uint8_t kk[KW_KK_BYTES], seed[KW_KEYCHAIN_SEEDBYTES];
     kw_keychain *kc = NULL;
     kw_sign_key *ak = NULL;
     kw_roster *local = NULL;
@@ -440,21 +477,8 @@ int kwc_sync_kk(kw_client *c, kw_keychain **kc_out, uint64_t *kc_version, uint64
                                               "generation)");
         goto out;
     }
-    if ((r = kw_keychain_open(&kc, blob, blob_len, kk, c->p->account, version, gen)) != KW_OK) {
-        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the keychain does not open under KK generation "
-                                              "%llu (%s)",
-                     (unsigned long long)gen, kw_strerror(r));
-        goto out;
-    }
-    kw_keychain_seed(kc, seed);
-    if ((r = kw_sign_key_from_seed(&ak, seed)) != KW_OK)
-        goto out;
-    kw_sign_key_public(ak, pk);
-    if (!kw_ct_equal(pk, c->p->account_pk, 32)) {
-        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the keychain holds another account key");
-        goto out;
-    }
-    if ((r = kwc_keychain_pin(c, version, gen)) != KW_OK)
+    if ((r = open_checked_keychain(c, blob, blob_len, kk, version, gen, &kc, &ak, seed)) != KW_OK ||
+        (r = kwc_keychain_pin(c, version, gen)) != KW_OK)
         goto out;
     bool changed = !c->p->s->has_account_seed || kwc_profile_kk(c->p, gen) == NULL ||
                    strcmp(c->p->state, "trusted") != 0;
@@ -547,12 +571,8 @@ int kw_client_account_create(kw_client *c, const char *name, const char *device_
     const char *token;
     int r;
     *out = NULL;
-    if (!name_ok(name))
-        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG,
-                        "account names are 1-64 characters of A-Z a-z 0-9 . _ @ + -");
-    if (device_name != NULL && !name_ok(device_name))
-        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG,
-                        "device names are 1-64 characters of A-Z a-z 0-9 . _ @ + -");
+    if ((r = check_names(c, name, device_name)) != KW_OK)
+        return r;
     if (c->p != NULL && c->p->account[0] != '\0')
         return kwc_fail(c, PROFILE, KW_ERR_CONFLICT,
                         "this profile already belongs to account %s (use another --profile)",
@@ -660,55 +680,27 @@ out:
 
 /* ---- sign-in ---- */
 
-/* After signing in with the recovery factor: unwrap KK with the recovery
- * key, read the account key from the keychain, add this device to the
- * roster and wrap KK to itself. */
-static int recovery_join(kw_client *c, const uint8_t key[static KW_RECOVERY_KEYBYTES])
+int kwc_join_with_kk(kw_client *c, const uint8_t kk[static KW_KK_BYTES], uint64_t gen, const uint8_t *blob,
+                     size_t blob_len, uint64_t version, const char *what, const char *renew)
 {
-    json_t *resp = NULL, *body = NULL, *r2 = NULL;
-    uint8_t *rwrap = NULL, *blob = NULL;
-    size_t rwrap_len = 0, blob_len = 0;
-    uint64_t gen = 0, version = 0, hv = 0, hg = 0;
-    uint8_t kk[KW_KK_BYTES], seed[32], pk[32], ipk[32], wrap[KW_KK_WRAPBYTES];
+    uint8_t seed[KW_KEYCHAIN_SEEDBYTES], ipk[32], wrap[KW_KK_WRAPBYTES];
+    uint64_t hv = 0, hg = 0;
     kw_keychain *kc = NULL;
     kw_sign_key *ak = NULL;
     kw_roster *ros = NULL;
+    json_t *body = NULL, *r2 = NULL;
     int r;
-    if ((r = kwc_http(c, "GET", "/v1/recovery", NULL, true, &resp)) != KW_OK)
-        goto out;
-    if (kwc_get_u64(resp, "generation", &gen) != KW_OK || kwc_get_u64(resp, "keychain_version", &version) != KW_OK ||
-        kwc_get_b64(resp, "recovery_wrap", 4096, &rwrap, &rwrap_len) != KW_OK ||
-        kwc_get_b64(resp, "keychain", KW_KEYCHAIN_MAXBYTES, &blob, &blob_len) != KW_OK) {
-        r = kwc_bad_answer(c, "recovery");
-        goto out;
-    }
-    if ((r = kw_recovery_unwrap(kk, rwrap, rwrap_len, key, c->p->account, gen)) != KW_OK) {
-        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "the recovery key does not open the recovery wrap");
-        goto out;
-    }
     if (kw_keychain_header(blob, blob_len, &hv, &hg) != KW_OK || hv != version) {
         r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the keychain header does not match");
         goto out;
     }
     if (hg != gen) {
-        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY,
-                     "the recovery key wraps KK generation %llu but the keychain uses %llu: create a "
-                     "new recovery key on a trusted device",
-                     (unsigned long long)gen, (unsigned long long)hg);
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "%s wraps KK generation %llu but the keychain uses %llu: %s",
+                     what, (unsigned long long)gen, (unsigned long long)hg, renew);
         goto out;
     }
-    if ((r = kw_keychain_open(&kc, blob, blob_len, kk, c->p->account, version, gen)) != KW_OK) {
-        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the keychain does not open under the recovered KK");
+    if ((r = open_checked_keychain(c, blob, blob_len, kk, version, gen, &kc, &ak, seed)) != KW_OK)
         goto out;
-    }
-    kw_keychain_seed(kc, seed);
-    if ((r = kw_sign_key_from_seed(&ak, seed)) != KW_OK)
-        goto out;
-    kw_sign_key_public(ak, pk);
-    if (!kw_ct_equal(pk, c->p->account_pk, 32)) {
-        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: the keychain holds another account key");
-        goto out;
-    }
     if ((ros = malloc(sizeof(*ros))) == NULL) {
         r = KW_ERR_NOMEM;
         goto out;
@@ -726,14 +718,12 @@ static int recovery_join(kw_client *c, const uint8_t key[static KW_RECOVERY_KEYB
         r = kwc_fail(c, LOCAL, r, "KK wrap: %s", kw_strerror(r));
         goto out;
     }
-    body = json_object();
-    if (body == NULL || kwc_put_b64(body, "wrap", wrap, sizeof(wrap)) != KW_OK) {
+    if ((body = json_object()) == NULL || kwc_put_b64(body, "wrap", wrap, sizeof(wrap)) != KW_OK) {
         r = KW_ERR_NOMEM;
         goto out;
     }
-    if ((r = kwc_put_roster(c, body, ros, ak)) != KW_OK)
-        goto out;
-    if ((r = kwc_http(c, "POST", "/v1/devices/join-recovery", body, true, &r2)) != KW_OK)
+    if ((r = kwc_put_roster(c, body, ros, ak)) != KW_OK ||
+        (r = kwc_http(c, "POST", "/v1/devices/join-recovery", body, true, &r2)) != KW_OK)
         goto out;
     memcpy(c->p->s->account_seed, seed, 32);
     c->p->s->has_account_seed = 1;
@@ -741,16 +731,44 @@ static int recovery_join(kw_client *c, const uint8_t key[static KW_RECOVERY_KEYB
     snprintf(c->p->state, sizeof(c->p->state), "trusted");
     r = kwc_save(c);
 out:
-    sodium_memzero(kk, sizeof(kk));
     sodium_memzero(seed, sizeof(seed));
     kw_keychain_free(&kc);
     kw_sign_key_free(&ak);
     free(ros);
+    json_decref(body);
+    json_decref(r2);
+    return r;
+}
+
+/* After signing in with the recovery factor: unwrap KK with the recovery
+ * key and join with it (kwc_join_with_kk). */
+static int recovery_join(kw_client *c, const uint8_t key[static KW_RECOVERY_KEYBYTES])
+{
+    json_t *resp = NULL;
+    uint8_t *rwrap = NULL, *blob = NULL;
+    size_t rwrap_len = 0, blob_len = 0;
+    uint64_t gen = 0, version = 0;
+    uint8_t kk[KW_KK_BYTES];
+    int r;
+    if ((r = kwc_http(c, "GET", "/v1/recovery", NULL, true, &resp)) != KW_OK)
+        goto out;
+    if (kwc_get_u64(resp, "generation", &gen) != KW_OK || kwc_get_u64(resp, "keychain_version", &version) != KW_OK ||
+        kwc_get_b64(resp, "recovery_wrap", 4096, &rwrap, &rwrap_len) != KW_OK ||
+        kwc_get_b64(resp, "keychain", KW_KEYCHAIN_MAXBYTES, &blob, &blob_len) != KW_OK) {
+        r = kwc_bad_answer(c, "recovery");
+        goto out;
+    }
+    if ((r = kw_recovery_unwrap(kk, rwrap, rwrap_len, key, c->p->account, gen)) != KW_OK) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "the recovery key does not open the recovery wrap");
+        goto out;
+    }
+    r = kwc_join_with_kk(c, kk, gen, blob, blob_len, version, "the recovery key",
+                         "create a new recovery key on a trusted device");
+out:
+    sodium_memzero(kk, sizeof(kk));
     free(rwrap);
     free(blob);
     json_decref(resp);
-    json_decref(body);
-    json_decref(r2);
     return r;
 }
 
@@ -783,12 +801,8 @@ int kw_client_login(kw_client *c, const char *name, const char *device_name,
     int ftype = factor != NULL ? factor->type : KW_CLIENT_FACTOR_NONE;
     int r;
     *out = NULL;
-    if (!name_ok(name))
-        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG,
-                        "account names are 1-64 characters of A-Z a-z 0-9 . _ @ + -");
-    if (device_name != NULL && !name_ok(device_name))
-        return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG,
-                        "device names are 1-64 characters of A-Z a-z 0-9 . _ @ + -");
+    if ((r = check_names(c, name, device_name)) != KW_OK)
+        return r;
     if ((ftype == KW_CLIENT_FACTOR_APPROVAL || ftype == KW_CLIENT_FACTOR_TOTP) &&
         !six_digits(factor->value))
         return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG, "codes are exactly 6 digits");
@@ -1483,10 +1497,24 @@ int kw_client_session_list(kw_client *c, json_t **out)
     return kwc_http(c, "GET", "/v1/sessions", NULL, true, out);
 }
 
+int kwc_post_result(kw_client *c, const char *path, const char *key, json_t *value, json_t **out)
+{
+    json_t *resp = NULL;
+    int r;
+    *out = NULL;
+    if ((r = kwc_need_session(c)) != KW_OK || (r = kwc_http(c, "POST", path, NULL, true, &resp)) != KW_OK) {
+        json_decref(value);
+        return r;
+    }
+    json_decref(resp);
+    *out = kwc_result(c);
+    json_object_set_new(*out, key, value);
+    return KW_OK;
+}
+
 int kw_client_session_revoke(kw_client *c, const char *session_id, json_t **out)
 {
     char path[160];
-    json_t *resp = NULL;
     uint8_t h[64];
     size_t n = 0;
     int r;
@@ -1496,12 +1524,7 @@ int kw_client_session_revoke(kw_client *c, const char *session_id, json_t **out)
     if (session_id == NULL || kw_b64url_decode(h, sizeof(h), &n, session_id, strlen(session_id)) != KW_OK ||
         n == 0 || snprintf(path, sizeof(path), "/v1/sessions/%s/revoke", session_id) >= (int)sizeof(path))
         return kwc_fail(c, LOCAL, KW_ERR_INVALID_ARG, "not a session id");
-    if ((r = kwc_http(c, "POST", path, NULL, true, &resp)) != KW_OK)
-        return r;
-    json_decref(resp);
-    *out = kwc_result(c);
-    json_object_set_new(*out, "revoked", json_string(session_id));
-    return KW_OK;
+    return kwc_post_result(c, path, "revoked", json_string(session_id), out);
 }
 
 int kw_client_approval_code(kw_client *c, json_t **out)
@@ -1600,17 +1623,7 @@ out:
 
 int kw_client_totp_disable(kw_client *c, json_t **out)
 {
-    json_t *resp = NULL;
-    int r;
-    *out = NULL;
-    if ((r = kwc_need_session(c)) != KW_OK)
-        return r;
-    if ((r = kwc_http(c, "POST", "/v1/totp/disable", NULL, true, &resp)) != KW_OK)
-        return r;
-    json_decref(resp);
-    *out = kwc_result(c);
-    json_object_set_new(*out, "totp", json_false());
-    return KW_OK;
+    return kwc_post_result(c, "/v1/totp/disable", "totp", json_false(), out);
 }
 
 /* ---- recovery key ---- */

@@ -472,6 +472,7 @@ out:
  * connections, so that the server's worker threads overlap) ---- */
 
 #define PAR_MAX 4
+#define XFER_BUF (512L * 1024) /* libcurl's socket buffer for piece transfers */
 
 typedef struct {
     CURL *h;
@@ -596,27 +597,49 @@ static int par_send(par_up *pu, const char *path, char *body, size_t blen, size_
     sl->plen = plen;
     if ((r = easy_prepare(pu->rs, sl->h, "PUT", path, body, blen, true, &sl->s, &sl->hdrs)) != KW_OK)
         return r;
+    curl_easy_setopt(sl->h, CURLOPT_UPLOAD_BUFFERSIZE, XFER_BUF); /* fewer, larger sends */
     if (curl_multi_add_handle(pu->m, sl->h) != CURLM_OK)
         return kwc_fail(pu->rs->c, NETWORK, KW_ERR_SYSTEM, "libcurl failed");
     sl->busy = true;
     return KW_OK;
 }
 
-/* ---- content hash on a helper thread ----
- * SHA-256 of the content (libsodium's, ~130-200 MB/s here) is the slowest
- * step of a transfer; a helper thread hashes piece i while this thread seals
- * or opens piece i+1 and keeps the transfers moving. Pieces alternate between
- * two plaintext buffers; a buffer is reused only after its hash is done.
- * Without a thread (pthread_create failed) hashing runs inline. */
+/* ---- content hash (and a download's output writes) on a helper thread ----
+ * The content hash (BLAKE2b-256 for content in pieces, ~3x libsodium's
+ * SHA-256 here, and still the slowest step of a transfer after the AEAD) runs
+ * on a helper thread: it hashes piece i while this thread seals or opens
+ * piece i+1 and keeps the transfers moving. A download's helper also writes
+ * each piece to the output after hashing it (fd >= 0). Pieces alternate
+ * between two plaintext buffers; a buffer is reused only after the helper is
+ * done with it. Without a thread (pthread_create failed) all runs inline. */
 typedef struct {
     pthread_t t;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    crypto_hash_sha256_state *hs;
+    kw_record_hash_state *hs;
+    CURLM *wake; /* woken (curl_multi_wakeup) when a piece is done, or NULL */
+    int fd;   /* output of a download, or -1 */
+    int werr; /* errno of the first failed output write (sticky) */
     const uint8_t *p;
     size_t n;
     bool busy, quit, started;
 } hasher;
+
+/* Hashes p[0..n) and writes it to h->fd (when >= 0, and no write failed yet). */
+static void hasher_work(hasher *h, const uint8_t *p, size_t n)
+{
+    if (h->hs != NULL)
+        kw_record_hash_update(h->hs, p, n);
+    for (size_t o = 0; h->fd >= 0 && h->werr == 0 && o < n;) {
+        ssize_t w = write(h->fd, p + o, n - o);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            h->werr = w < 0 ? errno : EIO;
+        else
+            o += (size_t)w;
+    }
+}
 
 static void *hasher_main(void *arg)
 {
@@ -630,19 +653,23 @@ static void *hasher_main(void *arg)
         const uint8_t *p = h->p;
         size_t n = h->n;
         pthread_mutex_unlock(&h->mu);
-        crypto_hash_sha256_update(h->hs, p, n);
+        hasher_work(h, p, n);
         pthread_mutex_lock(&h->mu);
         h->busy = false;
         pthread_cond_broadcast(&h->cv);
+        if (h->wake != NULL)
+            curl_multi_wakeup(h->wake); /* the one libcurl call made for another thread */
     }
     pthread_mutex_unlock(&h->mu);
     return NULL;
 }
 
-static void hasher_start(hasher *h, crypto_hash_sha256_state *hs)
+static void hasher_start(hasher *h, kw_record_hash_state *hs, int fd, CURLM *wake)
 {
     memset(h, 0, sizeof(*h));
     h->hs = hs;
+    h->fd = fd;
+    h->wake = wake;
     /* KEYWARD_RECORDS_HASH_THREAD=0 keeps hashing inline (for comparisons) */
     const char *ht = getenv("KEYWARD_RECORDS_HASH_THREAD");
     if (ht != NULL && strcmp(ht, "0") == 0)
@@ -661,28 +688,23 @@ static void hasher_start(hasher *h, crypto_hash_sha256_state *hs)
     h->started = true;
 }
 
-/* Waits until the hash of the last piece handed over is done, moving the
- * transfers on meanwhile (pump, may be NULL). */
+/* Waits until the helper is done with the last piece handed over. With
+ * pump, waits in pump (which blocks in curl_multi_poll on the transfers
+ * until they move or the helper wakes it), else on the condition variable.
+ * KW_ERR_SYSTEM once an output write failed (h->werr). */
 static int hasher_wait(hasher *h, int (*pump)(void *), void *arg)
 {
     if (!h->started)
-        return KW_OK;
+        return h->werr != 0 ? KW_ERR_SYSTEM : KW_OK;
     for (;;) {
         pthread_mutex_lock(&h->mu);
-        if (h->busy) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 300 * 1000;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&h->cv, &h->mu, &ts);
-        }
+        while (h->busy && pump == NULL)
+            pthread_cond_wait(&h->cv, &h->mu);
         bool busy = h->busy;
+        int werr = h->werr;
         pthread_mutex_unlock(&h->mu);
         if (!busy)
-            return KW_OK;
+            return werr != 0 ? KW_ERR_SYSTEM : KW_OK;
         int r = pump != NULL ? pump(arg) : KW_OK;
         if (r != KW_OK)
             return r;
@@ -693,8 +715,8 @@ static int hasher_wait(hasher *h, int (*pump)(void *), void *arg)
 static int hasher_submit(hasher *h, const uint8_t *p, size_t n, int (*pump)(void *), void *arg)
 {
     if (!h->started) {
-        crypto_hash_sha256_update(h->hs, p, n);
-        return KW_OK;
+        hasher_work(h, p, n);
+        return h->werr != 0 ? KW_ERR_SYSTEM : KW_OK;
     }
     int r = hasher_wait(h, pump, arg);
     if (r != KW_OK)
@@ -723,10 +745,16 @@ static void hasher_stop(hasher *h)
     h->started = false;
 }
 
+/* Waits for the transfers to move (or a helper's wakeup, or 100 ms), then
+ * collects what finished. */
 static int par_pump(void *arg)
 {
     par_up *pu = arg;
-    return pu->m != NULL ? par_reap(pu, REAP_NOWAIT) : KW_OK;
+    if (pu->m == NULL)
+        return KW_OK;
+    if (curl_multi_poll(pu->m, NULL, 0, 100, NULL) != CURLM_OK)
+        return kwc_fail(pu->rs->c, NETWORK, KW_ERR_SYSTEM, "libcurl failed");
+    return par_reap(pu, REAP_NOWAIT);
 }
 
 static int rq_json(kw_records *rs, const char *method, const char *path, json_t *body, json_t **resp)
@@ -1110,16 +1138,12 @@ static long test_abort_after(void)
     return v != NULL && v[0] != '\0' ? strtol(v, NULL, 10) : -1;
 }
 
-/* Builds {"data":"<b64url>"} for a piece. */
-/* The body of a piece PUT: the sealed piece itself (application/octet-stream). */
-static char *piece_body(const uint8_t *ct, size_t len, size_t *blen)
+/* The sealed length of piece i of a content laid out as m says. */
+static uint64_t piece_sealed_len(const kw_record_meta *m, uint64_t i)
 {
-    char *b = malloc(len > 0 ? len : 1);
-    if (b == NULL)
-        return NULL;
-    memcpy(b, ct, len);
-    *blen = len;
-    return b;
+    uint64_t off = i * m->piece_size;
+    uint64_t plen = off >= m->padded ? 0 : (m->padded - off < m->piece_size ? m->padded - off : m->piece_size);
+    return plen + KW_RECORD_PIECE_OVERHEAD;
 }
 
 static int put_core(kw_records *rs, const char *cat, const char *zone, const char *name, const source *src,
@@ -1133,8 +1157,8 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
     resume_state st;
     uint32_t gen = 0;
     uint64_t npieces = 0, ctl = 0, resumed = 0, ahead = 0, skipped = 0;
-    size_t meta_len = 0, ct_len = 0, blen = 0;
-    crypto_hash_sha256_state hs;
+    size_t meta_len = 0, ct_len = 0;
+    kw_record_hash_state hs;
     kw_record_meta m;
     par_up pu;
     hasher hz;
@@ -1169,13 +1193,17 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
         kw_record_key_new(rkey);
     r = KW_ERR_NOMEM;
     if ((pt = malloc(2 * (size_t)KW_RECORD_PIECE_BYTES)) == NULL ||
-        (ct = malloc(KW_RECORD_PIECE_MAXBYTES)) == NULL || (meta = malloc(KW_RECORD_META_MAXBYTES)) == NULL) {
+        (ct = malloc(INLINE_MAX)) == NULL || (meta = malloc(KW_RECORD_META_MAXBYTES)) == NULL) {
         r = kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
         goto out;
     }
-    crypto_hash_sha256_init(&hs);
-    hz.hs = &hs; /* inline hashing until (unless) hasher_start runs */
     bool inline_put = npieces == 1 && ctl <= INLINE_MAX;
+    /* format 1 (SHA-256) inline, where the server's interoperable reader and
+     * browsers check it; format 2 (BLAKE2b) for pieces (keyward/record.h) */
+    m.hash_alg = inline_put ? KW_RECORD_HASH_SHA256 : KW_RECORD_HASH_BLAKE2B;
+    kw_record_hash_init(&hs, m.hash_alg);
+    hz.hs = &hs; /* inline hashing until (unless) hasher_start runs */
+    hz.fd = -1;
     if (!inline_put) {
         if (resuming) {
             char up[128];
@@ -1183,11 +1211,20 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
             snprintf(up, sizeof(up), "/v1/record-uploads/%s", ub);
             uint64_t have = 0;
             if (rq_json(rs, "GET", up, NULL, &resp) == KW_OK && kwc_get_u64(resp, "chunks", &have) == KW_OK) {
-                resumed = have < npieces ? have : npieces;
+                /* only pieces of exactly their sealed length count: a piece cut
+                 * short by a server crash is sent again */
+                const json_t *sizes = json_object_get(resp, "sizes");
+                resumed = 0;
+                while (resumed < have && resumed < npieces &&
+                       json_integer_value(json_array_get(sizes, resumed)) ==
+                           (json_int_t)piece_sealed_len(&m, resumed))
+                    resumed++;
                 const json_t *after = json_object_get(resp, "present_after");
-                for (size_t k = 0; k < json_array_size(after); k++) {
+                const json_t *asz = json_object_get(resp, "after_sizes");
+                for (size_t k = 0; resumed == have && k < json_array_size(after); k++) {
                     json_int_t v = json_integer_value(json_array_get(after, k));
-                    if (v > (json_int_t)resumed && (uint64_t)v < npieces && (uint64_t)v - resumed <= 64)
+                    if (v > (json_int_t)resumed && (uint64_t)v < npieces && (uint64_t)v - resumed <= 64 &&
+                        json_integer_value(json_array_get(asz, k)) == (json_int_t)piece_sealed_len(&m, (uint64_t)v))
                         ahead |= (uint64_t)1 << ((uint64_t)v - resumed - 1);
                 }
             } else {
@@ -1224,7 +1261,7 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
     if (!inline_put && (r = par_init(&pu, rs, src->size)) != KW_OK)
         goto out;
     if (!inline_put)
-        hasher_start(&hz, &hs);
+        hasher_start(&hz, &hs, -1, pu.m);
     for (uint64_t i = 0; i < npieces; i++) {
         uint64_t off = i * m.piece_size;
         size_t plen = (size_t)(m.padded - off < m.piece_size ? m.padded - off : m.piece_size);
@@ -1242,26 +1279,30 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
             skipped++;
             continue;
         }
-        if ((r = kw_record_piece_seal(ct, KW_RECORD_PIECE_MAXBYTES, &ct_len, ptb, plen, i, i + 1 == npieces,
-                                      rkey, &ref)) != KW_OK) {
+        /* a piece is sealed straight into the body of its PUT (raw bytes) */
+        uint8_t *pb = inline_put ? ct : malloc(plen + KW_RECORD_PIECE_OVERHEAD);
+        if (pb == NULL) {
+            r = kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        if ((r = kw_record_piece_seal(pb, plen + KW_RECORD_PIECE_OVERHEAD, &ct_len, ptb, plen, i,
+                                      i + 1 == npieces, rkey, &ref)) != KW_OK) {
+            if (pb != ct)
+                free(pb);
             r = kwc_fail(c, LOCAL, r, "cannot seal piece %llu: %s", (unsigned long long)i, kw_strerror(r));
             goto out;
         }
         if (inline_put)
             break;
         if (abort_after >= 0 && sent >= abort_after) {
+            free(pb);
             if ((r = par_reap(&pu, REAP_DRAIN)) == KW_OK)
                 r = kwc_fail(c, LOCAL, KW_ERR_SYSTEM, "upload interrupted (test hook) after %ld pieces", sent);
             goto out;
         }
         char pp[128];
         snprintf(pp, sizeof(pp), "/v1/record-uploads/%s/%llu", ub, (unsigned long long)i);
-        char *pb = piece_body(ct, ct_len, &blen);
-        if (pb == NULL) {
-            r = kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        if ((r = par_send(&pu, pp, pb, blen, plen)) != KW_OK)
+        if ((r = par_send(&pu, pp, (char *)pb, ct_len, plen)) != KW_OK) /* pb transferred */
             goto out;
         sent++;
     }
@@ -1269,7 +1310,7 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
         (!inline_put && (r = par_reap(&pu, REAP_DRAIN)) != KW_OK))
         goto out;
     hasher_stop(&hz);
-    crypto_hash_sha256_final(&hs, m.sha256);
+    kw_record_hash_final(&hs, m.hash);
     if ((r = kw_record_meta_seal(meta, KW_RECORD_META_MAXBYTES, &meta_len, &m, rkey, &ref)) != KW_OK ||
         (r = kw_record_key_wrap(wrap, rkey, sk, gen, &ref)) != KW_OK) {
         r = kwc_fail(c, LOCAL, r, "cannot seal the record: %s", kw_strerror(r));
@@ -1475,7 +1516,24 @@ typedef struct {
     dl_slot slot[PAR_MAX];
     uint64_t next, npieces;
     char ref[32];
+    char *spare[PAR_MAX + 2]; /* answer buffers (of a whole piece) to reuse */
+    size_t nspare;
 } dl_pre;
+
+#define DL_BUF (KW_RECORD_PIECE_MAXBYTES + 1)
+
+/* Takes back an answer dl_fetch handed out (len bytes of ciphertext, which
+ * is public: the buffer is reused as it is). */
+static void dl_recycle(dl_pre *d, char *text, size_t len)
+{
+    if (text == NULL)
+        return;
+    /* only buffers dl_fetch allocated whole and the answer did not grow */
+    if (len > 0 && len < DL_BUF && d->nspare < sizeof(d->spare) / sizeof(d->spare[0]))
+        d->spare[d->nspare++] = text;
+    else
+        free(text);
+}
 
 static void dl_free(dl_pre *d)
 {
@@ -1488,6 +1546,8 @@ static void dl_free(dl_pre *d)
         curl_slist_free_all(sl->hdrs);
         free(sl->s.data);
     }
+    for (size_t i = 0; i < d->nspare; i++)
+        free(d->spare[i]);
     if (d->m != NULL)
         curl_multi_cleanup(d->m);
     memset(d, 0, sizeof(*d));
@@ -1529,9 +1589,14 @@ static int dl_pump(dl_pre *d)
     return KW_OK;
 }
 
+/* dl_pump after waiting for the transfers to move (or a helper's wakeup,
+ * or 100 ms). */
 static int dl_pump_cb(void *arg)
 {
-    return dl_pump(arg);
+    dl_pre *d = arg;
+    if (curl_multi_poll(d->m, NULL, 0, 100, NULL) != CURLM_OK)
+        return kwc_fail(d->rs->c, NETWORK, KW_ERR_SYSTEM, "libcurl failed");
+    return dl_pump(d);
 }
 
 /* The raw bytes of sealed piece i (the caller frees them), fetching ahead. */
@@ -1547,8 +1612,18 @@ static int dl_fetch(dl_pre *d, uint64_t i, char **text, size_t *tlen)
                 continue;
             char path[128];
             snprintf(path, sizeof(path), "/v1/record-content/%s/%llu", d->ref, (unsigned long long)d->next);
+            /* one buffer of a whole piece: the answer lands without regrowth */
+            if (sl->s.data == NULL) {
+                sl->s.data = d->nspare > 0 ? d->spare[--d->nspare] : malloc(DL_BUF);
+                if (sl->s.data == NULL)
+                    return kwc_fail(d->rs->c, LOCAL, KW_ERR_NOMEM, "out of memory");
+                sl->s.cap = DL_BUF;
+            }
+            sl->s.len = 0;
+            sl->s.too_large = false;
             if ((r = easy_prepare(d->rs, sl->h, "GET", path, NULL, 0, false, &sl->s, &sl->hdrs)) != KW_OK)
                 return r;
+            curl_easy_setopt(sl->h, CURLOPT_BUFFERSIZE, XFER_BUF); /* fewer, larger receives */
             if (curl_multi_add_handle(d->m, sl->h) != CURLM_OK)
                 return kwc_fail(d->rs->c, NETWORK, KW_ERR_SYSTEM, "libcurl failed");
             sl->busy = true;
@@ -1609,14 +1684,15 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
 {
     kw_client *c = rs->c;
     uint64_t npieces = 0, ctl = 0, off = 0;
-    uint8_t *pt = NULL, *ct = NULL, h[32];
+    uint8_t *pt = NULL, h[32];
     char idb[32];
-    crypto_hash_sha256_state hs;
+    kw_record_hash_state hs;
     dl_pre dl;
-    hasher hz;
+    hasher hz, wz;
     int r = KW_ERR_NOMEM;
     memset(&dl, 0, sizeof(dl));
     memset(&hz, 0, sizeof(hz));
+    memset(&wz, 0, sizeof(wz));
     kw_record_ref ref = {.category = cat, .zone = zone, .version = (uint64_t)e->version};
     memcpy(ref.id, e->id, 16);
     kw_b64url_encode(idb, sizeof(idb), e->id, 16);
@@ -1628,14 +1704,23 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
                         "pieces (%lld bytes), its metadata says %llu (%llu bytes)",
                         idb, cat, zone, (long long)e->nchunks, (long long)e->content_len,
                         (unsigned long long)npieces, (unsigned long long)ctl);
-    if ((pt = malloc(2 * (size_t)KW_RECORD_PIECE_BYTES)) == NULL || (ct = malloc(KW_RECORD_PIECE_MAXBYTES)) == NULL)
+    if ((pt = malloc(2 * (size_t)KW_RECORD_PIECE_BYTES)) == NULL)
         goto out;
-    crypto_hash_sha256_init(&hs);
-    hz.hs = &hs; /* inline hashing until (unless) hasher_start runs */
-    if (npieces > 1)
-        hasher_start(&hz, &hs);
+    if (kw_record_hash_init(&hs, e->m.hash_alg) != KW_OK) {
+        r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: record %s has an unknown content hash", idb);
+        goto out;
+    }
+    /* two helpers on each piece: one hashes it, the other writes it out */
+    hz.hs = &hs; /* inline hashing and writing until (unless) hasher_start runs */
+    hz.fd = -1;
+    wz.fd = fd;
     if (e->content == NULL && (r = dl_init(&dl, rs, e->ref, npieces)) != KW_OK)
         goto out;
+    if (npieces > 1) {
+        hasher_start(&hz, &hs, -1, dl.m);
+        hasher_start(&wz, NULL, fd, dl.m);
+    }
+    int (*pump)(void *) = dl.m != NULL ? dl_pump_cb : NULL;
     size_t inline_off = 0;
     for (uint64_t i = 0; i < npieces; i++) {
         uint64_t poff = i * e->m.piece_size;
@@ -1643,12 +1728,12 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
         size_t want = plen + KW_RECORD_PIECE_OVERHEAD, got = 0;
         const uint8_t *src = NULL;
         char *text = NULL;
+        size_t tlen = 0;
         if (e->content != NULL) {
             src = e->content + inline_off;
             got = want;
             inline_off += want;
         } else {
-            size_t tlen = 0;
             if ((r = dl_fetch(&dl, i, &text, &tlen)) != KW_OK) {
                 if (r == KW_ERR_NOT_FOUND) {
                     /* a new version replaces the old content: not an attack when the record moved on */
@@ -1675,15 +1760,11 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
                 goto out;
             }
             /* the answer is the sealed piece itself (application/octet-stream) */
-            got = 0;
-            if (tlen <= KW_RECORD_PIECE_MAXBYTES) {
-                memcpy(ct, text, tlen);
-                got = tlen;
-            }
-            free(text);
-            src = ct;
+            got = tlen;
+            src = (const uint8_t *)text;
         }
         if (got != want) {
+            dl_recycle(&dl, text, tlen);
             r = kwc_fail(c, LOCAL, KW_ERR_VERIFY,
                          "ALERT: record %s in %s/%s was truncated or extended: piece %llu holds %zu bytes, "
                          "not %zu",
@@ -1692,8 +1773,9 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
         }
         size_t olen = 0;
         uint8_t *ptb = pt + (i & 1) * (size_t)KW_RECORD_PIECE_BYTES; /* the other one may be hashing */
-        if ((r = kw_record_piece_open(ptb, KW_RECORD_PIECE_BYTES, &olen, src, got, i, i + 1 == npieces, rkey,
-                                      &ref)) != KW_OK || olen != plen) {
+        r = kw_record_piece_open(ptb, KW_RECORD_PIECE_BYTES, &olen, src, got, i, i + 1 == npieces, rkey, &ref);
+        dl_recycle(&dl, text, tlen);
+        if (r != KW_OK || olen != plen) {
             r = kwc_fail(c, LOCAL, KW_ERR_VERIFY,
                          "ALERT: piece %llu of record %s in %s/%s does not authenticate (%s): reordered, "
                          "swapped or tampered",
@@ -1706,40 +1788,38 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
                 r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: record %s has non-zero padding", idb);
                 goto out;
             }
-        if ((r = hasher_submit(&hz, ptb, real, dl_pump_cb, &dl)) != KW_OK)
+        /* the helpers hash this piece and write it out while the next one opens */
+        if ((r = hasher_submit(&hz, ptb, real, pump, &dl)) != KW_OK ||
+            (r = hasher_submit(&wz, ptb, real, pump, &dl)) != KW_OK) {
+            if (r == KW_ERR_SYSTEM && wz.werr != 0)
+                r = kwc_fail(c, LOCAL, KW_ERR_SYSTEM, "cannot write the output: %s", strerror(wz.werr));
             goto out;
-        size_t o = 0;
-        while (o < real) {
-            ssize_t w = write(fd, ptb + o, real - o);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0) {
-                r = kwc_fail(c, LOCAL, KW_ERR_SYSTEM, "cannot write the output: %s", strerror(errno));
-                goto out;
-            }
-            o += (size_t)w;
         }
         off += real;
         if (rs->progress != NULL)
             rs->progress(off, e->m.size, rs->parg);
     }
-    if ((r = hasher_wait(&hz, NULL, NULL)) != KW_OK)
+    if ((r = hasher_wait(&hz, NULL, NULL)) != KW_OK || (r = hasher_wait(&wz, NULL, NULL)) != KW_OK) {
+        if (r == KW_ERR_SYSTEM && wz.werr != 0)
+            r = kwc_fail(c, LOCAL, KW_ERR_SYSTEM, "cannot write the output: %s", strerror(wz.werr));
         goto out;
+    }
+    hasher_stop(&wz);
     hasher_stop(&hz);
-    crypto_hash_sha256_final(&hs, h);
-    if (sodium_memcmp(h, e->m.sha256, 32) != 0) {
+    kw_record_hash_final(&hs, h);
+    if (sodium_memcmp(h, e->m.hash, 32) != 0) {
         r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: record %s does not match its content hash", idb);
         goto out;
     }
     r = KW_OK;
 out:
-    hasher_stop(&hz); /* before the buffers it may read go */
+    hasher_stop(&hz); /* before the buffers they may read go */
+    hasher_stop(&wz);
     dl_free(&dl);
     if (pt != NULL) {
         sodium_memzero(pt, 2 * (size_t)KW_RECORD_PIECE_BYTES);
         free(pt);
     }
-    free(ct);
     return r;
 }
 
@@ -1840,14 +1920,17 @@ out:
 
 /* ---- backup / restore ---- */
 
-static int hash_file(const char *path, uint8_t h[32])
+/* The content hash of the file at path in the format alg (a record's
+ * meta.hash_alg), to compare with that record's. */
+static int hash_file(const char *path, uint8_t alg, uint8_t h[32])
 {
-    crypto_hash_sha256_state st;
+    kw_record_hash_state st;
     uint8_t buf[65536];
+    if (kw_record_hash_init(&st, alg) != KW_OK)
+        return KW_ERR_FORMAT;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return KW_ERR_SYSTEM;
-    crypto_hash_sha256_init(&st);
     for (;;) {
         ssize_t n = read(fd, buf, sizeof(buf));
         if (n < 0 && errno == EINTR)
@@ -1858,10 +1941,10 @@ static int hash_file(const char *path, uint8_t h[32])
         }
         if (n == 0)
             break;
-        crypto_hash_sha256_update(&st, buf, (size_t)n);
+        kw_record_hash_update(&st, buf, (size_t)n);
     }
     close(fd);
-    crypto_hash_sha256_final(&st, h);
+    kw_record_hash_final(&st, h);
     return KW_OK;
 }
 
@@ -1902,8 +1985,8 @@ static int backup_walk(backup_ctx *b, const char *root, const char *rel, int dep
             continue;
         rec_entry *f = find_entry(b->es, b->n, name);
         uint8_t h[32];
-        if (f != NULL && f->m.size == (uint64_t)sb.st_size && hash_file(path, h) == KW_OK &&
-            sodium_memcmp(h, f->m.sha256, 32) == 0) {
+        if (f != NULL && f->m.size == (uint64_t)sb.st_size && hash_file(path, f->m.hash_alg, h) == KW_OK &&
+            sodium_memcmp(h, f->m.hash, 32) == 0) {
             b->skipped++;
             continue;
         }
@@ -2008,7 +2091,7 @@ int kw_records_restore(kw_records *rs, const char *dir, const char *zone, json_t
         if (snprintf(path, sizeof(path), "%s/%s", dir, es[i].m.name) >= (int)sizeof(path))
             continue;
         if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == es[i].m.size &&
-            hash_file(path, h) == KW_OK && sodium_memcmp(h, es[i].m.sha256, 32) == 0) {
+            hash_file(path, es[i].m.hash_alg, h) == KW_OK && sodium_memcmp(h, es[i].m.hash, 32) == 0) {
             skipped++;
             continue;
         }

@@ -19,14 +19,18 @@
 #define TAI KW_VRF_EDWARDS25519_SHA512_TAI
 #define QUEUE_MAX ((size_t)1 << 24)
 
+/* A published version: 24 bytes. Its index is index(beta, v) and, with an
+ * opening key, its opening is derived again when a proof is served; with
+ * random openings the opening is kept in the first OPENING_ROOM bytes of
+ * the value's buffer (reserved when the update was queued). The
+ * commitment lives in the insertion list. */
 typedef struct {
     uint64_t epoch;
-    uint8_t index[KW_KT_INDEXBYTES];
-    uint8_t opening[KW_COMMIT_OPENINGBYTES];
-    uint8_t commitment[KW_COMMIT_BYTES];
+    uint8_t *value; /* [opening (random openings only)] ‖ value */
     uint32_t value_len;
-    uint8_t *value;
 } kt_ver;
+
+#define OPENING_ROOM(d) ((d)->opening_key == NULL ? (size_t)KW_COMMIT_OPENINGBYTES : 0)
 
 typedef struct {
     uint8_t *label;
@@ -58,6 +62,7 @@ typedef struct {
     uint8_t beta[KT_PREFIXBYTES];
     uint8_t proof[KW_VRF_PROOFBYTES];
     uint8_t indexed, has_beta, has_proof;
+    uint8_t lab_proven; /* the label had its VRF proof at begin */
 } kt_bentry;
 
 struct kw_kt_batch {
@@ -83,9 +88,19 @@ struct kw_kt_dir {
     uint64_t nversions, missing, value_bytes;
     kt_pending *pend;
     size_t npend, pend_cap;
+    /* Open batches, oldest first (at most two: a publisher may index the
+     * next epoch while it commits one). open_n: their entries, for which
+     * the queue keeps room; hold: the older one failed and went back to
+     * the queue while the younger was open, which must then go back right
+     * after it (at hold_pos) before anything begins. */
+    kw_kt_batch *open[2];
+    size_t open_n, hold_pos;
+    int hold;
+    kt_label **unproven; /* published labels without a VRF proof, oldest first */
+    size_t unp_first, unp_n, unp_cap;
     uint8_t hkey[crypto_shorthash_KEYBYTES];
     uint8_t *opening_key; /* sodium_malloc'd; NULL: random openings */
-    int broken, batch_open;
+    int broken, batch_open; /* batch_open: the number of open batches */
 };
 
 /* ---- growth helpers ---- */
@@ -184,10 +199,12 @@ static int label_get_or_add(kw_kt_dir *d, const uint8_t *label, size_t len, kt_l
     return KW_OK;
 }
 
-static void label_free(kt_label *l)
+static void label_free(kt_label *l, size_t room)
 {
-    for (uint32_t i = 0; i < l->nver; i++)
+    for (uint32_t i = 0; i < l->nver; i++) {
+        sodium_memzero(l->ver[i].value, room); /* a random opening: secret until served */
         free(l->ver[i].value);
+    }
     if (l->ver != NULL)
         sodium_memzero(l->ver, (size_t)l->cap * sizeof(kt_ver));
     free(l->ver);
@@ -248,11 +265,21 @@ void kw_kt_dir_free(kw_kt_dir **dp)
     kw_kt_dir *d = *dp;
     for (size_t i = 0; i < d->tab_cap; i++)
         if (d->tab[i] != NULL)
-            label_free(d->tab[i]);
+            label_free(d->tab[i], OPENING_ROOM(d));
     free(d->tab);
     for (size_t i = 0; i < d->npend; i++)
         free(d->pend[i].value);
     free(d->pend);
+    for (int i = 0; i < d->batch_open; i++) { /* batches left open */
+        kw_kt_batch *b = d->open[i];
+        for (size_t k = 0; k < b->n; k++)
+            free(b->e[k].p.value);
+        if (b->e != NULL)
+            sodium_memzero(b->e, b->n * sizeof(kt_bentry));
+        free(b->e);
+        free(b);
+    }
+    free(d->unproven);
     free(d->ep);
     free(d->ins);
     kw_log_tree_free(&d->log);
@@ -276,7 +303,7 @@ int kw_kt_dir_update(kw_kt_dir *d, const uint8_t *label, size_t label_len, const
     uint8_t *copy = NULL;
     if (out_len != NULL)
         *out_len = 0;
-    if (d->broken || d->batch_open)
+    if (d->broken)
         return KW_ERR_INVALID_ARG;
     if (label == NULL || label_len == 0 || (value == NULL && value_len != 0))
         return KW_ERR_INVALID_ARG;
@@ -284,12 +311,16 @@ int kw_kt_dir_update(kw_kt_dir *d, const uint8_t *label, size_t label_len, const
         return KW_ERR_TOO_LARGE;
     if (d->npend >= QUEUE_MAX)
         return KW_ERR_LIMIT;
-    if ((r = grow((void **)&d->pend, &d->pend_cap, d->npend + 1, sizeof(kt_pending), 64)) != KW_OK)
+    /* Room for an open batch's entries too, should it be aborted. */
+    if ((r = grow((void **)&d->pend, &d->pend_cap, d->npend + 1 + d->open_n, sizeof(kt_pending),
+                  64)) != KW_OK)
         return r;
-    if ((copy = malloc(value_len == 0 ? 1 : value_len)) == NULL)
+    /* With random openings the buffer keeps room for the opening in front. */
+    size_t room = OPENING_ROOM(d);
+    if ((copy = malloc(room + (value_len == 0 ? 1 : value_len))) == NULL)
         return KW_ERR_NOMEM;
     if (value_len > 0)
-        memcpy(copy, value, value_len);
+        memcpy(copy + room, value, value_len);
     if ((r = label_get_or_add(d, label, label_len, &l)) != KW_OK)
         goto fail;
     if (l->assigned >= KW_KT_MAX_VERSION - 1) {
@@ -392,7 +423,7 @@ int kw_kt_dir_batch_begin(kw_kt_dir *d, size_t max_updates, kw_kt_batch **out, s
 {
     *out = NULL;
     *n = 0;
-    if (d->broken || d->batch_open)
+    if (d->broken || d->batch_open >= 2 || d->hold)
         return KW_ERR_INVALID_ARG;
     size_t take = d->npend;
     if (max_updates != 0 && take > max_updates)
@@ -407,44 +438,86 @@ int kw_kt_dir_batch_begin(kw_kt_dir *d, size_t max_updates, kw_kt_batch **out, s
         return KW_ERR_NOMEM;
     }
     if (take > 0) {
-        for (size_t i = 0; i < take; i++)
-            b->e[i].p = d->pend[i]; /* transferred */
+        for (size_t i = 0; i < take; i++) {
+            kt_bentry *e = &b->e[i];
+            e->p = d->pend[i]; /* transferred */
+            /* What indexing needs of the label, copied now: an older open
+             * batch's commit may write the label while this one is
+             * indexed (a label new in both computes its VRF twice). */
+            if (e->p.lab->has_beta) {
+                memcpy(e->beta, e->p.lab->beta, KT_PREFIXBYTES);
+                e->has_beta = 1;
+            }
+            e->lab_proven = e->p.lab->has_proof;
+        }
         memmove(d->pend, d->pend + take, (d->npend - take) * sizeof(kt_pending));
         d->npend -= take;
     }
     b->d = d;
     b->n = take;
-    d->batch_open = 1;
+    d->open[d->batch_open++] = b;
+    d->open_n += take;
     *out = b;
     *n = take;
     return KW_OK;
 }
 
-/* Puts a batch's updates back at the head of the queue and frees it. */
-static void batch_return(kw_kt_dir *d, kw_kt_batch **bp)
+/* Which open batch b is: 0 (oldest), 1, or -1 for none of this
+ * directory's. */
+static int open_slot(const kw_kt_dir *d, const kw_kt_batch *b)
+{
+    for (int i = 0; i < d->batch_open; i++)
+        if (d->open[i] == b)
+            return i;
+    return -1;
+}
+
+/* Forgets open batch b (slot i) and frees it. */
+static void batch_close(kw_kt_dir *d, kw_kt_batch **bp, int i)
 {
     kw_kt_batch *b = *bp;
-    if (b == NULL)
-        return;
-    /* The queue cannot have grown while the batch was open, so its capacity
-     * still holds these entries. */
-    if (b->n > 0) {
-        memmove(d->pend + b->n, d->pend, d->npend * sizeof(kt_pending));
-        for (size_t i = 0; i < b->n; i++)
-            d->pend[i] = b->e[i].p;
-        d->npend += b->n;
-    }
+    d->open_n -= b->n;
+    if (i == 0 && d->batch_open == 2)
+        d->open[0] = d->open[1];
+    d->open[--d->batch_open] = NULL;
     if (b->e != NULL)
         sodium_memzero(b->e, b->n * sizeof(kt_bentry));
     free(b->e);
     free(b);
     *bp = NULL;
-    d->batch_open = 0;
+}
+
+/* Puts a batch's updates back into the queue, in version order, and frees
+ * it: at the front, except that a younger batch whose older one went back
+ * first goes right after the older one's updates. */
+static void batch_return(kw_kt_dir *d, kw_kt_batch **bp)
+{
+    kw_kt_batch *b = *bp;
+    if (b == NULL)
+        return;
+    int i = open_slot(d, b);
+    size_t at = 0;
+    if (d->hold) {
+        at = d->hold_pos; /* b is the younger: the older went back first */
+        d->hold = 0;
+    } else if (i == 0 && d->batch_open == 2) {
+        d->hold = 1; /* nothing may begin before the younger is back too */
+        d->hold_pos = b->n;
+    }
+    /* Updates queued while batches were open kept room for their entries
+     * (kw_kt_dir_update reserves open_n), so the capacity holds them. */
+    if (b->n > 0) {
+        memmove(d->pend + at + b->n, d->pend + at, (d->npend - at) * sizeof(kt_pending));
+        for (size_t k = 0; k < b->n; k++)
+            d->pend[at + k] = b->e[k].p;
+        d->npend += b->n;
+    }
+    batch_close(d, bp, i);
 }
 
 void kw_kt_dir_batch_abort(kw_kt_dir *d, kw_kt_batch **b)
 {
-    if (b != NULL && *b != NULL)
+    if (b != NULL && *b != NULL && open_slot(d, *b) >= 0)
         batch_return(d, b);
 }
 
@@ -479,11 +552,10 @@ static int batch_index(kw_kt_batch *b, size_t from, size_t to, int prove)
     const kw_kt_dir *d = b->d;
     for (size_t i = from; i < to; i++) {
         kt_bentry *e = &b->e[i];
-        const kt_label *l = e->p.lab;
-        if (l->has_beta) {
-            /* One VRF per label: later versions reuse its output. */
-            memcpy(e->beta, l->beta, KT_PREFIXBYTES);
-        } else {
+        const kt_label *l = e->p.lab; /* only its bytes: see batch_begin */
+        /* One VRF per label: later versions reuse its output (copied at
+         * begin). */
+        if (!e->has_beta) {
             size_t n = kt_alpha(alpha, l->label, l->label_len);
             if (prove) {
                 /* The proof gives the output too: no separate evaluation. */
@@ -500,7 +572,8 @@ static int batch_index(kw_kt_batch *b, size_t from, size_t to, int prove)
         kt_index_make(e->index, e->beta, e->p.version);
         opening_of(d, l, e->p.version, e->opening);
         if ((r = kw_commit_compute(e->commitment, e->opening, l->label, l->label_len,
-                                   e->p.version, e->p.value, e->p.value_len)) != KW_OK)
+                                   e->p.version, e->p.value + OPENING_ROOM(d),
+                                   e->p.value_len)) != KW_OK)
             break;
         e->indexed = 1;
     }
@@ -528,7 +601,7 @@ int kw_kt_batch_prove(kw_kt_batch *b, size_t from, size_t to)
     for (size_t i = from; i < to; i++) {
         kt_bentry *e = &b->e[i];
         const kt_label *l = e->p.lab;
-        if (l->has_proof || e->has_proof)
+        if (e->lab_proven || e->has_proof)
             continue;
         size_t n = kt_alpha(alpha, l->label, l->label_len);
         if ((r = kw_vrf_prove(e->proof, TAI, d->vrf_sk, alpha, n)) != KW_OK)
@@ -545,9 +618,9 @@ int kw_kt_dir_batch_commit(kw_kt_dir *d, kw_kt_batch **bp, uint64_t timestamp, k
     uint8_t root[KW_KT_HASHBYTES], leaf[KW_KT_LOG_LEAFBYTES];
     kw_kt_head h;
     memset(head, 0, sizeof(*head));
-    if (b == NULL || b->d != d)
-        return KW_ERR_INVALID_ARG;
-    if (d->broken) {
+    if (b == NULL || b->d != d || open_slot(d, b) != 0)
+        return KW_ERR_INVALID_ARG; /* not the oldest open batch: untouched */
+    if (d->broken || d->hold) {
         r = KW_ERR_INVALID_ARG;
         goto fail;
     }
@@ -576,6 +649,13 @@ int kw_kt_dir_batch_commit(kw_kt_dir *d, kw_kt_batch **bp, uint64_t timestamp, k
         l->ver = v;
         l->cap = (uint32_t)c;
     }
+    if (d->unp_first > 0) {
+        memmove(d->unproven, d->unproven + d->unp_first, d->unp_n * sizeof(kt_label *));
+        d->unp_first = 0;
+    }
+    if ((r = grow((void **)&d->unproven, &d->unp_cap, d->unp_n + b->n, sizeof(kt_label *), 64)) !=
+        KW_OK)
+        goto fail;
     kw_prefix_entry *ent = &d->ins[d->nins];
     for (size_t i = 0; i < b->n; i++) {
         memcpy(ent[i].index, b->e[i].index, KW_KT_INDEXBYTES);
@@ -614,13 +694,13 @@ int kw_kt_dir_batch_commit(kw_kt_dir *d, kw_kt_batch **bp, uint64_t timestamp, k
         kt_label *l = be->p.lab;
         kt_ver *v = &l->ver[l->nver];
         v->epoch = e;
-        memcpy(v->index, be->index, KW_KT_INDEXBYTES);
-        memcpy(v->opening, be->opening, KW_COMMIT_OPENINGBYTES);
-        memcpy(v->commitment, be->commitment, KW_COMMIT_BYTES);
+        if (d->opening_key == NULL)
+            memcpy(be->p.value, be->opening, KW_COMMIT_OPENINGBYTES);
         v->value = be->p.value; /* transferred */
         v->value_len = be->p.value_len;
         be->p.value = NULL;
-        if (l->nver == 0 && !l->has_proof)
+        int fresh = l->nver == 0 && !l->has_proof;
+        if (fresh)
             d->missing++; /* a new label: no VRF proof yet */
         l->nver++;
         if (!l->has_beta) {
@@ -632,20 +712,24 @@ int kw_kt_dir_batch_commit(kw_kt_dir *d, kw_kt_batch **bp, uint64_t timestamp, k
             l->has_proof = 1;
             d->missing--;
         }
+        if (fresh && !l->has_proof)
+            d->unproven[d->unp_n++] = l; /* for kw_kt_dir_proofs_begin */
         d->nversions++;
         d->value_bytes += v->value_len;
     }
-    sodium_memzero(b->e, b->n * sizeof(kt_bentry));
-    free(b->e);
-    free(b);
-    *bp = NULL;
-    d->batch_open = 0;
+    /* Every response proves against the newest epoch only, so the nodes
+     * that only older epochs reach can go (bounded memory). A failure here
+     * (no memory for the free list) keeps them for the next epoch. */
+    if (d->ms != NULL)
+        (void)kw_prefix_memstore_prune(d->ms, e);
+    batch_close(d, bp, 0);
     *head = h;
     return KW_OK;
 fail:
     if (d->broken) {
         for (size_t i = 0; i < b->n; i++)
             free(b->e[i].p.value);
+        d->open_n -= b->n;
         b->n = 0;
     }
     batch_return(d, bp);
@@ -658,6 +742,8 @@ int kw_kt_dir_publish(kw_kt_dir *d, uint64_t timestamp, kw_kt_head *head)
     size_t n = 0;
     int r;
     memset(head, 0, sizeof(*head));
+    if (d->batch_open > 0)
+        return KW_ERR_INVALID_ARG; /* it would not be the oldest open batch */
     if ((r = kw_kt_dir_batch_begin(d, 0, &b, &n)) != KW_OK)
         return r;
     if ((r = kw_kt_batch_index_proven(b, 0, n)) != KW_OK) {
@@ -690,6 +776,147 @@ int kw_kt_dir_prove_missing(kw_kt_dir *d, size_t *computed)
     if (computed != NULL)
         *computed = done;
     return r;
+}
+
+/* ---- background VRF proofs ---- */
+
+typedef struct {
+    kt_label *lab;
+    uint8_t proof[KW_VRF_PROOFBYTES];
+    uint8_t done;
+} kt_pentry;
+
+struct kw_kt_proofs {
+    kw_kt_dir *d;
+    size_t n;
+    kt_pentry *e;
+};
+
+int kw_kt_dir_proofs_begin(kw_kt_dir *d, size_t max, kw_kt_proofs **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (d->broken)
+        return KW_ERR_INVALID_ARG;
+    /* Labels proven since they were listed (restore, a proven batch,
+     * kw_kt_dir_prove_missing) are dropped from the front on the way. */
+    size_t take = 0, scan = 0;
+    while (scan < d->unp_n && (max == 0 || take < max)) {
+        if (!d->unproven[d->unp_first + scan]->has_proof)
+            take++;
+        scan++;
+    }
+    kw_kt_proofs *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return KW_ERR_NOMEM;
+    if (take > 0 && (p->e = calloc(take, sizeof(kt_pentry))) == NULL) {
+        free(p);
+        return KW_ERR_NOMEM;
+    }
+    for (size_t i = 0, k = 0; i < scan; i++) {
+        kt_label *l = d->unproven[d->unp_first + i];
+        if (!l->has_proof)
+            p->e[k++].lab = l;
+    }
+    d->unp_first += scan;
+    d->unp_n -= scan;
+    p->d = d;
+    p->n = take;
+    *out = p;
+    *n = take;
+    return KW_OK;
+}
+
+int kw_kt_proofs_compute(kw_kt_proofs *p, size_t from, size_t to)
+{
+    uint8_t alpha[KT_ALPHA_MAXBYTES];
+    int r = KW_OK;
+    if (p == NULL || from > to || to > p->n)
+        return KW_ERR_INVALID_ARG;
+    for (size_t i = from; i < to && r == KW_OK; i++) {
+        kt_pentry *e = &p->e[i];
+        /* Only the label's bytes, fixed since it was created, are read. */
+        size_t n = kt_alpha(alpha, e->lab->label, e->lab->label_len);
+        if ((r = kw_vrf_prove(e->proof, TAI, p->d->vrf_sk, alpha, n)) == KW_OK)
+            e->done = 1;
+    }
+    return r;
+}
+
+size_t kw_kt_proofs_size(const kw_kt_proofs *p)
+{
+    return p == NULL ? 0 : p->n;
+}
+
+int kw_kt_proofs_entry(const kw_kt_proofs *p, size_t i, const uint8_t **label, size_t *label_len,
+                       const uint8_t **proof)
+{
+    if (p == NULL || i >= p->n || !p->e[i].done)
+        return KW_ERR_INVALID_ARG;
+    *label = p->e[i].lab->label;
+    *label_len = p->e[i].lab->label_len;
+    *proof = p->e[i].proof;
+    return KW_OK;
+}
+
+int kw_kt_dir_proofs_commit(kw_kt_dir *d, kw_kt_proofs **pp, size_t *stored)
+{
+    kw_kt_proofs *p = pp != NULL ? *pp : NULL;
+    size_t k = 0;
+    int r = KW_OK;
+    if (stored != NULL)
+        *stored = 0;
+    if (p == NULL || p->d != d)
+        return KW_ERR_INVALID_ARG;
+    for (size_t i = 0; i < p->n; i++) {
+        kt_pentry *e = &p->e[i];
+        if (!e->done) {
+            r = KW_ERR_INVALID_ARG; /* not computed: the label goes back on the list */
+            continue;
+        }
+        if (e->lab->has_proof)
+            continue;
+        memcpy(e->lab->vrf_proof, e->proof, KW_VRF_PROOFBYTES);
+        e->lab->has_proof = 1;
+        if (e->lab->nver > 0)
+            d->missing--;
+        k++;
+    }
+    if (r != KW_OK) {
+        /* Put the uncomputed ones back (room: they came off this list). */
+        size_t back = 0;
+        for (size_t i = 0; i < p->n; i++)
+            back += !p->e[i].done && !p->e[i].lab->has_proof;
+        if (d->unp_first + d->unp_n + back > d->unp_cap || d->unp_first < back) {
+            if (grow((void **)&d->unproven, &d->unp_cap, d->unp_n + back, sizeof(kt_label *), 64) ==
+                KW_OK) {
+                memmove(d->unproven + back, d->unproven + d->unp_first,
+                        d->unp_n * sizeof(kt_label *));
+                d->unp_first = back;
+            } else {
+                back = 0; /* no memory: kw_kt_dir_prove_missing still finds them */
+            }
+        }
+        for (size_t i = 0, j = 0; i < p->n && j < back; i++)
+            if (!p->e[i].done && !p->e[i].lab->has_proof)
+                d->unproven[d->unp_first - back + j++] = p->e[i].lab;
+        d->unp_first -= back;
+        d->unp_n += back;
+    }
+    if (stored != NULL)
+        *stored = k;
+    kw_kt_proofs_free(pp);
+    return r;
+}
+
+void kw_kt_proofs_free(kw_kt_proofs **pp)
+{
+    if (pp == NULL || *pp == NULL)
+        return;
+    kw_kt_proofs *p = *pp;
+    free(p->e);
+    free(p);
+    *pp = NULL;
 }
 
 /* ---- reads ---- */
@@ -773,17 +1000,24 @@ static int put_member(const kw_kt_dir *d, const kt_label *l, uint32_t version, u
     const kt_ver *v = &l->ver[version - 1];
     int nx = ch->have ? 1 - ch->cur : ch->cur, r;
     kw_prefix_proof *pp = &ch->pp[nx];
-    if ((r = kw_prefix_prove(&d->st, epoch, v->index, pp, NULL)) != KW_OK)
+    uint8_t index[KW_KT_INDEXBYTES], opening[KW_COMMIT_OPENINGBYTES];
+    size_t room = OPENING_ROOM(d);
+    kt_index_make(index, l->beta, version);
+    if ((r = kw_prefix_prove(&d->st, epoch, index, pp, NULL)) != KW_OK)
         return r;
     if (pp->result != KW_PREFIX_MEMBER)
         return KW_ERR_INTERNAL;
-    if ((r = kw_buf_put(out, v->opening, KW_COMMIT_OPENINGBYTES)) != KW_OK ||
+    if (room > 0)
+        memcpy(opening, v->value, KW_COMMIT_OPENINGBYTES);
+    else
+        opening_of(d, l, version, opening);
+    if ((r = kw_buf_put(out, opening, KW_COMMIT_OPENINGBYTES)) != KW_OK ||
         (r = kw_buf_put_u32(out, v->value_len)) != KW_OK ||
-        (r = kw_buf_put(out, v->value, v->value_len)) != KW_OK ||
+        (r = kw_buf_put(out, v->value + room, v->value_len)) != KW_OK ||
         (r = kw_prefix_proof_put_shared(out, pp, ch->have ? &ch->pp[ch->cur] : NULL,
-                                        ch->idx[ch->cur], v->index)) != KW_OK)
+                                        ch->idx[ch->cur], index)) != KW_OK)
         return r;
-    memcpy(ch->idx[nx], v->index, KW_KT_INDEXBYTES);
+    memcpy(ch->idx[nx], index, KW_KT_INDEXBYTES);
     ch->cur = nx;
     ch->have = 1;
     return KW_OK;

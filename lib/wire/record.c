@@ -20,6 +20,43 @@
 
 _Static_assert(LIT(CTX_LABEL) == 17, "ctx label length in KW_RECORD_CTX_MAXBYTES");
 _Static_assert(KW_RECORD_KEYBYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "key");
+_Static_assert(sizeof(crypto_generichash_state) <= sizeof(((kw_record_hash_state *)0)->opaque) &&
+                   sizeof(crypto_hash_sha256_state) <= sizeof(((kw_record_hash_state *)0)->opaque) &&
+                   _Alignof(crypto_generichash_state) <= 64,
+               "kw_record_hash_state holds either hash state");
+
+int kw_record_hash_init(kw_record_hash_state *st, uint8_t alg)
+{
+    st->alg = alg;
+    if (alg == KW_RECORD_HASH_SHA256)
+        return crypto_hash_sha256_init((crypto_hash_sha256_state *)(void *)st->opaque) == 0 ? KW_OK
+                                                                                              : KW_ERR_INTERNAL;
+    if (alg == KW_RECORD_HASH_BLAKE2B)
+        return crypto_generichash_init((crypto_generichash_state *)(void *)st->opaque, NULL, 0, 32) == 0
+                   ? KW_OK
+                   : KW_ERR_INTERNAL;
+    st->alg = 0;
+    return KW_ERR_INVALID_ARG;
+}
+
+void kw_record_hash_update(kw_record_hash_state *st, const uint8_t *p, size_t n)
+{
+    if (st->alg == KW_RECORD_HASH_SHA256)
+        crypto_hash_sha256_update((crypto_hash_sha256_state *)(void *)st->opaque, p, n);
+    else if (st->alg == KW_RECORD_HASH_BLAKE2B)
+        crypto_generichash_update((crypto_generichash_state *)(void *)st->opaque, p, n);
+}
+
+void kw_record_hash_final(kw_record_hash_state *st, uint8_t out[static 32])
+{
+    if (st->alg == KW_RECORD_HASH_SHA256)
+        crypto_hash_sha256_final((crypto_hash_sha256_state *)(void *)st->opaque, out);
+    else if (st->alg == KW_RECORD_HASH_BLAKE2B)
+        crypto_generichash_final((crypto_generichash_state *)(void *)st->opaque, out, 32);
+    else
+        memset(out, 0, 32);
+    sodium_memzero(st, sizeof(*st));
+}
 
 const char *const kw_record_default_categories[] = {
     "keychain", "passwords", "health",    "messages", "backup",      "drive",
@@ -212,7 +249,9 @@ int kw_record_meta_seal(uint8_t *out, size_t out_cap, size_t *len, const kw_reco
     *len = 0;
     size_t nl = strnlen(meta->name, sizeof(meta->name)), tl = strnlen(meta->type, sizeof(meta->type));
     uint64_t np = 0, ctl = 0;
+    uint8_t format = meta->hash_alg != 0 ? meta->hash_alg : KW_RECORD_HASH_BLAKE2B;
     if (nl == 0 || nl > KW_RECORD_NAME_MAXBYTES || tl > KW_RECORD_TYPE_MAXBYTES ||
+        (format != KW_RECORD_HASH_SHA256 && format != KW_RECORD_HASH_BLAKE2B) ||
         meta->size > KW_RECORD_SIZE_MAX || meta->padded != kw_record_padded_size(meta->size) ||
         kw_record_content_layout(meta->padded, meta->piece_size, &np, &ctl) != KW_OK)
         goto out;
@@ -230,7 +269,7 @@ int kw_record_meta_seal(uint8_t *out, size_t out_cap, size_t *len, const kw_reco
     }
     memset(pt, 0, ptl);
     size_t o = 0;
-    pt[o++] = 1;
+    pt[o++] = format;
     be_store(pt + o, nl, 2);
     o += 2;
     memcpy(pt + o, meta->name, nl);
@@ -243,7 +282,7 @@ int kw_record_meta_seal(uint8_t *out, size_t out_cap, size_t *len, const kw_reco
     be_store(pt + o + 16, meta->size, 8);
     be_store(pt + o + 24, meta->padded, 8);
     o += 32;
-    memcpy(pt + o, meta->sha256, 32);
+    memcpy(pt + o, meta->hash, 32);
     o += 32;
     be_store(pt + o, meta->piece_size, 4);
     if ((r = subkey(mk, key, META_INFO, LIT(META_INFO))) != KW_OK)
@@ -290,8 +329,10 @@ int kw_record_meta_open(kw_record_meta *meta, const uint8_t *in, size_t in_len,
     /* authentic from here: strict parse of what we wrote */
     size_t n = (size_t)ptl, o = 0;
     r = KW_ERR_FORMAT;
-    if (n % KW_RECORD_META_PAD != 0 || n < KW_RECORD_META_FIXED || pt[o++] != 1)
+    if (n % KW_RECORD_META_PAD != 0 || n < KW_RECORD_META_FIXED ||
+        (pt[o] != KW_RECORD_HASH_SHA256 && pt[o] != KW_RECORD_HASH_BLAKE2B))
         goto out;
+    meta->hash_alg = pt[o++];
     size_t nl = (size_t)be_load(pt + o, 2);
     o += 2;
     if (nl == 0 || nl > KW_RECORD_NAME_MAXBYTES || n - o < nl + 1)
@@ -312,7 +353,7 @@ int kw_record_meta_open(kw_record_meta *meta, const uint8_t *in, size_t in_len,
     meta->size = be_load(pt + o + 16, 8);
     meta->padded = be_load(pt + o + 24, 8);
     o += 32;
-    memcpy(meta->sha256, pt + o, 32);
+    memcpy(meta->hash, pt + o, 32);
     o += 32;
     meta->piece_size = (uint32_t)be_load(pt + o, 4);
     o += 4;

@@ -48,15 +48,31 @@ int kw_api_session_create(kw_server *srv, int64_t account_id, const uint8_t devi
     return r;
 }
 
+/* The store's answer is cached per token hash by the msg area
+ * (messages.c, kw_api_msg_auth_get): exact on SQLite (every session or
+ * device-state change in this process invalidates it before it commits),
+ * off on PostgreSQL. A hit runs the same checks on the cached copy. */
 int kw_api_auth(kw_http_req *req, kw_http_resp *resp, bool trusted_only, kw_api_caller *caller)
 {
     kw_server *srv = req->app;
     kw_store_session s;
     kw_store_device d;
+    int64_t now, expires_at = 0;
+    uint64_t gen = 0;
+    bool touch = false;
     memset(caller, 0, sizeof(*caller));
     if (req->bearer == NULL || strlen(req->bearer) != 43)
         return kw_http_fail(resp, KW_ERR_VERIFY, "missing or malformed bearer token");
     kw_api_token_hash(req->bearer, caller->session_hash);
+    now = kw_api_now(srv);
+    int c = kw_api_msg_auth_get(srv, caller->session_hash, now, caller, &expires_at, &touch, &gen);
+    if (c == KW_OK) {
+        if (trusted_only && caller->device_state != KW_DEVICE_TRUSTED)
+            return kw_http_fail(resp, KW_ERR_VERIFY, "this needs a trusted device");
+        if (touch)
+            kw_store_device_touch(srv->store, caller->device_id, now);
+        return KW_OK;
+    }
     int r = kw_store_session_get(srv->store, caller->session_hash, &s);
     if (r == KW_ERR_NOT_FOUND)
         return kw_http_fail(resp, KW_ERR_VERIFY, "unknown session");
@@ -64,23 +80,24 @@ int kw_api_auth(kw_http_req *req, kw_http_resp *resp, bool trusted_only, kw_api_
         return r;
     if (s.revoked)
         return kw_http_fail(resp, KW_ERR_VERIFY, "session revoked");
-    if (s.expires_at <= kw_api_now(srv))
+    if (s.expires_at <= now)
         return kw_http_fail(resp, KW_ERR_VERIFY, "session expired");
     r = kw_store_device_get(srv->store, s.device_id, &d);
     if (r != KW_OK)
         return r == KW_ERR_NOT_FOUND ? kw_http_fail(resp, KW_ERR_VERIFY, "unknown device") : r;
     if (d.state == KW_DEVICE_REMOVED)
         return kw_http_fail(resp, KW_ERR_VERIFY, "device removed");
-    if (trusted_only && d.state != KW_DEVICE_TRUSTED)
-        return kw_http_fail(resp, KW_ERR_VERIFY, "this needs a trusted device");
     caller->account_id = s.account_id;
     memcpy(caller->device_id, s.device_id, KW_STORE_ID_BYTES);
     caller->device_state = d.state;
     /* last_seen_at has one-second resolution: a device already seen this
      * second needs no write (saves the write lock on busy sessions). */
-    int64_t now = kw_api_now(srv);
     if (d.last_seen_at < now)
         kw_store_device_touch(srv->store, s.device_id, now);
+    if (c == KW_ERR_NOT_FOUND) /* remembered as it was found, trusted or not */
+        kw_api_msg_auth_put(srv, gen, caller, s.expires_at, now, now);
+    if (trusted_only && d.state != KW_DEVICE_TRUSTED)
+        return kw_http_fail(resp, KW_ERR_VERIFY, "this needs a trusted device");
     return KW_OK;
 }
 

@@ -39,6 +39,7 @@ KW_API_AREA(kt);
 KW_API_AREA(roster); /* roster.c: CKV switch (ckv engineer) */
 KW_API_AREA(msg); /* messages.c: mailboxes and prekeys (msg engineer) */
 int kw_api_msg_start(kw_server *srv); void kw_api_msg_stop(kw_server *srv); /* messages.c: id expiry sweep */
+int kw_api_msg_auth_get(kw_server *srv, const uint8_t hash[KW_STORE_HASH_BYTES], int64_t now, kw_api_caller *caller, int64_t *expires_at, bool *touch, uint64_t *gen); void kw_api_msg_auth_put(kw_server *srv, uint64_t gen, const kw_api_caller *caller, int64_t expires_at, int64_t seen_at, int64_t now); /* messages.c: kw_api_auth's session cache (KW_OK hit, KW_ERR_NOT_FOUND miss: *gen for put, KW_ERR_UNSUPPORTED off) */
 
 /* ---- key transparency (kt.c) ---- */
 
@@ -132,6 +133,19 @@ void kw_api_pending_clear(kw_api_pending *p);
  * remote address: KW_ERR_LIMIT (described in resp) when either start limit
  * is reached, nothing counted then. */
 int kw_api_start_limit(kw_server *srv, kw_http_resp *resp, const char *name, const char *remote);
+
+/* login.c: the OPAQUE sign-in both the device API and the web page use.
+ * _begin answers {"name","ke1"} with {"login_id","ke2"} under os (a fake KE2
+ * for an unknown name), parking a pending login of `kind`; log_event names
+ * the log line of an unexpected OPAQUE error. _verify takes the pending
+ * login id (of `kind` only) and checks KE3 under the sign-in rate limits:
+ * KW_ERR_VERIFY (fail_msg for a wrong password or unknown name) or 0 with
+ * *p holding the login (the caller clears it). */
+int kw_api_login_begin(kw_http_req *req, kw_http_resp *resp, const kw_opaque_server *os, int kind,
+                       const char *log_event);
+int kw_api_login_verify(kw_server *srv, kw_http_resp *resp, const uint8_t id[KW_STORE_ID_BYTES],
+                        const uint8_t ke3[KW_OPAQUE_KE3BYTES], const char *remote, int kind,
+                        const char *fail_msg, kw_api_pending *p);
 
 /* After a finish proved the password: takes p's start back from the limits
  * of account `name` and (when the finish comes from the same address) of the

@@ -688,7 +688,8 @@ static int seckey_step(kw_server *srv, kw_http_resp *resp, int64_t account_id)
 
 /* ---- handlers ---- */
 
-static int login_start(kw_http_req *req, kw_http_resp *resp)
+int kw_api_login_begin(kw_http_req *req, kw_http_resp *resp, const kw_opaque_server *os, int kind,
+                       const char *log_event)
 {
     static const char *const fields[] = {"name", "ke1", NULL};
     kw_server *srv = req->app;
@@ -711,7 +712,7 @@ static int login_start(kw_http_req *req, kw_http_resp *resp)
     if (r != KW_OK && r != KW_ERR_NOT_FOUND)
         return kw_api_store_fail(resp, r, "account");
     bool known = r == KW_OK;
-    r = kw_opaque_server_ke2(kw_api_opaque(srv), &p.login, ke2, known ? acct.opaque_record : NULL,
+    r = kw_opaque_server_ke2(os, &p.login, ke2, known ? acct.opaque_record : NULL,
                              known ? acct.opaque_record_len : 0, (const uint8_t *)name, strlen(name),
                              ke1, sizeof(ke1), NULL);
     if (r == KW_ERR_FORMAT || r == KW_ERR_TRUNCATED || r == KW_ERR_CRYPTO || r == KW_ERR_TOO_LARGE) {
@@ -719,11 +720,11 @@ static int login_start(kw_http_req *req, kw_http_resp *resp)
         goto out;
     }
     if (r != KW_OK) {
-        fprintf(stderr, "level=error event=opaque_ke2 error=%s\n", kw_errname(r));
+        fprintf(stderr, "level=error event=%s error=%s\n", log_event, kw_errname(r));
         r = KW_ERR_INTERNAL;
         goto out;
     }
-    p.kind = KW_API_PENDING_LOGIN;
+    p.kind = kind;
     p.account_id = known ? acct.id : 0;
     r = kw_api_pending_put(srv, &p, req->remote, id);
     if (r == KW_ERR_LIMIT) {
@@ -750,17 +751,19 @@ out:
     return r;
 }
 
-/* Takes the pending login and checks KE3. KW_ERR_VERIFY (described) for an
- * unknown/expired/used login, one started for a password change, or a
- * wrong password. On success *p holds the pending login (the caller clears
- * it). */
-static int login_verify(kw_server *srv, kw_http_resp *resp, const uint8_t id[KW_STORE_ID_BYTES],
-                        const uint8_t ke3[KW_OPAQUE_KE3BYTES], const char *remote, kw_api_pending *p)
+static int login_start(kw_http_req *req, kw_http_resp *resp)
+{
+    return kw_api_login_begin(req, resp, kw_api_opaque(req->app), KW_API_PENDING_LOGIN, "opaque_ke2");
+}
+
+int kw_api_login_verify(kw_server *srv, kw_http_resp *resp, const uint8_t id[KW_STORE_ID_BYTES],
+                        const uint8_t ke3[KW_OPAQUE_KE3BYTES], const char *remote, int kind,
+                        const char *fail_msg, kw_api_pending *p)
 {
     uint8_t session_key[KW_OPAQUE_SESSION_KEYBYTES];
     char key[24];
     int r = kw_api_pending_take(srv, id, p);
-    if (r == KW_OK && p->kind != KW_API_PENDING_LOGIN) {
+    if (r == KW_OK && p->kind != kind) {
         kw_api_pending_clear(p);
         r = KW_ERR_NOT_FOUND;
     }
@@ -775,12 +778,13 @@ static int login_verify(kw_server *srv, kw_http_resp *resp, const uint8_t id[KW_
         if ((r = kw_api_rl_check(srv, resp, KW_RL_LOGIN_ACCOUNT, key)) != KW_OK)
             goto out;
     }
-    r = kw_opaque_server_finish(p->login, session_key, ke3, KW_OPAQUE_KE3BYTES);
-    if (r != KW_OK) {
+    /* an unknown name (fake KE2) never signs in, whatever KE3 says */
+    if (kw_opaque_server_finish(p->login, session_key, ke3, KW_OPAQUE_KE3BYTES) != KW_OK ||
+        p->account_id == 0) {
         kw_api_rl_hit(srv, KW_RL_LOGIN_REMOTE, remote);
         if (p->account_id != 0)
             kw_api_rl_hit(srv, KW_RL_LOGIN_ACCOUNT, key);
-        r = kw_http_fail(resp, KW_ERR_VERIFY, "sign-in failed");
+        r = kw_http_fail(resp, KW_ERR_VERIFY, "%s", fail_msg);
         goto out;
     }
     r = KW_OK;
@@ -813,7 +817,8 @@ static int login_finish(kw_http_req *req, kw_http_resp *resp)
         return r;
     if ((r = kw_api_rl_check(srv, resp, KW_RL_LOGIN_REMOTE, remote)) != KW_OK)
         return r;
-    if ((r = login_verify(srv, resp, id, ke3, remote, &pending)) != KW_OK)
+    if ((r = kw_api_login_verify(srv, resp, id, ke3, remote, KW_API_PENDING_LOGIN, "sign-in failed",
+                                   &pending)) != KW_OK)
         return r;
     if ((r = kw_store_account_get(srv->store, pending.account_id, &acct)) != KW_OK) {
         r = kw_api_store_fail(resp, r, "account");

@@ -10,23 +10,38 @@
  *
  * Chunk storage: files under records.dir (default <data_dir>/chunks), one
  * directory per content reference (the random id of the upload that wrote
- * it) at <dir>/<first 2 hex>/<32 hex>/<index>. Every chunk is written
- * durably before it is acknowledged (write to <index>.tmp, fsync, rename,
- * fsync the directory). A commit checks that chunks 0..n-1 are there with
- * the announced total length, then makes the record version visible in one
- * store transaction (the upload row is consumed there). A crash before the
- * commit leaves only an unreferenced directory, collected at the next start
- * (with uploads older than 24 hours); a crash after it loses nothing.
+ * it) at <dir>/<first 2 hex>/<32 hex>/<index>. Durability (records.sync):
+ *   "commit" (default): a chunk is written to <index>.tmp, its writeback
+ *     started (sync_file_range), and renamed into place before it is
+ *     acknowledged — it survives the death of keywardd (kill -9), not yet a
+ *     power loss. The commit fdatasyncs every chunk (a few threads) and
+ *     fsyncs the directory before its store transaction: an acknowledged
+ *     record survives a power loss with all its data. Chunks written under
+ *     an earlier boot of the machine (the kernel's boot id, kept durably in
+ *     <obj>/.boot when the upload starts, differs) may have been torn by the
+ *     power loss: the upload status and the commit drop them all, and the
+ *     client sends them again. The commit also checks every chunk's length
+ *     (all but the last of one sealed piece size, the last not longer), so
+ *     a chunk cut short is never committed.
+ *   "piece": every chunk is fsynced, renamed and its directory fsynced
+ *     before it is acknowledged (also chosen when the boot id is unknown).
+ * A commit checks that chunks 0..n-1 are there with the announced total
+ * length, then makes the record version visible in one store transaction
+ * (the upload row is consumed there). A crash before the commit leaves only
+ * an unreferenced directory, collected at the next start (with uploads
+ * older than 24 hours); a crash after it loses nothing.
  *
  * Category classes come from the same configuration as the ADP area
  * (adp.categories_always / adp.categories_adp / adp.categories_interop,
  * comma-separated; defaults from DESIGN.md; a category in no list is an
  * ADP category), and GET /v1/records/classes serves them to clients.
  */
+#define _GNU_SOURCE /* sync_file_range */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,9 +65,14 @@
 #define REC_CLASS_MAX 64
 #define REC_LIST_DEFAULT 100
 #define REC_AHEAD_MAX 64 /* pieces past the first gap that the upload status lists */
+#define REC_SYNC_THREADS 4 /* fdatasyncs in flight at a commit */
+#define REC_BOOT_FILE ".boot" /* a dot file: not a chunk, skipped by the chunk scans */
+#define REC_BOOT_BYTES 36 /* a boot id: a UUID in text */
 
 struct kw_api_records {
     char dir[PATH_MAX];
+    char boot[REC_BOOT_BYTES + 1]; /* this boot's id; "" when unknown (then per-piece fsync) */
+    bool sync_per_piece;
     size_t n[3];
     char cat[3][REC_CLASS_MAX][KW_SVCKEY_CATEGORY_MAXBYTES + 1];
 };
@@ -110,6 +130,77 @@ static int fsync_dir(const char *path)
     return r;
 }
 
+static int write_durable(const char *dir, const char *name, const uint8_t *data, size_t len, bool sync);
+
+/* The kernel's boot id (changes at every boot, so after a power loss). */
+static void read_boot_id(char out[REC_BOOT_BYTES + 1])
+{
+    out[0] = '\0';
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f == NULL)
+        return;
+    size_t n = fread(out, 1, REC_BOOT_BYTES, f);
+    fclose(f);
+    out[n == REC_BOOT_BYTES ? n : 0] = '\0';
+}
+
+/* Non-zero when obj's chunks cannot have been torn by a power loss: it has
+ * no boot file (each chunk was fsynced when written: "piece" mode, or a
+ * server before the boot file; a "commit" mode write adds the file first),
+ * or its boot file holds this boot's id. */
+static bool obj_same_boot(const struct kw_api_records *rs, const char *obj)
+{
+    char path[PATH_MAX + 16], got[REC_BOOT_BYTES + 1];
+    snprintf(path, sizeof(path), "%s/%s", obj, REC_BOOT_FILE);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return errno == ENOENT;
+    size_t n = fread(got, 1, REC_BOOT_BYTES, f);
+    fclose(f);
+    got[n] = '\0';
+    return rs->boot[0] != '\0' && n == REC_BOOT_BYTES && strcmp(got, rs->boot) == 0;
+}
+
+/* Before a chunk is written without fsync: obj's boot file names this boot
+ * (written when missing, for an upload begun in "piece" mode). */
+static int obj_mark_boot(const struct kw_api_records *rs, const char *obj)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/%s", obj, REC_BOOT_FILE);
+    if (access(path, F_OK) == 0)
+        return KW_OK; /* this boot's, or an earlier one's: then status and commit drop the chunks */
+    return write_durable(obj, REC_BOOT_FILE, (const uint8_t *)rs->boot, REC_BOOT_BYTES, true);
+}
+
+/* Drops every chunk of obj (they may have been torn by a power loss) and
+ * records this boot as the one its next chunks are written under. */
+static int obj_reset_boot(const struct kw_api_records *rs, const char *obj)
+{
+    DIR *d = opendir(obj);
+    if (d == NULL)
+        return KW_ERR_SYSTEM;
+    struct dirent *e;
+    size_t dropped = 0;
+    while ((e = readdir(d)) != NULL) {
+        char path[PATH_MAX + 300];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue; /* ".", "..", .boot */
+        snprintf(path, sizeof(path), "%s/%s", obj, e->d_name);
+        if (unlink(path) == 0)
+            dropped++;
+    }
+    closedir(d);
+    fprintf(stderr, "level=warn event=records_reboot dropped_chunks=%zu\n", dropped);
+    if (fsync_dir(obj) != KW_OK)
+        return KW_ERR_SYSTEM;
+    if (rs->sync_per_piece) { /* chunks are durable as written from now on */
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof(path), "%s/%s", obj, REC_BOOT_FILE);
+        return unlink(path) == 0 && fsync_dir(obj) == KW_OK ? KW_OK : KW_ERR_SYSTEM;
+    }
+    return write_durable(obj, REC_BOOT_FILE, (const uint8_t *)rs->boot, REC_BOOT_BYTES, true);
+}
+
 static int mkdir_durable(const char *path, const char *parent)
 {
     if (mkdir(path, 0700) != 0) {
@@ -147,7 +238,7 @@ static void obj_remove(const struct kw_api_records *rs, const uint8_t ref[16])
         return;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         snprintf(path, sizeof(path), "%s/%s", obj, e->d_name);
         unlink(path);
@@ -229,6 +320,14 @@ int kw_api_records_start(kw_server *srv)
         free(rs);
         return r;
     }
+    const char *sync = srv->cfg != NULL ? kw_config_get(srv->cfg, "records.sync") : NULL;
+    if (sync != NULL && strcmp(sync, "commit") != 0 && strcmp(sync, "piece") != 0) {
+        fprintf(stderr, "level=error event=records key=records.sync error=\"commit or piece\"\n");
+        free(rs);
+        return KW_ERR_FORMAT;
+    }
+    read_boot_id(rs->boot);
+    rs->sync_per_piece = (sync != NULL && strcmp(sync, "piece") == 0) || rs->boot[0] == '\0';
     if (mkdir(rs->dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "level=error event=records key=records.dir error=\"cannot create: %s\"\n",
                 strerror(errno));
@@ -570,7 +669,9 @@ static int upload_create(kw_http_req *req, kw_http_resp *resp)
     /* the directory first: a crash leaves an unreferenced directory (garbage), never a
      * live upload without one */
     if (obj_paths(rs, up.ref, prefix, obj) != KW_OK || mkdir_durable(prefix, rs->dir) != KW_OK ||
-        mkdir_durable(obj, prefix) != KW_OK) {
+        mkdir_durable(obj, prefix) != KW_OK ||
+        (!rs->sync_per_piece &&
+         write_durable(obj, REC_BOOT_FILE, (const uint8_t *)rs->boot, REC_BOOT_BYTES, true) != KW_OK)) {
         fprintf(stderr, "level=error event=records error=\"cannot create a chunk directory: %s\"\n",
                 strerror(errno));
         return kw_http_fail(resp, KW_ERR_SYSTEM, "chunk storage unavailable");
@@ -619,7 +720,11 @@ static int parse_index(kw_http_resp *resp, const char *s, uint64_t *index)
     return KW_OK;
 }
 
-static int write_durable(const char *dir, const char *name, const uint8_t *data, size_t len)
+/* Writes dir/name through name.tmp and a rename. sync: fsync the file
+ * before the rename and the directory after it (durable against power
+ * loss); otherwise only start the writeback (survives the process dying;
+ * the commit makes it durable). */
+static int write_durable(const char *dir, const char *name, const uint8_t *data, size_t len, bool sync)
 {
     char tmp[PATH_MAX + 40], fin[PATH_MAX + 40];
     snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
@@ -639,7 +744,9 @@ static int write_durable(const char *dir, const char *name, const uint8_t *data,
         }
         o += (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
+    if (!sync && len > 0)
+        sync_file_range(fd, 0, (off64_t)len, SYNC_FILE_RANGE_WRITE);
+    if ((sync && fsync(fd) != 0) || close(fd) != 0) {
         unlink(tmp);
         return KW_ERR_SYSTEM;
     }
@@ -647,7 +754,7 @@ static int write_durable(const char *dir, const char *name, const uint8_t *data,
         unlink(tmp);
         return KW_ERR_SYSTEM;
     }
-    return fsync_dir(dir);
+    return sync ? fsync_dir(dir) : KW_OK;
 }
 
 static int upload_chunk_put(kw_http_req *req, kw_http_resp *resp)
@@ -695,7 +802,8 @@ static int upload_chunk_put(kw_http_req *req, kw_http_resp *resp)
     }
     snprintf(name, sizeof(name), "%llu", (unsigned long long)index);
     if ((r = obj_paths(rs, up.ref, prefix, obj)) != KW_OK ||
-        (r = write_durable(obj, name, piece, len)) != KW_OK) {
+        (!rs->sync_per_piece && (r = obj_mark_boot(rs, obj)) != KW_OK) ||
+        (r = write_durable(obj, name, piece, len, rs->sync_per_piece)) != KW_OK) {
         fprintf(stderr, "level=error event=records error=\"cannot write a chunk: %s\"\n", strerror(errno));
         r = kw_http_fail(resp, KW_ERR_SYSTEM, "chunk storage unavailable");
         goto out;
@@ -744,25 +852,121 @@ static int upload_status(kw_http_req *req, kw_http_resp *resp)
         json_decref(sizes);
         return KW_ERR_NOMEM;
     }
+    if (!obj_same_boot(rs, obj) && obj_reset_boot(rs, obj) != KW_OK) {
+        json_decref(sizes);
+        fprintf(stderr, "level=error event=records error=\"cannot reset a chunk directory: %s\"\n",
+                strerror(errno));
+        return kw_http_fail(resp, KW_ERR_SYSTEM, "chunk storage unavailable");
+    }
     scan_chunks(obj, REC_CHUNKS_MAX, &count, &total, sizes);
     /* pieces sent in parallel may land past the first gap */
-    json_t *after = json_array();
-    for (uint64_t i = count + 1; after != NULL && i <= count + REC_AHEAD_MAX; i++) {
+    json_t *after = json_array(), *after_sizes = json_array();
+    for (uint64_t i = count + 1; after != NULL && after_sizes != NULL && i <= count + REC_AHEAD_MAX; i++) {
         char path[PATH_MAX + 32];
         struct stat sb;
         snprintf(path, sizeof(path), "%s/%llu", obj, (unsigned long long)i);
-        if (stat(path, &sb) == 0)
+        if (stat(path, &sb) == 0) {
             json_array_append_new(after, json_integer((json_int_t)i));
+            json_array_append_new(after_sizes, json_integer((json_int_t)sb.st_size));
+        }
     }
     char id[32];
     kw_b64url_encode(id, sizeof(id), up.id, 16);
-    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:o}", "category", up.category, "zone", up.zone,
+    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:o,s:o}", "category", up.category, "zone", up.zone,
                           "id", id, "version", (json_int_t)up.version, "chunks", (json_int_t)count, "bytes",
-                          (json_int_t)total, "sizes", sizes, "present_after", after != NULL ? after : json_array());
+                          (json_int_t)total, "sizes", sizes, "present_after", after != NULL ? after : json_array(),
+                          "after_sizes", after_sizes != NULL ? after_sizes : json_array());
     if (o == NULL)
         return KW_ERR_NOMEM;
     kw_http_json(resp, 200, o);
     return KW_OK;
+}
+
+/* ---- the commit's check and sync of the chunks ---- */
+
+typedef struct {
+    const char *obj;
+    uint64_t n, first, step; /* this worker's chunks: first, first + step, ... < n */
+    uint64_t size0;          /* chunk 0's length: every chunk but the last has it */
+    int r;                   /* KW_OK, KW_ERR_CONFLICT (a bad length) or KW_ERR_SYSTEM */
+    uint64_t bad;
+} sync_job;
+
+static void *sync_worker(void *arg)
+{
+    sync_job *j = arg;
+    for (uint64_t i = j->first; i < j->n && j->r == KW_OK; i += j->step) {
+        char path[PATH_MAX + 32];
+        struct stat sb;
+        snprintf(path, sizeof(path), "%s/%llu", j->obj, (unsigned long long)i);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &sb) != 0) {
+            if (fd >= 0)
+                close(fd);
+            j->r = KW_ERR_CONFLICT; /* vanished under us */
+            j->bad = i;
+            break;
+        }
+        uint64_t len = (uint64_t)sb.st_size;
+        bool ok = i + 1 < j->n ? len == j->size0 : len >= KW_RECORD_PIECE_OVERHEAD && len <= j->size0;
+        if (!ok) {
+            j->r = KW_ERR_CONFLICT;
+            j->bad = i;
+        } else if (fdatasync(fd) != 0) {
+            j->r = KW_ERR_SYSTEM;
+            j->bad = i;
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+/* Checks the lengths of chunks 0..n-1 of obj — all but the last one sealed
+ * piece of a power-of-two size in [KW_RECORD_PIECE_MIN, KW_RECORD_PIECE_BYTES],
+ * the last one not longer (a chunk cut short by a crash fails here) — and
+ * fdatasyncs each (a few at a time; unless every chunk was already synced
+ * when it was written). KW_ERR_CONFLICT with *bad for a wrong length. */
+static int chunks_check_sync(const char *obj, uint64_t n, uint64_t *bad)
+{
+    char path[PATH_MAX + 32];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/0", obj);
+    *bad = 0;
+    if (stat(path, &sb) != 0)
+        return KW_ERR_CONFLICT;
+    uint64_t size0 = (uint64_t)sb.st_size;
+    if (n > 1) {
+        uint64_t ps = size0 - KW_RECORD_PIECE_OVERHEAD;
+        if (size0 <= KW_RECORD_PIECE_OVERHEAD || (ps & (ps - 1)) != 0 || ps < KW_RECORD_PIECE_MIN ||
+            ps > KW_RECORD_PIECE_BYTES)
+            return KW_ERR_CONFLICT;
+    } else if (size0 > REC_PIECE_MAX) {
+        return KW_ERR_CONFLICT;
+    }
+    sync_job jobs[REC_SYNC_THREADS];
+    pthread_t th[REC_SYNC_THREADS];
+    bool started[REC_SYNC_THREADS] = {false};
+    uint64_t nthreads = n < REC_SYNC_THREADS ? n : REC_SYNC_THREADS;
+    for (uint64_t k = 0; k < nthreads; k++) {
+        jobs[k] = (sync_job){.obj = obj, .n = n, .first = k, .step = nthreads, .size0 = size0, .r = KW_OK};
+        /* worker 0 runs on this thread; the others on their own when they can */
+        if (k > 0)
+            started[k] = pthread_create(&th[k], NULL, sync_worker, &jobs[k]) == 0;
+    }
+    sync_worker(&jobs[0]);
+    for (uint64_t k = 1; k < nthreads; k++) {
+        if (started[k])
+            pthread_join(th[k], NULL);
+        else
+            sync_worker(&jobs[k]);
+    }
+    int r = KW_OK;
+    for (uint64_t k = 0; k < nthreads; k++)
+        if (jobs[k].r != KW_OK && (r == KW_OK || jobs[k].bad < *bad)) {
+            r = jobs[k].r;
+            *bad = jobs[k].bad;
+        }
+    return r;
 }
 
 static int upload_commit(kw_http_req *req, kw_http_resp *resp)
@@ -791,6 +995,14 @@ static int upload_commit(kw_http_req *req, kw_http_resp *resp)
         goto out;
     if ((r = obj_paths(rs, up.ref, prefix, obj)) != KW_OK)
         goto out;
+    if (!obj_same_boot(rs, obj)) {
+        r = obj_reset_boot(rs, obj) != KW_OK
+                ? kw_http_fail(resp, KW_ERR_SYSTEM, "chunk storage unavailable")
+                : kw_http_fail(resp, KW_ERR_CONFLICT, "the machine restarted since these chunks were written "
+                                                      "(a power loss may have torn them): they were dropped, "
+                                                      "upload them again");
+        goto out;
+    }
     scan_chunks(obj, (uint64_t)rec.nchunks + 1, &count, &total, NULL);
     snprintf(path, sizeof(path), "%s/%lld", obj, (long long)rec.nchunks);
     if (count < (uint64_t)rec.nchunks) {
@@ -802,6 +1014,21 @@ static int upload_commit(kw_http_req *req, kw_http_resp *resp)
         r = kw_http_fail(resp, KW_ERR_CONFLICT, "the uploaded chunks do not add up to %lld bytes in %lld "
                                                 "chunks",
                          (long long)rec.content_len, (long long)rec.nchunks);
+        goto out;
+    }
+    /* every chunk's length checked and its data made durable, then the directory
+     * (the renames), before the transaction that makes the record visible */
+    uint64_t bad = 0;
+    if ((r = chunks_check_sync(obj, (uint64_t)rec.nchunks, &bad)) != KW_OK) {
+        if (r == KW_ERR_CONFLICT)
+            r = kw_http_fail(resp, KW_ERR_CONFLICT, "chunk %llu is not a whole sealed piece: upload it again",
+                             (unsigned long long)bad);
+        else
+            r = kw_http_fail(resp, KW_ERR_SYSTEM, "chunk storage unavailable");
+        goto out;
+    }
+    if (!rs->sync_per_piece && fsync_dir(obj) != KW_OK) {
+        r = kw_http_fail(resp, KW_ERR_SYSTEM, "chunk storage unavailable");
         goto out;
     }
     snprintf(rec.category, sizeof(rec.category), "%s", up.category);

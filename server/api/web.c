@@ -309,64 +309,10 @@ static void web_sweep(kw_server *srv)
 
 static int web_login_start(kw_http_req *req, kw_http_resp *resp)
 {
-    static const char *const fields[] = {"name", "ke1", NULL};
     kw_server *srv = req->app;
-    kw_store_account acct = {0};
-    kw_api_pending p = {0};
-    uint8_t ke1[KW_OPAQUE_KE1BYTES], ke2[KW_OPAQUE_KE2BYTES], id[KW_STORE_ID_BYTES];
-    const char *name;
-    json_t *out = NULL;
-    int r;
     if (srv->web == NULL)
         return kw_http_fail(resp, KW_ERR_UNSUPPORTED, "web sign-in is off");
-    if ((r = kw_api_only_fields(resp, req->body, fields)) != KW_OK ||
-        (r = kw_api_get_str(resp, req->body, "name", KW_STORE_NAME_MAX, &name)) != KW_OK ||
-        (r = kw_api_check_name(resp, name)) != KW_OK ||
-        (r = kw_api_get_b64_fixed(resp, req->body, "ke1", ke1, sizeof(ke1))) != KW_OK)
-        return r;
-    if ((r = kw_api_start_limit(srv, resp, name, req->remote)) != KW_OK)
-        return r;
-    r = kw_store_account_get_by_name(srv->store, name, &acct);
-    if (r != KW_OK && r != KW_ERR_NOT_FOUND)
-        return kw_api_store_fail(resp, r, "account");
-    bool known = r == KW_OK;
-    r = kw_opaque_server_ke2(srv->web->opaque, &p.login, ke2, known ? acct.opaque_record : NULL,
-                             known ? acct.opaque_record_len : 0, (const uint8_t *)name, strlen(name),
-                             ke1, sizeof(ke1), NULL);
-    if (r == KW_ERR_FORMAT || r == KW_ERR_TRUNCATED || r == KW_ERR_CRYPTO || r == KW_ERR_TOO_LARGE) {
-        r = kw_http_fail(resp, KW_ERR_FORMAT, "ke1 is not a valid KE1");
-        goto out;
-    }
-    if (r != KW_OK) {
-        fprintf(stderr, "level=error event=opaque_ke2 area=web error=%s\n", kw_errname(r));
-        r = KW_ERR_INTERNAL;
-        goto out;
-    }
-    p.kind = KW_API_PENDING_WEB;
-    p.account_id = known ? acct.id : 0;
-    r = kw_api_pending_put(srv, &p, req->remote, id);
-    if (r == KW_ERR_LIMIT) {
-        r = kw_http_fail(resp, KW_ERR_LIMIT, "too many sign-ins in progress; try again later");
-        goto out;
-    }
-    if (r != KW_OK) {
-        r = kw_api_store_fail(resp, r, "pending login");
-        goto out;
-    }
-    out = json_object();
-    if (out == NULL || kw_api_put_b64(out, "login_id", id, sizeof(id)) != KW_OK ||
-        kw_api_put_b64(out, "ke2", ke2, sizeof(ke2)) != KW_OK) {
-        r = KW_ERR_NOMEM;
-        goto out;
-    }
-    kw_http_json(resp, 200, out);
-    out = NULL;
-    r = KW_OK;
-out:
-    json_decref(out);
-    kw_api_pending_clear(&p);
-    kw_store_account_clear(&acct);
-    return r;
+    return kw_api_login_begin(req, resp, srv->web->opaque, KW_API_PENDING_WEB, "opaque_ke2 area=web");
 }
 
 /* Adds the second factors the account may use to out: "factors" (list),
@@ -423,11 +369,11 @@ static int web_login_finish(kw_http_req *req, kw_http_resp *resp)
 {
     static const char *const fields[] = {"login_id", "ke3", NULL};
     kw_server *srv = req->app;
-    uint8_t id[KW_STORE_ID_BYTES], ke3[KW_OPAQUE_KE3BYTES], session_key[KW_OPAQUE_SESSION_KEYBYTES];
+    uint8_t id[KW_STORE_ID_BYTES], ke3[KW_OPAQUE_KE3BYTES];
     kw_api_pending p = {0};
     kw_store_account acct = {0};
     kw_store_web_session ws = {0};
-    char token[64] = {0}, key[24];
+    char token[64] = {0};
     json_t *out = NULL;
     int r;
     const char *remote = req->remote != NULL ? req->remote : "unknown";
@@ -439,29 +385,9 @@ static int web_login_finish(kw_http_req *req, kw_http_resp *resp)
         return r;
     if ((r = kw_api_rl_check(srv, resp, KW_RL_LOGIN_REMOTE, remote)) != KW_OK)
         return r;
-    r = kw_api_pending_take(srv, id, &p);
-    if (r == KW_OK && p.kind != KW_API_PENDING_WEB) {
-        kw_api_pending_clear(&p);
-        r = KW_ERR_NOT_FOUND;
-    }
-    if (r == KW_ERR_NOT_FOUND) {
-        kw_api_rl_hit(srv, KW_RL_LOGIN_REMOTE, remote);
-        return kw_http_fail(resp, KW_ERR_VERIFY, "sign-in failed: unknown, expired or used login");
-    }
-    if (r != KW_OK)
-        return r == KW_ERR_INTERNAL ? r : kw_api_store_fail(resp, r, "pending login");
-    if (p.account_id != 0) {
-        kw_api_rl_account_key(key, p.account_id);
-        if ((r = kw_api_rl_check(srv, resp, KW_RL_LOGIN_ACCOUNT, key)) != KW_OK)
-            goto out;
-    }
-    if (kw_opaque_server_finish(p.login, session_key, ke3, sizeof(ke3)) != KW_OK || p.account_id == 0) {
-        kw_api_rl_hit(srv, KW_RL_LOGIN_REMOTE, remote);
-        if (p.account_id != 0)
-            kw_api_rl_hit(srv, KW_RL_LOGIN_ACCOUNT, key);
-        r = kw_http_fail(resp, KW_ERR_VERIFY, "sign-in failed: wrong name or password");
-        goto out;
-    }
+    if ((r = kw_api_login_verify(srv, resp, id, ke3, remote, KW_API_PENDING_WEB,
+                                 "sign-in failed: wrong name or password", &p)) != KW_OK)
+        return r;
     if ((r = kw_store_account_get(srv->store, p.account_id, &acct)) != KW_OK) {
         r = kw_api_store_fail(resp, r, "account");
         goto out;
@@ -493,7 +419,6 @@ static int web_login_finish(kw_http_req *req, kw_http_resp *resp)
 out:
     json_decref(out);
     sodium_memzero(token, sizeof(token));
-    sodium_memzero(session_key, sizeof(session_key));
     kw_api_pending_clear(&p);
     kw_store_account_clear(&acct);
     return r;
@@ -844,24 +769,38 @@ out:
     return r;
 }
 
-/* POST /v1/web/removals/{device_id}/dismiss (trusted device). */
-static int web_removal_dismiss(kw_http_req *req, kw_http_resp *resp)
+/* The POST .../{id}/<verb> handlers that delete one entry of the caller's
+ * account: authenticates with auth (trusted_only as given), takes no body,
+ * parses the path id and deletes it with del; 404 with `missing` when the
+ * account has no such entry, a store failure described as `what`. */
+static int delete_by_path_id(kw_http_req *req, kw_http_resp *resp,
+                             int (*auth)(kw_http_req *, kw_http_resp *, bool, kw_api_caller *),
+                             bool trusted_only,
+                             int (*del)(kw_store *, int64_t, const uint8_t[KW_STORE_ID_BYTES]),
+                             const char *missing, const char *what)
 {
     kw_server *srv = req->app;
     kw_api_caller c;
     uint8_t id[KW_STORE_ID_BYTES];
-    int r = kw_api_auth(req, resp, true, &c);
+    int r = auth(req, resp, trusted_only, &c);
     if (r != KW_OK)
         return r;
     if ((r = kw_api_no_fields(req, resp)) != KW_OK || (r = kw_api_parse_id(resp, req->params[0], id)) != KW_OK)
         return r;
-    r = kw_store_web_removal_delete(srv->store, c.account_id, id);
+    r = del(srv->store, c.account_id, id);
     if (r == KW_ERR_NOT_FOUND)
-        return kw_http_fail(resp, KW_ERR_NOT_FOUND, "no removal queued for that device");
+        return kw_http_fail(resp, KW_ERR_NOT_FOUND, "%s", missing);
     if (r != KW_OK)
-        return kw_api_store_fail(resp, r, "device removal");
+        return kw_api_store_fail(resp, r, what);
     kw_http_json(resp, 200, json_object());
     return KW_OK;
+}
+
+/* POST /v1/web/removals/{device_id}/dismiss (trusted device). */
+static int web_removal_dismiss(kw_http_req *req, kw_http_resp *resp)
+{
+    return delete_by_path_id(req, resp, kw_api_auth, true, kw_store_web_removal_delete,
+                             "no removal queued for that device", "device removal");
 }
 
 static int web_sessions(kw_http_req *req, kw_http_resp *resp)
@@ -895,23 +834,11 @@ out:
     return r;
 }
 
+/* POST /v1/web/sessions/{id}/revoke (any signed-in device or web session). */
 static int web_session_revoke(kw_http_req *req, kw_http_resp *resp)
 {
-    kw_server *srv = req->app;
-    kw_api_caller c;
-    uint8_t id[KW_STORE_ID_BYTES];
-    int r = kw_api_auth_any(req, resp, false, &c);
-    if (r != KW_OK)
-        return r;
-    if ((r = kw_api_no_fields(req, resp)) != KW_OK || (r = kw_api_parse_id(resp, req->params[0], id)) != KW_OK)
-        return r;
-    r = kw_store_web_session_revoke(srv->store, c.account_id, id);
-    if (r == KW_ERR_NOT_FOUND)
-        return kw_http_fail(resp, KW_ERR_NOT_FOUND, "no such web session");
-    if (r != KW_OK)
-        return kw_api_store_fail(resp, r, "web session");
-    kw_http_json(resp, 200, json_object());
-    return KW_OK;
+    return delete_by_path_id(req, resp, kw_api_auth_any, false, kw_store_web_session_revoke,
+                             "no such web session", "web session");
 }
 
 static int web_logout(kw_http_req *req, kw_http_resp *resp)

@@ -137,24 +137,34 @@ static bool split_path(const char *path, char segs[HTTP_MAX_SEGMENTS][HTTP_MAX_S
     return true;
 }
 
-/* Matches one route pattern; fills params with pointers into segs. */
+/* Matches one route pattern; fills params with pointers into segs. Walks
+ * the pattern in place (the same segment rules as split_path) and stops at
+ * the first differing segment: every request tries the routes in turn. */
 static bool match_pattern(const char *pattern, char segs[HTTP_MAX_SEGMENTS][HTTP_MAX_SEGMENT_LEN + 1],
                           size_t nsegs, const char *params[KW_HTTP_MAX_PARAMS])
 {
-    char psegs[HTTP_MAX_SEGMENTS][HTTP_MAX_SEGMENT_LEN + 1];
-    size_t npsegs, np = 0;
-    if (!split_path(pattern, psegs, &npsegs) || npsegs != nsegs)
+    size_t np = 0, i = 0;
+    if (pattern[0] != '/')
         return false;
-    for (size_t i = 0; i < nsegs; i++) {
-        if (strcmp(psegs[i], "{}") == 0) {
+    const char *p = pattern + 1;
+    while (*p != '\0') {
+        const char *slash = strchr(p, '/');
+        size_t len = slash != NULL ? (size_t)(slash - p) : strlen(p);
+        if (len == 0 || len > HTTP_MAX_SEGMENT_LEN || i == nsegs)
+            return false;
+        if (len == 2 && p[0] == '{' && p[1] == '}') {
             if (np == KW_HTTP_MAX_PARAMS)
                 return false;
             params[np++] = segs[i];
-        } else if (strcmp(psegs[i], segs[i]) != 0) {
+        } else if (strncmp(segs[i], p, len) != 0 || segs[i][len] != '\0') {
             return false;
         }
+        i++;
+        p += len;
+        if (*p == '/')
+            p++;
     }
-    return true;
+    return i == nsegs && strlen(pattern) <= HTTP_MAX_PATH;
 }
 
 typedef struct {

@@ -130,3 +130,76 @@ void kw_store_kt_unqueued_free(kw_store_kt_roster *list, size_t n)
     }
     free(list);
 }
+
+/* ---- several nodes (issue 8) ---- */
+
+int kw_store_kt_append(kw_store *st, const uint8_t *label, size_t label_len,
+                       const uint8_t *value, size_t value_len, int64_t now, uint64_t *seq,
+                       uint32_t *version, uint64_t *newest_epoch)
+{
+    NEED_OPS(st);
+    if (ops(st)->append == NULL)
+        return KW_ERR_UNSUPPORTED;
+    int r = check_label(label, label_len);
+    if (r != KW_OK)
+        return r;
+    if (seq == NULL || version == NULL || newest_epoch == NULL || (value == NULL && value_len != 0))
+        return KW_ERR_INVALID_ARG;
+    if (value_len > KW_STORE_KT_VALUE_MAX)
+        return KW_ERR_TOO_LARGE;
+    return ops(st)->append(st, label, label_len, value, value_len, now, seq, version, newest_epoch);
+}
+
+int kw_store_kt_load_since(kw_store *st, uint64_t after_seq, uint64_t from_epoch,
+                           const kw_store_kt_follower *f)
+{
+    NEED_OPS(st);
+    if (ops(st)->load_since == NULL)
+        return KW_ERR_UNSUPPORTED;
+    if (f == NULL || f->label == NULL || f->update == NULL || f->epoch == NULL ||
+        after_seq > (uint64_t)INT64_MAX || from_epoch > (uint64_t)INT64_MAX)
+        return KW_ERR_INVALID_ARG;
+    return ops(st)->load_since(st, after_seq, from_epoch, f);
+}
+
+int kw_store_kt_epoch_commit_fenced(kw_store *st, const char *lease, const char *holder,
+                                    uint64_t epoch, uint64_t timestamp,
+                                    const uint8_t head[KW_STORE_KT_HEADBYTES], uint64_t upto_seq,
+                                    size_t n, const kw_store_kt_label *labels, size_t nlabels)
+{
+    NEED_OPS(st);
+    if (ops(st)->epoch_commit_fenced == NULL)
+        return KW_ERR_UNSUPPORTED;
+    if (head == NULL || (nlabels > 0 && labels == NULL) || epoch > (uint64_t)INT64_MAX ||
+        timestamp > (uint64_t)INT64_MAX || upto_seq > (uint64_t)INT64_MAX ||
+        (lease != NULL && (holder == NULL || lease[0] == '\0' || holder[0] == '\0')))
+        return KW_ERR_INVALID_ARG;
+    for (size_t i = 0; i < nlabels; i++) {
+        int r = check_label(labels[i].label, labels[i].label_len);
+        if (r != KW_OK)
+            return r;
+        if (labels[i].proof == NULL)
+            return KW_ERR_INVALID_ARG;
+    }
+    return ops(st)->epoch_commit_fenced(st, lease, holder, epoch, timestamp, head, upto_seq, n,
+                                        labels, nlabels);
+}
+
+int kw_store_kt_labels_put(kw_store *st, const kw_store_kt_label *labels, size_t n)
+{
+    NEED_OPS(st);
+    if (ops(st)->labels_put == NULL)
+        return KW_ERR_UNSUPPORTED;
+    if (n == 0)
+        return KW_OK;
+    if (labels == NULL)
+        return KW_ERR_INVALID_ARG;
+    for (size_t i = 0; i < n; i++) {
+        int r = check_label(labels[i].label, labels[i].label_len);
+        if (r != KW_OK)
+            return r;
+        if (labels[i].proof == NULL)
+            return KW_ERR_INVALID_ARG;
+    }
+    return ops(st)->labels_put(st, labels, n);
+}

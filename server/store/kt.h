@@ -78,6 +78,56 @@ int kw_store_kt_epoch_commit(kw_store *st, uint64_t epoch, uint64_t timestamp,
 /* Streams the stored state to the loader (see its order). */
 int kw_store_kt_load(kw_store *st, const kw_store_kt_loader *ld);
 
+/* ---- several nodes on one store (issue 8) ----
+ * Every node keeps the published directory in memory and follows the store:
+ * updates are appended with a store-assigned version (so two nodes
+ * accepting updates of one label concurrently number them consistently),
+ * every node reads what is new since its last look (kw_store_kt_load_since)
+ * and replays the epochs someone else published, and the one node holding
+ * the publisher lease commits epochs fenced by that lease. */
+
+/* Appends a pending update of label with the next version of that label in
+ * the store (1 + the newest stored version, 1 for a new label), in one
+ * transaction that serializes with every other append: *seq (ascending in
+ * commit order on every node), *version, and *newest_epoch (the newest
+ * stored epoch, KW_STORE_KT_PENDING when there is none). */
+int kw_store_kt_append(kw_store *st, const uint8_t *label, size_t label_len,
+                       const uint8_t *value, size_t value_len, int64_t now, uint64_t *seq,
+                       uint32_t *version, uint64_t *newest_epoch);
+
+/* Callbacks of kw_store_kt_load_since; a non-zero return stops the load and
+ * is returned. Order: labels (proofs), then updates and epochs merged as in
+ * kw_store_kt_loader, then the pending updates. An epoch carries n, the
+ * number of updates it published: the oldest n updates not yet published
+ * before it, in seq order. */
+typedef struct {
+    void *ctx;
+    int (*label)(void *ctx, const uint8_t *label, size_t label_len, const uint8_t *proof);
+    int (*update)(void *ctx, uint64_t seq, uint64_t epoch, const uint8_t *label, size_t label_len,
+                  uint32_t version, const uint8_t *value, size_t value_len);
+    int (*epoch)(void *ctx, uint64_t epoch, uint64_t timestamp, const uint8_t *head, uint64_t n);
+} kw_store_kt_follower;
+
+/* What is new since a node's last look, in one snapshot: the updates with
+ * seq > after_seq, the epochs >= from_epoch, and the stored VRF proofs of
+ * the labels whose first version has seq > after_seq (after_seq 0: every
+ * stored proof). after_seq 0 and from_epoch 0 stream everything. */
+int kw_store_kt_load_since(kw_store *st, uint64_t after_seq, uint64_t from_epoch,
+                           const kw_store_kt_follower *f);
+
+/* kw_store_kt_epoch_commit fenced by a lease (store/admin.h): in the same
+ * transaction, the lease `lease` must be held by `holder` and not expired
+ * (KW_ERR_CONFLICT otherwise, nothing written); an epoch number already
+ * stored is KW_ERR_CONFLICT too. lease NULL: no fencing (single node). */
+int kw_store_kt_epoch_commit_fenced(kw_store *st, const char *lease, const char *holder,
+                                    uint64_t epoch, uint64_t timestamp,
+                                    const uint8_t head[KW_STORE_KT_HEADBYTES], uint64_t upto_seq,
+                                    size_t n, const kw_store_kt_label *labels, size_t nlabels);
+
+/* Stores VRF proofs computed after publishing (kept when present), in one
+ * transaction. */
+int kw_store_kt_labels_put(kw_store *st, const kw_store_kt_label *labels, size_t n);
+
 /* Stores an auditor's record for epoch unless one for a later epoch is
  * stored already (then KW_ERR_CONFLICT). */
 int kw_store_kt_auditor_put(kw_store *st, const uint8_t auditor_pk[32], uint64_t epoch,
@@ -119,6 +169,16 @@ struct kw_store_kt_ops {
     int (*auditor_put)(kw_store *st, const uint8_t *auditor_pk, uint64_t epoch, const uint8_t *rec);
     int (*auditor_get)(kw_store *st, const uint8_t *auditor_pk, uint8_t *rec);
     int (*unqueued)(kw_store *st, kw_store_kt_roster **out, size_t *n); /* may be NULL */
+    int (*append)(kw_store *st, const uint8_t *label, size_t label_len, const uint8_t *value,
+                  size_t value_len, int64_t now, uint64_t *seq, uint32_t *version,
+                  uint64_t *newest_epoch);
+    int (*load_since)(kw_store *st, uint64_t after_seq, uint64_t from_epoch,
+                      const kw_store_kt_follower *f);
+    /* epoch_commit with fencing; lease NULL: none */
+    int (*epoch_commit_fenced)(kw_store *st, const char *lease, const char *holder, uint64_t epoch,
+                               uint64_t timestamp, const uint8_t *head, uint64_t upto_seq, size_t n,
+                               const kw_store_kt_label *labels, size_t nlabels);
+    int (*labels_put)(kw_store *st, const kw_store_kt_label *labels, size_t n);
 };
 
 #endif

@@ -155,3 +155,11 @@ int kw_store_msg_expire(kw_store *st, int64_t before, size_t *removed)
     NEED_OPS(st);
     return ops(st)->expire(st, before, removed);
 }
+
+int kw_store_msg_auth_watch(kw_store *st, void (*changed)(void *arg), void *arg)
+{
+    NEED_OPS(st);
+    if (ops(st)->auth_watch == NULL)
+        return KW_ERR_UNSUPPORTED;
+    return ops(st)->auth_watch(st, changed, arg);
+}

@@ -123,6 +123,16 @@ void kw_store_msg_prekeys_clear(kw_store_msg_prekeys *p);
 /* Forgets the ids of envelopes every mailbox acknowledged before `before`. */
 int kw_store_msg_expire(kw_store *st, int64_t before, size_t *removed);
 
+/* Calls changed(arg) whenever this process changes a session row, or a
+ * device's id, account or state, through this store: inside the writing
+ * transaction, before it commits (SQLite: TEMP triggers on the store's own
+ * connection calling a function of this process; they do not exist for
+ * other connections). changed NULL stops watching; one watcher per store.
+ * It keeps the verified session cache of kw_api_auth exact (see
+ * server/api/messages.c). KW_ERR_UNSUPPORTED where other nodes write the
+ * same tables (PostgreSQL): no cache there. */
+int kw_store_msg_auth_watch(kw_store *st, void (*changed)(void *arg), void *arg);
+
 /* ---- backend operations (store/backend.h) ---- */
 struct kw_store_msg_ops {
     int (*put)(kw_store *st, const uint8_t msg_id[KW_STORE_MSG_IDBYTES], int64_t sender_account,
@@ -140,6 +150,7 @@ struct kw_store_msg_ops {
     int (*prekey_get)(kw_store *st, const uint8_t device[KW_STORE_ID_BYTES],
                       kw_store_msg_prekeys *out);
     int (*expire)(kw_store *st, int64_t before, size_t *removed);
+    int (*auth_watch)(kw_store *st, void (*changed)(void *arg), void *arg); /* optional */
 };
 
 #endif

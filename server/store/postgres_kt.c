@@ -311,7 +311,204 @@ static int pg_kt_unqueued(kw_store *st, kw_store_kt_roster **out, size_t *n)
     return r;
 }
 
+/* ---- several nodes (store/kt.h) ---- */
+
+#define NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT"
+
+static const char SQL_NEXTVER[] =
+    "SELECT COALESCE(max(version), 0) + 1 FROM kt_updates WHERE label = $1";
+static const char SQL_NEWEST[] = "SELECT COALESCE(max(epoch), -1) FROM kt_epochs";
+static const char SQL_LABELS_SINCE[] =
+    "SELECT l.label, l.vrf_proof FROM kt_labels l JOIN kt_updates u"
+    " ON u.label = l.label AND u.version = 1 WHERE u.seq > $1";
+static const char SQL_UPDATES_SINCE[] =
+    "SELECT seq, epoch, label, version, value FROM kt_updates WHERE seq > $1 ORDER BY seq";
+static const char SQL_EPOCHS_SINCE[] =
+    "SELECT epoch, ts, head, n FROM kt_epochs WHERE epoch >= $1 ORDER BY epoch";
+/* The fence: the lease row, locked until COMMIT so that nobody can take it
+ * over between this check and the epoch's commit. */
+static const char SQL_FENCE[] = "SELECT 1 FROM leases WHERE name = $1 AND holder = $2"
+                                " AND expires_ms > " NOW_MS " FOR UPDATE";
+
+typedef struct {
+    const uint8_t *label, *value;
+    size_t label_len, value_len;
+    int64_t now;
+    uint64_t seq, newest;
+    uint32_t version;
+} append_arg;
+
+/* The head row kt_seq is updated first: it stays locked until COMMIT, so
+ * appends run one after the other on every node, and the version read
+ * next (a new snapshot under READ COMMITTED) sees every earlier append.
+ * UNIQUE (label, version) backs it up (a conflict is retried). */
+static int append_body(pg_ctx *x, void *p)
+{
+    static const uint8_t empty[1] = {0};
+    append_arg *a = p;
+    int64_t last = 0, v = 0, e = -1;
+    int r = pg_scalar(x, SQL_SEQ, &last, "i", (int64_t)1);
+    if (r == KW_OK)
+        r = pg_scalar(x, SQL_NEXTVER, &v, "b", a->label, a->label_len);
+    if (r == KW_OK)
+        r = pg_scalar(x, SQL_NEWEST, &e, "");
+    if (r == KW_OK && (v < 1 || v > (int64_t)UINT32_MAX - 1))
+        r = KW_ERR_LIMIT;
+    if (r == KW_OK)
+        r = pg_q(x, SQL_ENQ, NULL, NULL, "ibibi", last, a->label, a->label_len, v,
+                 a->value_len == 0 ? empty : a->value, a->value_len, a->now);
+    if (r == KW_ERR_CONFLICT)
+        r = PG_RETRY;
+    if (r == KW_OK) {
+        a->seq = (uint64_t)last;
+        a->version = (uint32_t)v;
+        a->newest = e < 0 ? KW_STORE_KT_PENDING : (uint64_t)e;
+    }
+    return r;
+}
+
+static int pg_kt_append(kw_store *st, const uint8_t *label, size_t label_len, const uint8_t *value,
+                        size_t value_len, int64_t now, uint64_t *seq, uint32_t *version,
+                        uint64_t *newest_epoch)
+{
+    append_arg a = {.label = label, .label_len = label_len, .value = value, .value_len = value_len,
+                    .now = now};
+    int r = pg_run_txn((pg_store *)st, "kt_append", PG_READ_COMMITTED, append_body, &a);
+    if (r == KW_OK) {
+        *seq = a.seq;
+        *version = a.version;
+        *newest_epoch = a.newest;
+    }
+    return r;
+}
+
+typedef struct {
+    uint64_t after_seq, from_epoch;
+    const kw_store_kt_follower *f;
+} since_arg;
+
+static int emit_epoch_n(const PGresult *e, int row, const kw_store_kt_follower *f)
+{
+    if (PQgetlength(e, row, 2) != KW_STORE_KT_HEADBYTES || pg_col_i64(e, row, 3) < 0)
+        return KW_ERR_STORAGE;
+    return f->epoch(f->ctx, (uint64_t)pg_col_i64(e, row, 0), (uint64_t)pg_col_i64(e, row, 1),
+                    (const uint8_t *)PQgetvalue(e, row, 2), (uint64_t)pg_col_i64(e, row, 3));
+}
+
+static int since_body(pg_ctx *x, void *p)
+{
+    since_arg *a = p;
+    const kw_store_kt_follower *f = a->f;
+    PGresult *l = NULL, *e = NULL, *u = NULL;
+    int r = a->after_seq == 0 ? pg_q(x, SQL_LABELS, &l, NULL, "")
+                              : pg_q(x, SQL_LABELS_SINCE, &l, NULL, "i", I64(a->after_seq));
+    if (r == KW_OK)
+        r = pg_q(x, SQL_EPOCHS_SINCE, &e, NULL, "i", I64(a->from_epoch));
+    if (r == KW_OK)
+        r = pg_q(x, SQL_UPDATES_SINCE, &u, NULL, "i", I64(a->after_seq));
+    if (r != KW_OK)
+        goto out;
+    for (int i = 0; i < PQntuples(l); i++) {
+        if (PQgetlength(l, i, 1) != KW_STORE_KT_PROOFBYTES) {
+            r = KW_ERR_STORAGE;
+            goto out;
+        }
+        if ((r = f->label(f->ctx, (const uint8_t *)PQgetvalue(l, i, 0), (size_t)PQgetlength(l, i, 0),
+                          (const uint8_t *)PQgetvalue(l, i, 1))) != KW_OK)
+            goto out;
+    }
+    int ne = PQntuples(e), ei = 0;
+    uint64_t last_epoch = 0;
+    for (int i = 0; i < PQntuples(u); i++) {
+        uint64_t ue = pg_col_null(u, i, 1) ? KW_STORE_KT_PENDING : (uint64_t)pg_col_i64(u, i, 1);
+        if (ue < last_epoch || ue < a->from_epoch) {
+            r = KW_ERR_STORAGE; /* epochs go backwards along the queue */
+            goto out;
+        }
+        last_epoch = ue;
+        for (; ei < ne && (uint64_t)pg_col_i64(e, ei, 0) < ue; ei++)
+            if ((r = emit_epoch_n(e, ei, f)) != KW_OK)
+                goto out;
+        int64_t version = pg_col_i64(u, i, 3);
+        if (version < 1 || version > (int64_t)UINT32_MAX - 1) {
+            r = KW_ERR_STORAGE;
+            goto out;
+        }
+        if ((r = f->update(f->ctx, (uint64_t)pg_col_i64(u, i, 0), ue, (const uint8_t *)PQgetvalue(u, i, 2),
+                           (size_t)PQgetlength(u, i, 2), (uint32_t)version,
+                           (const uint8_t *)PQgetvalue(u, i, 4), (size_t)PQgetlength(u, i, 4))) != KW_OK)
+            goto out;
+    }
+    for (; ei < ne; ei++)
+        if ((r = emit_epoch_n(e, ei, f)) != KW_OK)
+            goto out;
+out:
+    PQclear(l);
+    PQclear(e);
+    PQclear(u);
+    return r;
+}
+
+static int pg_kt_load_since(kw_store *st, uint64_t after_seq, uint64_t from_epoch,
+                            const kw_store_kt_follower *f)
+{
+    since_arg a = {.after_seq = after_seq, .from_epoch = from_epoch, .f = f};
+    return pg_run_txn((pg_store *)st, "kt_load_since", PG_SNAPSHOT, since_body, &a);
+}
+
+typedef struct {
+    kt_arg k;
+    const char *lease, *holder;
+} fenced_arg;
+
+static int fenced_body(pg_ctx *x, void *p)
+{
+    fenced_arg *a = p;
+    if (a->lease != NULL) {
+        PGresult *res = NULL;
+        int r = pg_q(x, SQL_FENCE, &res, NULL, "tt", a->lease, a->holder);
+        int held = r == KW_OK && PQntuples(res) == 1;
+        PQclear(res);
+        if (r != KW_OK)
+            return r;
+        if (!held)
+            return KW_ERR_CONFLICT; /* the lease is gone: another node publishes */
+    }
+    return epoch_body(x, &a->k);
+}
+
+static int pg_kt_epoch_commit_fenced(kw_store *st, const char *lease, const char *holder,
+                                     uint64_t epoch, uint64_t timestamp, const uint8_t *head,
+                                     uint64_t upto_seq, size_t n, const kw_store_kt_label *labels,
+                                     size_t nlabels)
+{
+    fenced_arg a = {.k = {.epoch = epoch, .timestamp = timestamp, .head = head, .upto_seq = upto_seq,
+                          .n = n, .klabels = labels, .nlabels = nlabels},
+                    .lease = lease, .holder = holder};
+    return pg_run_txn((pg_store *)st, "kt_epoch_commit", PG_READ_COMMITTED, fenced_body, &a);
+}
+
+static int labels_body(pg_ctx *x, void *p)
+{
+    kt_arg *a = p;
+    int r = KW_OK;
+    for (size_t i = 0; r == KW_OK && i < a->nlabels; i++)
+        r = pg_q(x, SQL_LABEL, NULL, NULL, "bb", a->klabels[i].label, a->klabels[i].label_len,
+                 a->klabels[i].proof, (size_t)KW_STORE_KT_PROOFBYTES);
+    return r;
+}
+
+static int pg_kt_labels_put(kw_store *st, const kw_store_kt_label *labels, size_t n)
+{
+    kt_arg a = {.klabels = labels, .nlabels = n};
+    return pg_run_txn((pg_store *)st, "kt_labels_put", PG_READ_COMMITTED, labels_body, &a);
+}
+
 const struct kw_store_kt_ops pg_kt_ops = {
+    .append = pg_kt_append,
+    .load_since = pg_kt_load_since,
+    .epoch_commit_fenced = pg_kt_epoch_commit_fenced,
+    .labels_put = pg_kt_labels_put,
     .enqueue = pg_kt_enqueue,
     .enqueue_many = pg_kt_enqueue_many,
     .epoch_commit = pg_kt_epoch_commit,

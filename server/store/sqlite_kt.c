@@ -308,7 +308,169 @@ static int sq_kt_auditor_get(kw_store *st, const uint8_t *pk, uint8_t *rec)
     return r;
 }
 
+/* ---- several nodes (store/kt.h); SQLite serves one node, but the same
+ * calls keep one code path in the server. ---- */
+
+static const char SQL_NEXTVER[] =
+    "SELECT COALESCE(MAX(version), 0) + 1 FROM kt_updates WHERE label = ?";
+static const char SQL_NEWEST[] = "SELECT COALESCE(MAX(epoch), -1) FROM kt_epochs";
+static const char SQL_LABELS_SINCE[] =
+    "SELECT l.label, l.vrf_proof FROM kt_labels l JOIN kt_updates u"
+    " ON u.label = l.label AND u.version = 1 WHERE u.seq > ?";
+static const char SQL_UPDATES_SINCE[] =
+    "SELECT seq, epoch, label, version, value FROM kt_updates WHERE seq > ? ORDER BY seq";
+static const char SQL_BEGIN_READ[] = "BEGIN";
+static const char SQL_EPOCHS_SINCE[] =
+    "SELECT epoch, ts, head, n FROM kt_epochs WHERE epoch >= ? ORDER BY epoch";
+
+static int sq_kt_append(kw_store *st, const uint8_t *label, size_t label_len, const uint8_t *value,
+                        size_t value_len, int64_t now, uint64_t *seq, uint32_t *version,
+                        uint64_t *newest_epoch)
+{
+    static const uint8_t empty[1] = {0};
+    sq_store *s = sq_lock(st, "kt_append");
+    int64_t v = 0, e = -1;
+    int r;
+    if ((r = sq_begin(s)) != KW_OK)
+        goto out;
+    if ((r = sq_scalar_q(s, SQL_NEXTVER, &v, "b", label, label_len)) != KW_OK ||
+        (r = sq_scalar_q(s, SQL_NEWEST, &e, "")) != KW_OK)
+        goto out;
+    if (v < 1 || v > (int64_t)UINT32_MAX - 1) {
+        r = KW_ERR_LIMIT;
+        goto out;
+    }
+    if ((r = sq_exec_q(s, SQL_ENQ, NULL, "bibi", label, label_len, v,
+                       value_len == 0 ? empty : value, value_len, now)) != KW_OK)
+        goto out;
+    int64_t q = sqlite3_last_insert_rowid(s->db);
+    if ((r = sq_commit(s)) != KW_OK)
+        goto out;
+    *seq = (uint64_t)q;
+    *version = (uint32_t)v;
+    *newest_epoch = e < 0 ? KW_STORE_KT_PENDING : (uint64_t)e;
+out:
+    sq_unlock(s);
+    return r;
+}
+
+static int emit_epoch_n(sqlite3_stmt *e, const kw_store_kt_follower *f)
+{
+    if (sqlite3_column_bytes(e, 2) != KW_STORE_KT_HEADBYTES || sqlite3_column_int64(e, 3) < 0)
+        return KW_ERR_STORAGE;
+    return f->epoch(f->ctx, (uint64_t)sqlite3_column_int64(e, 0),
+                    (uint64_t)sqlite3_column_int64(e, 1), sqlite3_column_blob(e, 2),
+                    (uint64_t)sqlite3_column_int64(e, 3));
+}
+
+static int sq_kt_load_since(kw_store *st, uint64_t after_seq, uint64_t from_epoch,
+                            const kw_store_kt_follower *f)
+{
+    sq_store *s = sq_lock(st, "kt_load_since");
+    bool row = false;
+    int r, er, ur;
+    /* One snapshot: a deferred (read) transaction; the connection is ours
+     * while locked. */
+    if ((r = sq_exec_q(s, SQL_BEGIN_READ, NULL, "")) != KW_OK)
+        goto out;
+    const char *lsql = after_seq == 0 ? SQL_LABELS : SQL_LABELS_SINCE;
+    r = after_seq == 0 ? sq_run_q(s, SQL_LABELS, &row, "")
+                       : sq_run_q(s, SQL_LABELS_SINCE, &row, "i", I64(after_seq));
+    if (r != KW_OK)
+        goto out;
+    sqlite3_stmt *l = sq_stmt_q(s, lsql);
+    for (int k = row ? 1 : 0; k != 0; k = step(s, l)) {
+        if (k < 0) {
+            r = k;
+            goto out;
+        }
+        if (sqlite3_column_bytes(l, 1) != KW_STORE_KT_PROOFBYTES) {
+            r = KW_ERR_STORAGE;
+            goto out;
+        }
+        if ((r = f->label(f->ctx, sqlite3_column_blob(l, 0), (size_t)sqlite3_column_bytes(l, 0),
+                          sqlite3_column_blob(l, 1))) != KW_OK)
+            goto out;
+    }
+    if ((r = sq_run_q(s, SQL_EPOCHS_SINCE, &row, "i", I64(from_epoch))) != KW_OK)
+        goto out;
+    sqlite3_stmt *e = sq_stmt_q(s, SQL_EPOCHS_SINCE);
+    er = row ? 1 : 0;
+    if ((r = sq_run_q(s, SQL_UPDATES_SINCE, &row, "i", I64(after_seq))) != KW_OK)
+        goto out;
+    sqlite3_stmt *u = sq_stmt_q(s, SQL_UPDATES_SINCE);
+    ur = row ? 1 : 0;
+    uint64_t last_epoch = 0;
+    for (; ur == 1; ur = step(s, u)) {
+        uint64_t ue = sqlite3_column_type(u, 1) == SQLITE_NULL ? KW_STORE_KT_PENDING
+                                                               : (uint64_t)sqlite3_column_int64(u, 1);
+        if (ue < last_epoch || ue < from_epoch) {
+            r = KW_ERR_STORAGE; /* epochs go backwards along the queue */
+            goto out;
+        }
+        last_epoch = ue;
+        for (; er == 1 && (uint64_t)sqlite3_column_int64(e, 0) < ue; er = step(s, e))
+            if ((r = emit_epoch_n(e, f)) != KW_OK)
+                goto out;
+        if (er < 0) {
+            r = er;
+            goto out;
+        }
+        int64_t version = sqlite3_column_int64(u, 3);
+        if (version < 1 || version > (int64_t)UINT32_MAX - 1) {
+            r = KW_ERR_STORAGE;
+            goto out;
+        }
+        if ((r = f->update(f->ctx, (uint64_t)sqlite3_column_int64(u, 0), ue,
+                           sqlite3_column_blob(u, 2), (size_t)sqlite3_column_bytes(u, 2),
+                           (uint32_t)version, sqlite3_column_blob(u, 4),
+                           (size_t)sqlite3_column_bytes(u, 4))) != KW_OK)
+            goto out;
+    }
+    if (ur < 0) {
+        r = ur;
+        goto out;
+    }
+    for (; er == 1; er = step(s, e))
+        if ((r = emit_epoch_n(e, f)) != KW_OK)
+            goto out;
+    r = er < 0 ? er : KW_OK;
+out:
+    sq_unlock(s); /* ends the read transaction */
+    return r;
+}
+
+/* One node per SQLite file: the lease is always held (sqlite_admin.c), so
+ * there is nothing to fence; the epoch's primary key still refuses a
+ * second commit of one epoch number. */
+static int sq_kt_epoch_commit_fenced(kw_store *st, const char *lease, const char *holder,
+                                     uint64_t epoch, uint64_t timestamp, const uint8_t *head,
+                                     uint64_t upto_seq, size_t n, const kw_store_kt_label *labels,
+                                     size_t nlabels)
+{
+    (void)lease;
+    (void)holder;
+    return sq_kt_epoch_commit(st, epoch, timestamp, head, upto_seq, n, labels, nlabels);
+}
+
+static int sq_kt_labels_put(kw_store *st, const kw_store_kt_label *labels, size_t n)
+{
+    sq_store *s = sq_lock(st, "kt_labels_put");
+    int r = sq_begin(s);
+    for (size_t i = 0; r == KW_OK && i < n; i++)
+        r = sq_exec_q(s, SQL_LABEL, NULL, "bb", labels[i].label, labels[i].label_len,
+                      labels[i].proof, (size_t)KW_STORE_KT_PROOFBYTES);
+    if (r == KW_OK)
+        r = sq_commit(s);
+    sq_unlock(s);
+    return r;
+}
+
 const struct kw_store_kt_ops sq_kt_ops = {
+    .append = sq_kt_append,
+    .load_since = sq_kt_load_since,
+    .epoch_commit_fenced = sq_kt_epoch_commit_fenced,
+    .labels_put = sq_kt_labels_put,
     .enqueue = sq_kt_enqueue,
     .enqueue_many = sq_kt_enqueue_many,
     .epoch_commit = sq_kt_epoch_commit,

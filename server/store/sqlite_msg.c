@@ -3,20 +3,25 @@
  * (store/msg.h): envelopes stored once, mailbox rows per device, prekeys.
  *
  * Group commit: puts and acks are queued and one caller at a time (the
- * leader) runs everything queued for a store in one transaction, each item
- * inside its own SAVEPOINT (a failing item — a duplicate id — is backed out
- * alone), then COMMITs once: one WAL sync for a whole batch of concurrent
- * senders. The COMMIT itself runs with synchronous=NORMAL (the WAL frames
+ * leader) runs everything queued for a store in one transaction (an item
+ * refused — a check, a duplicate id — fails before its first write and
+ * alone; an item failing after a write undoes the whole batch), sharing
+ * the batch's account and device lookups, then COMMITs once: one WAL sync
+ * for a whole batch of concurrent senders. The COMMIT itself runs with synchronous=NORMAL (the WAL frames
  * are written, not yet synced; the connection is back to FULL right after,
  * so no other domain's commit changes) and the leader syncs the WAL file
- * with fsync() AFTER releasing the store lock: meanwhile other requests
- * authenticate, read and queue the next batch, whose leader may already
- * commit. Each caller returns only after the fsync that made its write
- * durable (a checkpoint that moves frames into the database syncs the WAL
- * first and the database after, so frames checkpointed meanwhile are
- * durable too); when the COMMIT or the fsync fails every item of the batch
- * fails. The queue is process-wide (the store handle has no room for it)
- * and batches only join items of the same store.
+ * with fdatasync() (its data and size; SQLite syncs its WAL the same way)
+ * AFTER releasing the store lock: meanwhile other requests authenticate,
+ * read and queue the next batch, which its leader commits once this sync
+ * is done (one sync in flight: bigger batches, fewer syncs). Each
+ * caller returns only after the sync that made its write durable (a
+ * checkpoint that moves frames into the database syncs the WAL first and
+ * the database after, so frames checkpointed meanwhile are durable too);
+ * when the COMMIT or the sync fails every item of the batch fails. Waiters
+ * sleep on a condition of their own: a finished batch wakes its items only,
+ * and a leader hands over to the first queued item only. The queue is
+ * process-wide (the store handle has no room for it) and batches only join
+ * items of the same store.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -65,17 +70,13 @@ const sq_component sq_msg_component = {"msg", msg_steps,
 
 static const char SQL_SYNC_NORMAL[] = "PRAGMA synchronous = NORMAL";
 static const char SQL_SYNC_FULL[] = "PRAGMA synchronous = FULL";
-static const char SQL_SAVEPOINT[] = "SAVEPOINT msg_item";
-static const char SQL_RELEASE[] = "RELEASE msg_item";
-static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO msg_item";
 static const char SQL_ENV_INSERT[] = "INSERT INTO msg_envelopes (msg_id, sender_account, body, refs, "
                                      "created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
 static const char SQL_BOX_INSERT[] = "INSERT INTO msg_mailbox (device_id, env) VALUES (?1, ?2)";
-static const char SQL_ACK_FIND[] = "SELECT e.id FROM msg_envelopes e JOIN msg_mailbox m ON m.env = e.id "
-                                   "WHERE e.msg_id = ?1 AND m.device_id = ?2";
-static const char SQL_BOX_DEL[] = "DELETE FROM msg_mailbox WHERE device_id = ?1 AND env = ?2";
-static const char SQL_ENV_LEFT[] = "SELECT count(*) FROM (SELECT 1 FROM msg_mailbox WHERE env = ?1 LIMIT 1)";
-static const char SQL_ENV_DONE[] = "UPDATE msg_envelopes SET refs = 0, body = NULL WHERE id = ?1";
+static const char SQL_ACK_DEL[] = "DELETE FROM msg_mailbox WHERE device_id = ?1 AND env = "
+                                  "(SELECT id FROM msg_envelopes WHERE msg_id = ?2) RETURNING env";
+static const char SQL_ENV_DONE[] = "UPDATE msg_envelopes SET refs = 0, body = NULL WHERE id = ?1 AND "
+                                   "NOT EXISTS (SELECT 1 FROM msg_mailbox WHERE env = ?1)";
 static const char SQL_FETCH[] = "SELECT m.seq, e.msg_id, e.body FROM msg_mailbox m "
                                 "JOIN msg_envelopes e ON e.id = m.env "
                                 "WHERE m.device_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3";
@@ -113,45 +114,109 @@ typedef struct gc_item {
     size_t nids;
     size_t removed;
     int result;
+    bool queued; /* in the queue, not yet taken by a leader */
     bool done;
+    pthread_cond_t cv; /* signalled when done, or when the lead is free */
     struct gc_item *next;
 } gc_item;
 
 static pthread_mutex_t gc_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t gc_cv = PTHREAD_COND_INITIALIZER;
 static gc_item *gc_head, *gc_tail;
-static bool gc_leader;
+static size_t gc_queued;  /* items in the queue */
+static bool gc_leader;    /* a leader is committing */
+static int gc_syncing;    /* committed batches being synced */
 
-/* The routing checks of a checked send, inside the item's savepoint. */
-static int item_checks(sq_store *s, kw_store_msg_send *m)
+/* A batch of at least this many items may commit while the previous one
+ * syncs (two syncs in flight at most); a smaller one waits for that sync,
+ * gathering more items meanwhile: few syncs when busy, short waits when
+ * many requests queue behind one. */
+#define GC_OVERLAP_ITEMS 12
+
+static bool gc_may_lead(void)
+{
+    return !gc_leader && (gc_syncing == 0 || (gc_syncing == 1 && gc_queued >= GC_OVERLAP_ITEMS));
+}
+
+/* What one batch has looked up: inside its transaction (store lock held,
+ * the batch writes only the msg tables) the answers cannot change, so
+ * sends from the same account to the same account share the lookups. */
+#define GC_MEMO_DEVICES 16
+typedef struct {
+    bool sender_known;
+    int64_t sender_account;
+    char sender_name[KW_STORE_NAME_MAX + 1]; /* "" when the account does not exist */
+    bool rcpt_known;
+    char rcpt_name[KW_STORE_NAME_MAX + 1];
+    int64_t rcpt_id;
+    size_t ndev;
+    struct {
+        uint8_t id[KW_STORE_ID_BYTES];
+        bool found;
+        int64_t acct;
+        int state;
+    } dev[GC_MEMO_DEVICES];
+} gc_memo;
+
+/* The routing checks of a checked send (reads only). */
+static int item_checks(sq_store *s, kw_store_msg_send *m, gc_memo *memo)
 {
     bool row = false;
-    int64_t rcpt = 0;
-    int r = sq_run_q(s, SQL_ACC_NAME_OF, &row, "i", m->sender_account);
-    sqlite3_stmt *st = sq_stmt_q(s, SQL_ACC_NAME_OF);
-    if (r != KW_OK)
-        return r;
-    bool same = row && sqlite3_column_text(st, 0) != NULL &&
-                strcmp((const char *)sqlite3_column_text(st, 0), m->sender_name) == 0;
-    sqlite3_reset(st);
-    if (!same) {
+    int r;
+    if (!memo->sender_known || memo->sender_account != m->sender_account) {
+        r = sq_run_q(s, SQL_ACC_NAME_OF, &row, "i", m->sender_account);
+        sqlite3_stmt *st = sq_stmt_q(s, SQL_ACC_NAME_OF);
+        if (r != KW_OK)
+            return r;
+        const char *name = row ? (const char *)sqlite3_column_text(st, 0) : NULL;
+        snprintf(memo->sender_name, sizeof(memo->sender_name), "%s", name != NULL ? name : "");
+        sqlite3_reset(st);
+        memo->sender_known = true;
+        memo->sender_account = m->sender_account;
+    }
+    if (memo->sender_name[0] == '\0' || strcmp(memo->sender_name, m->sender_name) != 0) {
         m->refusal = KW_STORE_MSG_REFUSED_SENDER;
         return KW_ERR_VERIFY;
     }
-    r = sq_scalar_q(s, SQL_ACC_ID_OF, &rcpt, "t", m->recipient_name);
-    if (r == KW_ERR_NOT_FOUND)
-        m->refusal = KW_STORE_MSG_REFUSED_RECIPIENT;
-    if (r != KW_OK)
-        return r;
-    st = sq_stmt_q(s, SQL_DEV_OF);
-    for (size_t i = 0; i < m->ndevices; i++) {
-        if ((r = sq_run_q(s, SQL_DEV_OF, &row, "I", m->devices[i])) != KW_OK)
+    if (!memo->rcpt_known || strcmp(memo->rcpt_name, m->recipient_name) != 0) {
+        int64_t rcpt = 0;
+        r = sq_scalar_q(s, SQL_ACC_ID_OF, &rcpt, "t", m->recipient_name);
+        if (r == KW_ERR_NOT_FOUND)
+            m->refusal = KW_STORE_MSG_REFUSED_RECIPIENT;
+        if (r != KW_OK)
             return r;
-        int64_t acct = row ? sqlite3_column_int64(st, 0) : -1;
-        int state = row ? sqlite3_column_int(st, 1) : -1;
-        sqlite3_reset(st);
+        snprintf(memo->rcpt_name, sizeof(memo->rcpt_name), "%s", m->recipient_name);
+        memo->rcpt_id = rcpt;
+        memo->rcpt_known = true;
+    }
+    sqlite3_stmt *st = sq_stmt_q(s, SQL_DEV_OF);
+    for (size_t i = 0; i < m->ndevices; i++) {
+        bool found = false;
+        int64_t acct = -1;
+        int state = -1;
+        size_t k = 0;
+        while (k < memo->ndev && memcmp(memo->dev[k].id, m->devices[i], KW_STORE_ID_BYTES) != 0)
+            k++;
+        if (k < memo->ndev) {
+            found = memo->dev[k].found;
+            acct = memo->dev[k].acct;
+            state = memo->dev[k].state;
+        } else {
+            if ((r = sq_run_q(s, SQL_DEV_OF, &row, "I", m->devices[i])) != KW_OK)
+                return r;
+            found = row;
+            acct = row ? sqlite3_column_int64(st, 0) : -1;
+            state = row ? sqlite3_column_int(st, 1) : -1;
+            sqlite3_reset(st);
+            if (memo->ndev < GC_MEMO_DEVICES) {
+                memcpy(memo->dev[memo->ndev].id, m->devices[i], KW_STORE_ID_BYTES);
+                memo->dev[memo->ndev].found = found;
+                memo->dev[memo->ndev].acct = acct;
+                memo->dev[memo->ndev].state = state;
+                memo->ndev++;
+            }
+        }
         m->device_index = i;
-        if (!row || (acct != m->sender_account && acct != rcpt)) {
+        if (!found || (acct != m->sender_account && acct != memo->rcpt_id)) {
             m->refusal = KW_STORE_MSG_REFUSED_DEVICE;
             return KW_ERR_NOT_FOUND;
         }
@@ -164,10 +229,14 @@ static int item_checks(sq_store *s, kw_store_msg_send *m)
     return KW_OK;
 }
 
-static int item_put(sq_store *s, gc_item *it)
+/* Each item either fails before its first write (a refused check; a
+ * duplicate id: the envelope INSERT fails as a whole) or sets *partial, and
+ * then the whole batch is undone: no per-item savepoint is needed. */
+static int item_put(sq_store *s, gc_item *it, gc_memo *memo, bool *partial)
 {
+    *partial = false;
     if (it->checks != NULL) {
-        int rc = item_checks(s, it->checks);
+        int rc = item_checks(s, it->checks, memo);
         if (rc != KW_OK)
             return rc;
     }
@@ -180,32 +249,37 @@ static int item_put(sq_store *s, gc_item *it)
     int64_t env_id = sqlite3_last_insert_rowid(s->db);
     for (size_t i = 0; i < it->ndevices && r == KW_OK; i++)
         r = sq_exec_q(s, SQL_BOX_INSERT, NULL, "Ii", it->devices[i], env_id);
+    *partial = r != KW_OK;
     return r;
 }
 
-static int item_ack(sq_store *s, gc_item *it)
+/* Two statements per id: the mailbox entry goes (its envelope's row id
+ * returned), then the envelope's bytes if no mailbox holds it any more.
+ * Ids not in this mailbox (acknowledged before, never ours) are skipped. */
+static int item_ack(sq_store *s, gc_item *it, bool *partial)
 {
     int r = KW_OK;
+    *partial = false;
     it->removed = 0;
+    sqlite3_stmt *del = sq_stmt_q(s, SQL_ACK_DEL);
     for (size_t i = 0; i < it->nids && r == KW_OK; i++) {
-        int64_t env_id = 0;
-        int changes = 0;
-        r = sq_scalar_q(s, SQL_ACK_FIND, &env_id, "bI", it->ids[i], (size_t)KW_STORE_MSG_IDBYTES,
-                        it->device);
-        if (r == KW_ERR_NOT_FOUND) {
-            r = KW_OK; /* already acknowledged, or never ours */
+        bool row = false;
+        r = sq_run_q(s, SQL_ACK_DEL, &row, "Ib", it->device, it->ids[i], (size_t)KW_STORE_MSG_IDBYTES);
+        if (r != KW_OK)
+            break;
+        int64_t env_id = row ? sqlite3_column_int64(del, 0) : 0;
+        int rc = row ? sqlite3_step(del) : SQLITE_DONE; /* runs it to its end */
+        sqlite3_reset(del);
+        if (rc != SQLITE_DONE) {
+            r = sq_err(s, rc);
+            break;
+        }
+        if (!row)
             continue;
-        }
-        if (r == KW_OK)
-            r = sq_exec_q(s, SQL_BOX_DEL, &changes, "Ii", it->device, env_id);
-        if (r == KW_OK && changes == 1) {
-            int64_t left = 1;
-            it->removed++;
-            r = sq_scalar_q(s, SQL_ENV_LEFT, &left, "i", env_id);
-            if (r == KW_OK && left == 0)
-                r = sq_exec_q(s, SQL_ENV_DONE, NULL, "i", env_id);
-        }
+        it->removed++;
+        r = sq_exec_q(s, SQL_ENV_DONE, NULL, "i", env_id);
     }
+    *partial = r != KW_OK; /* a storage failure: the batch is undone */
     return r;
 }
 
@@ -256,23 +330,16 @@ static int gc_run(sq_store *s, gc_item *batch)
     if (r == KW_OK)
         r = sq_begin(s);
     bool lost = r != KW_OK;
+    gc_memo memo;
+    memset(&memo, 0, sizeof(memo));
     for (gc_item *it = batch; it != NULL && !lost; it = it->next) {
-        if ((r = sq_exec_q(s, SQL_SAVEPOINT, NULL, "")) != KW_OK) {
-            lost = true;
-            break;
-        }
-        it->result = it->kind == GC_PUT ? item_put(s, it) : item_ack(s, it);
-        if (sqlite3_get_autocommit(s->db)) { /* SQLite rolled everything back */
+        bool partial = false;
+        it->result = it->kind == GC_PUT ? item_put(s, it, &memo, &partial) : item_ack(s, it, &partial);
+        /* SQLite rolled everything back, or an item failed halfway */
+        if (sqlite3_get_autocommit(s->db) || (it->result != KW_OK && partial)) {
             lost = true;
             r = KW_ERR_STORAGE;
-            break;
         }
-        if (it->result != KW_OK && sq_exec_q(s, SQL_ROLLBACK_TO, NULL, "") != KW_OK)
-            lost = true;
-        if (!lost && sq_exec_q(s, SQL_RELEASE, NULL, "") != KW_OK)
-            lost = true;
-        if (lost)
-            r = KW_ERR_STORAGE;
     }
     if (!lost && (r = sq_commit(s)) != KW_OK)
         lost = true;
@@ -297,30 +364,54 @@ static int gc_run(sq_store *s, gc_item *batch)
     return fd;
 }
 
+/* Marks the items of a finished batch done and wakes each waiter on its
+ * own condition (no herd: only the threads whose writes are durable wake).
+ * Called with gc_mu held; `next` is read before `done` is set, since a
+ * waiter's item dies with its stack once it sees done. */
+static void gc_finish_locked(gc_item *items)
+{
+    for (gc_item *it = items, *next; it != NULL; it = next) {
+        next = it->next;
+        it->done = true;
+        pthread_cond_signal(&it->cv);
+    }
+}
+
+/* Queues `me` and returns its result once the batch holding it is committed
+ * and synced. A queued item whose thread finds no leader running leads:
+ * it takes the whole queue, commits it (store lock held), syncs it (lock
+ * released), wakes the batch's items and hands the lead to the first item
+ * queued meanwhile (signalled alone). */
 static int gc_submit(gc_item *me)
 {
     me->result = KW_ERR_INTERNAL;
     me->done = false;
+    me->queued = true;
     me->next = NULL;
+    if (pthread_cond_init(&me->cv, NULL) != 0)
+        return KW_ERR_SYSTEM;
     pthread_mutex_lock(&gc_mu);
     if (gc_tail != NULL)
         gc_tail->next = me;
     else
         gc_head = me;
     gc_tail = me;
+    gc_queued++;
     while (!me->done) {
-        /* a leader is committing, or this item was taken by one (it is
-         * being synced): wait to be done or to lead what is queued */
-        if (gc_leader || gc_head == NULL) {
-            pthread_cond_wait(&gc_cv, &gc_mu);
+        /* taken by a leader (being committed or synced), or not allowed to
+         * lead yet: sleep until signalled */
+        if (!me->queued || !gc_may_lead()) {
+            pthread_cond_wait(&me->cv, &gc_mu);
             continue;
         }
         gc_item *all = gc_head;
+        for (gc_item *it = all; it != NULL; it = it->next)
+            it->queued = false;
         gc_head = gc_tail = NULL;
+        gc_queued = 0;
         gc_leader = true;
         pthread_mutex_unlock(&gc_mu);
-        /* commit per store (keeping the order within each), then let the
-         * next leader commit while these batches sync */
+        /* commit per store (keeping the order within each) */
         struct {
             gc_item *items;
             int fd;
@@ -344,17 +435,13 @@ static int gc_submit(gc_item *me)
             if (ndone == sizeof(done) / sizeof(done[0]) || fd < 0) {
                 /* no room to defer (or nothing to sync): finish it now */
                 if (fd >= 0) {
-                    if (fsync(fd) != 0)
+                    if (fdatasync(fd) != 0)
                         for (gc_item *it = mine; it != NULL; it = it->next)
                             it->result = KW_ERR_STORAGE;
                     close(fd);
                 }
                 pthread_mutex_lock(&gc_mu);
-                for (gc_item *it = mine, *next; it != NULL; it = next) {
-                    next = it->next; /* read before `done`: the waiter's item dies with its stack */
-                    it->done = true;
-                }
-                pthread_cond_broadcast(&gc_cv);
+                gc_finish_locked(mine);
                 pthread_mutex_unlock(&gc_mu);
             } else {
                 done[ndone].items = mine;
@@ -363,25 +450,31 @@ static int gc_submit(gc_item *me)
             }
             all = rest;
         }
+        /* committed: a big enough queue may commit while this syncs */
         pthread_mutex_lock(&gc_mu);
         gc_leader = false;
-        pthread_cond_broadcast(&gc_cv);
+        gc_syncing++;
+        if (gc_head != NULL && gc_may_lead())
+            pthread_cond_signal(&gc_head->cv);
         pthread_mutex_unlock(&gc_mu);
+        /* fdatasync: the WAL's data and size, not its timestamps. It also
+         * makes every frame written before it durable, so the order in
+         * which overlapping syncs end does not matter. */
         for (size_t k = 0; k < ndone; k++) {
-            if (fsync(done[k].fd) != 0)
+            if (fdatasync(done[k].fd) != 0)
                 for (gc_item *it = done[k].items; it != NULL; it = it->next)
                     it->result = KW_ERR_STORAGE;
             close(done[k].fd);
         }
         pthread_mutex_lock(&gc_mu);
         for (size_t k = 0; k < ndone; k++)
-            for (gc_item *it = done[k].items, *next; it != NULL; it = next) {
-                next = it->next;
-                it->done = true;
-            }
-        pthread_cond_broadcast(&gc_cv);
+            gc_finish_locked(done[k].items);
+        gc_syncing--;
+        if (gc_head != NULL && gc_may_lead())
+            pthread_cond_signal(&gc_head->cv);
     }
     pthread_mutex_unlock(&gc_mu);
+    pthread_cond_destroy(&me->cv);
     return me->result;
 }
 
@@ -542,6 +635,72 @@ static int sq_msg_expire(kw_store *st, int64_t before, size_t *removed)
     return r;
 }
 
+/* ---- the session/device watch (kw_store_msg_auth_watch) ---- */
+
+typedef struct {
+    void (*changed)(void *arg);
+    void *arg;
+} aw_ctx;
+
+static void aw_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    aw_ctx *c = sqlite3_user_data(ctx);
+    c->changed(c->arg);
+    sqlite3_result_null(ctx);
+}
+
+/* FOR EACH ROW; they fire for rows deleted by foreign-key cascades too. A
+ * device's last_seen_at (touched every second) does not fire. */
+static const char AW_CREATE[] =
+    "CREATE TEMP TRIGGER IF NOT EXISTS kw_msg_aw_ses_upd AFTER UPDATE ON main.sessions "
+    "BEGIN SELECT kw_msg_auth_changed(); END;"
+    "CREATE TEMP TRIGGER IF NOT EXISTS kw_msg_aw_ses_del AFTER DELETE ON main.sessions "
+    "BEGIN SELECT kw_msg_auth_changed(); END;"
+    "CREATE TEMP TRIGGER IF NOT EXISTS kw_msg_aw_dev_upd AFTER UPDATE OF id, account_id, state "
+    "ON main.devices BEGIN SELECT kw_msg_auth_changed(); END;"
+    "CREATE TEMP TRIGGER IF NOT EXISTS kw_msg_aw_dev_del AFTER DELETE ON main.devices "
+    "BEGIN SELECT kw_msg_auth_changed(); END;";
+static const char AW_DROP[] = "DROP TRIGGER IF EXISTS temp.kw_msg_aw_ses_upd;"
+                              "DROP TRIGGER IF EXISTS temp.kw_msg_aw_ses_del;"
+                              "DROP TRIGGER IF EXISTS temp.kw_msg_aw_dev_upd;"
+                              "DROP TRIGGER IF EXISTS temp.kw_msg_aw_dev_del;";
+
+static int sq_msg_auth_watch(kw_store *st, void (*changed)(void *arg), void *arg)
+{
+    sq_store *s = sq_lock(st, "msg_auth_watch");
+    int r = KW_OK, rc;
+    /* drop first: no trigger may outlive the function it calls */
+    rc = sqlite3_exec(s->db, AW_DROP, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function_v2(s->db, "kw_msg_auth_changed", 0, SQLITE_UTF8, NULL, NULL, NULL,
+                                        NULL, NULL);
+    if (rc == SQLITE_OK && changed != NULL) {
+        aw_ctx *c = malloc(sizeof(*c));
+        if (c == NULL) {
+            r = KW_ERR_NOMEM;
+            goto out;
+        }
+        c->changed = changed;
+        c->arg = arg;
+        rc = sqlite3_create_function_v2(s->db, "kw_msg_auth_changed", 0, SQLITE_UTF8, c, aw_fn, NULL, NULL,
+                                        free);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, AW_CREATE, NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            (void)sqlite3_exec(s->db, AW_DROP, NULL, NULL, NULL);
+            (void)sqlite3_create_function_v2(s->db, "kw_msg_auth_changed", 0, SQLITE_UTF8, NULL, NULL, NULL,
+                                             NULL, NULL);
+        }
+    }
+    if (rc != SQLITE_OK)
+        r = sq_err(s, rc);
+out:
+    sq_unlock(s);
+    return r;
+}
+
 const struct kw_store_msg_ops sq_msg_ops = {
     .put = sq_msg_put,
     .send = sq_msg_send,
@@ -551,4 +710,5 @@ const struct kw_store_msg_ops sq_msg_ops = {
     .prekey_put = sq_msg_prekey_put,
     .prekey_get = sq_msg_prekey_get,
     .expire = sq_msg_expire,
+    .auth_watch = sq_msg_auth_watch,
 };

@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 #include <dirent.h>
+#include <stdbool.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
 #include <sqlite3.h>
@@ -72,6 +74,14 @@ static inline void at_assert_refused(const kw_it_result *r, ...)
         assert_non_null(strstr(r->err, frag));
     }
     va_end(ap);
+}
+
+/* The fixture of an attack test (kw_it_fixture_up), with the CLI's account
+ * password set to AT_PASSWORD. */
+static inline int at_fixture_up(kw_it_server *s, const char *const *extra_args, const kw_it_prof *profs)
+{
+    setenv("KEYWARD_PASSWORD", AT_PASSWORD, 1);
+    return kw_it_fixture_up(s, extra_args, profs);
 }
 
 /* ---- the server's database ---- */
@@ -251,6 +261,176 @@ static inline void at_keychain_ok(const kw_it_server *s, const char *prof, const
     if (gen > 0)
         assert_int_equal(json_integer_value(json_object_get(r.json, "kk_generation")), gen);
     kw_it_result_free(&r);
+}
+
+/* ---- what the operator holds: the server's files ---- */
+
+/* Every regular file under the server's data directory and its log, read
+ * into memory (at_files_load), searched for secrets in the encodings a
+ * careless server might store them in (at_assert_absent). */
+typedef struct {
+    char path[512];
+    uint8_t *data;
+    size_t len;
+} at_file;
+
+typedef struct {
+    at_file *f;
+    size_t n, cap;
+} at_files;
+
+static inline void at_files_free(at_files *fs)
+{
+    for (size_t i = 0; i < fs->n; i++)
+        free(fs->f[i].data);
+    free(fs->f);
+    memset(fs, 0, sizeof(*fs));
+}
+
+/* Reads path (a file that vanished meanwhile, like a WAL at checkpoint, is
+ * skipped). */
+static inline void at_files_add(at_files *fs, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return;
+    if (fs->n == fs->cap) {
+        size_t cap = fs->cap != 0 ? 2 * fs->cap : 64;
+        at_file *nf = realloc(fs->f, cap * sizeof(*nf));
+        assert_non_null(nf);
+        fs->f = nf;
+        fs->cap = cap;
+    }
+    at_file *sf = &fs->f[fs->n++];
+    snprintf(sf->path, sizeof(sf->path), "%s", path);
+    sf->data = NULL;
+    sf->len = 0;
+    uint8_t buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+        uint8_t *nd = realloc(sf->data, sf->len + n);
+        assert_non_null(nd);
+        memcpy(nd + sf->len, buf, n);
+        sf->data = nd;
+        sf->len += n;
+    }
+    fclose(f);
+}
+
+static inline void at_files_add_dir(at_files *fs, const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char p[512];
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        int w = snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if (w < 0 || (size_t)w >= sizeof(p))
+            fail_msg("path too long under %s", dir);
+        if (lstat(p, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            at_files_add_dir(fs, p);
+        else if (S_ISREG(st.st_mode))
+            at_files_add(fs, p);
+    }
+    closedir(d);
+}
+
+/* (Re)loads everything the operator holds: the data directory and the
+ * server log (not the device profiles the harness keeps beside them);
+ * asserts that keyward.db was among them and not empty. */
+static inline void at_files_load(at_files *fs, const kw_it_server *s)
+{
+    char p[400];
+    at_files_free(fs);
+    snprintf(p, sizeof(p), "%s/data", s->dir);
+    at_files_add_dir(fs, p);
+    at_files_add(fs, s->log_path);
+    bool have_db = false;
+    for (size_t i = 0; i < fs->n; i++)
+        if (strstr(fs->f[i].path, "keyward.db") != NULL && fs->f[i].len > 0)
+            have_db = true;
+    assert_true(have_db);
+}
+
+static inline bool at_contains(const uint8_t *hay, size_t hay_len, const uint8_t *needle, size_t n)
+{
+    for (size_t i = 0; n > 0 && n <= hay_len && i <= hay_len - n; i++) {
+        const uint8_t *p = memchr(hay + i, needle[0], hay_len - n + 1 - i);
+        if (p == NULL)
+            return false;
+        i = (size_t)(p - hay);
+        if (memcmp(p, needle, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The file holding needle (n > 0 bytes), or NULL. */
+static inline const char *at_files_find(const at_files *fs, const void *needle, size_t n)
+{
+    for (size_t i = 0; i < fs->n; i++)
+        if (at_contains(fs->f[i].data, fs->f[i].len, needle, n))
+            return fs->f[i].path;
+    return NULL;
+}
+
+/* Standard or URL base64 of the whole 3-byte groups of in (the characters
+ * that stand in any longer encoding starting at that byte alignment). */
+static inline void at_b64_groups(char *out, size_t cap, const uint8_t *in, size_t n, bool url)
+{
+    static const char std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *a = url ? u : std;
+    size_t o = 0;
+    assert_true(cap > (n / 3) * 4);
+    for (size_t i = 0; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = a[v >> 18 & 63];
+        out[o++] = a[v >> 12 & 63];
+        out[o++] = a[v >> 6 & 63];
+        out[o++] = a[v & 63];
+    }
+    out[o] = '\0';
+}
+
+/* Asserts that secret (what names it; 8 to 256 bytes) appears in none of
+ * the files: as raw bytes, hex (both cases), base64 and base64url. Inside a
+ * longer base64 string the secret may start at any of three byte
+ * alignments: skipping 0, 1 or 2 leading bytes and encoding whole groups
+ * gives the characters that appear whatever the alignment. */
+static inline void at_assert_absent(const at_files *fs, const char *what, const uint8_t *secret, size_t n)
+{
+    char enc[520];
+    const char *hit;
+    assert_true(n >= 8 && n <= 256);
+    if ((hit = at_files_find(fs, secret, n)) != NULL)
+        fail_msg("%s found as raw bytes in %s", what, hit);
+    assert_int_equal(kw_hex_encode(enc, sizeof(enc), secret, n), KW_OK);
+    if ((hit = at_files_find(fs, enc, strlen(enc))) != NULL)
+        fail_msg("%s found as hex in %s", what, hit);
+    for (char *p = enc; *p != '\0'; p++)
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 'a' + 'A');
+    if ((hit = at_files_find(fs, enc, strlen(enc))) != NULL)
+        fail_msg("%s found as HEX in %s", what, hit);
+    for (size_t skip = 0; skip < 3; skip++)
+        for (int url = 0; url < 2; url++) {
+            at_b64_groups(enc, sizeof(enc), secret + skip, n - skip, url != 0);
+            if ((hit = at_files_find(fs, enc, strlen(enc))) != NULL)
+                fail_msg("%s found as base64%s (offset %zu) in %s", what, url ? "url" : "", skip, hit);
+        }
+}
+
+/* The control of a search: v (what names it) must be found. */
+static inline void at_assert_present(const at_files *fs, const char *what, const uint8_t *v, size_t n)
+{
+    if (at_files_find(fs, v, n) == NULL)
+        fail_msg("control: %s not found in the server's files: the search is broken", what);
 }
 
 #endif

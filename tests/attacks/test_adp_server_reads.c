@@ -24,9 +24,6 @@
  */
 #include "adp_util.h"
 
-#include <dirent.h>
-#include <sys/stat.h>
-
 #include "keyward/client_records.h"
 #include "keyward/record.h"
 
@@ -38,146 +35,33 @@ static const char PHOTO_NAME[] = "secret-beach-photo-name.jpg";
 static const char PHOTO_TEXT[] = "KNOWN-PLAINTEXT-of-an-end-to-end-photo";
 static const char MAIL_NAME[] = "interoperable-mail-subject";
 
-typedef struct {
-    char path[512];
-    uint8_t *data;
-    size_t len;
-} sfile;
-static sfile files[256];
-static size_t nfiles;
+static at_files files; /* what the operator holds */
+
+static const kw_it_prof profs[] = {{"A", &prof_a}, {NULL, NULL}};
 
 static int setup(void **state)
 {
     (void)state;
-    if (kw_init() != KW_OK || kw_it_server_start(&srv, NULL, NULL) != 0)
-        return -1;
-    prof_a = kw_it_profile(&srv, "A");
-    setenv("KEYWARD_PASSWORD", AT_PASSWORD, 1);
-    return 0;
+    return at_fixture_up(&srv, NULL, profs);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < nfiles; i++)
-        free(files[i].data);
-    kw_it_server_stop(&srv, false);
-    kw_it_server_cleanup(&srv);
-    free(prof_a);
+    at_files_free(&files);
+    kw_it_fixture_down(&srv, profs);
     return 0;
 }
 
-static void load_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    assert_true(nfiles < sizeof(files) / sizeof(files[0]));
-    if (f == NULL)
-        return;
-    sfile *sf = &files[nfiles++];
-    snprintf(sf->path, sizeof(sf->path), "%s", path);
-    sf->data = NULL;
-    sf->len = 0;
-    uint8_t buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
-        uint8_t *nd = realloc(sf->data, sf->len + n);
-        assert_non_null(nd);
-        memcpy(nd + sf->len, buf, n);
-        sf->data = nd;
-        sf->len += n;
-    }
-    fclose(f);
-}
-
-static void load_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char p[512];
-        struct stat st;
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        if (lstat(p, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode))
-            load_dir(p);
-        else if (S_ISREG(st.st_mode))
-            load_file(p);
-    }
-    closedir(d);
-}
-
+/* Loads the server's files; the large record must have gone to chunk
+ * storage. */
 static void load_server_files(void)
 {
-    char p[400];
-    for (size_t i = 0; i < nfiles; i++)
-        free(files[i].data);
-    nfiles = 0;
-    snprintf(p, sizeof(p), "%s/data", srv.dir);
-    load_dir(p);
-    load_file(srv.log_path);
+    at_files_load(&files, &srv);
     bool chunks = false;
-    for (size_t i = 0; i < nfiles; i++)
-        chunks = chunks || strstr(files[i].path, "/chunks/") != NULL;
+    for (size_t i = 0; i < files.n; i++)
+        chunks = chunks || strstr(files.f[i].path, "/chunks/") != NULL;
     assert_true(chunks); /* the large record went to chunk storage */
-}
-
-static bool contains(const uint8_t *hay, size_t hay_len, const uint8_t *needle, size_t n)
-{
-    for (size_t i = 0; n > 0 && n <= hay_len && i <= hay_len - n; i++)
-        if (hay[i] == needle[0] && memcmp(hay + i, needle, n) == 0)
-            return true;
-    return false;
-}
-
-static const char *find(const void *needle, size_t n)
-{
-    for (size_t i = 0; i < nfiles; i++)
-        if (contains(files[i].data, files[i].len, needle, n))
-            return files[i].path;
-    return NULL;
-}
-
-static void b64(char *out, size_t cap, const uint8_t *in, size_t n, bool url)
-{
-    static const char std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    static const char u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    const char *a = url ? u : std;
-    size_t o = 0;
-    for (size_t i = 0; i + 2 < n && o + 4 < cap; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = a[v >> 18];
-        out[o++] = a[(v >> 12) & 63];
-        out[o++] = a[(v >> 6) & 63];
-        out[o++] = a[v & 63];
-    }
-    out[o] = '\0';
-}
-
-/* Raw, hex, and base64/base64url of the secret at each alignment (the
- * full groups only, so a match inside a longer encoding is found too). */
-static void assert_absent(const char *what, const uint8_t *secret, size_t n)
-{
-    char enc[512];
-    const char *where;
-    if ((where = find(secret, n)) != NULL)
-        fail_msg("%s found raw in %s", what, where);
-    for (int upper = 0; upper < 2; upper++) {
-        size_t o = 0;
-        for (size_t i = 0; i < n && o + 3 < sizeof(enc); i++)
-            o += (size_t)snprintf(enc + o, sizeof(enc) - o, upper ? "%02X" : "%02x", secret[i]);
-        if ((where = find(enc, o)) != NULL)
-            fail_msg("%s found as hex in %s", what, where);
-    }
-    for (size_t shift = 0; shift < 3 && shift + 3 <= n; shift++)
-        for (int url = 0; url < 2; url++) {
-            b64(enc, sizeof(enc), secret + shift, n - shift, url);
-            if (strlen(enc) >= 8 && (where = find(enc + 4, strlen(enc) - 8)) != NULL)
-                fail_msg("%s found as base64 in %s", what, where);
-        }
 }
 
 static void put(const char *cat, const char *name, const uint8_t *data, size_t len)
@@ -238,31 +122,35 @@ static void test_scenario(void **state)
     assert_int_equal(adp_custody_rows(&srv, "alice", "mail"), 1);
 }
 
+/* Searches the files loaded last (the caller loads them: running, or
+ * stopped before the restart the keychain read below needs). */
 static void search_all(void)
 {
-    load_server_files();
     uint8_t pk[32];
     size_t n = 0;
     assert_int_equal(kw_b64url_decode(pk, sizeof(pk), &n, a_pk, strlen(a_pk)), KW_OK);
-    if (find(pk, 32) == NULL)
-        fail_msg("control: the account key is not found: the search is broken");
-    assert_absent("photo name", (const uint8_t *)PHOTO_NAME, strlen(PHOTO_NAME));
-    assert_absent("photo content", (const uint8_t *)PHOTO_TEXT, strlen(PHOTO_TEXT));
-    assert_absent("passcode", (const uint8_t *)PASSCODE, strlen(PASSCODE));
-    assert_absent("recovery code", (const uint8_t *)recovery_code, strlen(recovery_code));
+    at_assert_present(&files, "the account key", pk, 32);
+    at_assert_absent(&files, "photo name", (const uint8_t *)PHOTO_NAME, strlen(PHOTO_NAME));
+    at_assert_absent(&files, "photo content", (const uint8_t *)PHOTO_TEXT, strlen(PHOTO_TEXT));
+    at_assert_absent(&files, "passcode", (const uint8_t *)PASSCODE, strlen(PASSCODE));
+    at_assert_absent(&files, "recovery code", (const uint8_t *)recovery_code, strlen(recovery_code));
+    uint8_t rkey[KW_RECOVERY_KEYBYTES];
+    assert_int_equal(kw_recovery_code_parse(rkey, recovery_code), KW_OK);
+    at_assert_absent(&files, "recovery key", rkey, sizeof(rkey));
+    sodium_memzero(rkey, sizeof(rkey));
     kw_keychain *kc = adp_keychain(&srv, prof_a);
     uint8_t key[KW_SVCKEY_BYTES];
     uint32_t g = adp_svc_gen(kc, "photos");
     assert_int_equal(g, 2);
     for (uint32_t i = 1; i <= g; i++) {
         assert_int_equal(kw_keychain_svc_get(kc, "photos", i, key, NULL), KW_OK);
-        assert_absent("photos service key", key, sizeof(key));
+        at_assert_absent(&files, "photos service key", key, sizeof(key));
     }
     kw_keychain_free(&kc);
     kwc_profile *p = NULL;
     assert_int_equal(kwc_profile_load(&p, prof_a, AT_PASSPHRASE, strlen(AT_PASSPHRASE)), KW_OK);
     for (uint16_t i = 0; i < p->s->nkk; i++)
-        assert_absent("KK", p->s->kk[i].kk, 32);
+        at_assert_absent(&files, "KK", p->s->kk[i].kk, 32);
     kwc_profile_free(&p);
     sodium_memzero(key, sizeof(key));
 }
@@ -270,6 +158,7 @@ static void search_all(void)
 static void test_search_running(void **state)
 {
     (void)state;
+    load_server_files();
     search_all();
 }
 

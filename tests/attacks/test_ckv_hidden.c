@@ -19,25 +19,18 @@
 static kw_it_server srv;
 static char *prof_a, *prof_c, *prof_d;
 
+static const kw_it_prof profs[] = {{"A", &prof_a}, {"C", &prof_c}, {"D", &prof_d}, {NULL, NULL}};
+
 static int setup(void **state)
 {
     (void)state;
-    if (kw_init() != KW_OK || ckv_server_start(&srv, NULL) != 0)
-        return -1;
-    prof_a = kw_it_profile(&srv, "A");
-    prof_c = kw_it_profile(&srv, "C");
-    prof_d = kw_it_profile(&srv, "D");
-    return 0;
+    return ckv_fixture_up(&srv, profs);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    kw_it_server_stop(&srv, false);
-    kw_it_server_cleanup(&srv);
-    free(prof_a);
-    free(prof_c);
-    free(prof_d);
+    kw_it_fixture_down(&srv, profs);
     return 0;
 }
 

@@ -21,120 +21,27 @@
  * The same on the initiator's side: "carol" sees "dave" (D) under M; her
  * commitment binds M, dave's device refuses it, nothing is marked.
  */
-#include <signal.h>
-#include <sys/wait.h>
-
 #include "test_ckv_util.h"
 
 static kw_it_server srv;
 static char *prof_a, *prof_b, *prof_k, *prof_d;
 
+static const kw_it_prof profs[] = {
+    {"A", &prof_a}, {"B", &prof_b}, {"K", &prof_k}, {"D", &prof_d},
+    {NULL, NULL},
+};
+
 static int setup(void **state)
 {
     (void)state;
-    if (kw_init() != KW_OK || ckv_server_start(&srv, NULL) != 0)
-        return -1;
-    prof_a = kw_it_profile(&srv, "A");
-    prof_b = kw_it_profile(&srv, "B");
-    prof_k = kw_it_profile(&srv, "K");
-    prof_d = kw_it_profile(&srv, "D");
-    return 0;
+    return ckv_fixture_up(&srv, profs);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    kw_it_server_stop(&srv, false);
-    kw_it_server_cleanup(&srv);
-    free(prof_a);
-    free(prof_b);
-    free(prof_k);
-    free(prof_d);
+    kw_it_fixture_down(&srv, profs);
     return 0;
-}
-
-typedef struct {
-    pid_t pid;
-    FILE *in, *out;
-} proc;
-
-static proc spawn(const char *profile, const char *const *args)
-{
-    proc p = {0};
-    int in[2], out[2];
-    char keyward[600];
-    const char *bin = getenv("KEYWARD_BIN_DIR");
-    snprintf(keyward, sizeof(keyward), "%s/keyward", bin != NULL ? bin : "build/bin");
-    const char *argv[32] = {keyward, "--server", srv.url, "--profile", profile};
-    size_t n = 5;
-    for (size_t i = 0; args[i] != NULL && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    assert_int_equal(pipe(in), 0);
-    assert_int_equal(pipe(out), 0);
-    p.pid = fork();
-    assert_true(p.pid >= 0);
-    if (p.pid == 0) {
-        setsid(); /* no terminal: the answer comes from stdin */
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[1]);
-        close(out[0]);
-        setenv("KEYWARD_PASSPHRASE", AT_PASSPHRASE, 0);
-        setenv("KEYWARD_TEST_FAST_KDF", "1", 1);
-        execv(keyward, (char *const *)argv);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    p.in = fdopen(in[1], "w");
-    p.out = fdopen(out[0], "r");
-    return p;
-}
-
-/* Reads lines until the {"sas": ...} line (sas set) or the end of output
- * (sas empty; *last: the last JSON line, e.g. the error). */
-static void read_sas(proc *p, char sas[64], json_t **last)
-{
-    char line[8192];
-    sas[0] = '\0';
-    *last = NULL;
-    while (fgets(line, sizeof(line), p->out) != NULL) {
-        json_t *o = json_loads(line, 0, NULL);
-        const char *s = json_string_value(json_object_get(o, "sas"));
-        if (s != NULL && json_object_get(o, "verified") == NULL) {
-            snprintf(sas, 64, "%s", s);
-            json_decref(o);
-            return;
-        }
-        if (o != NULL) {
-            json_decref(*last);
-            *last = o;
-        }
-    }
-}
-
-/* Answers (NULL: nothing to answer), collects the final JSON line and the
- * exit status. */
-static int finish(proc *p, const char *answer, json_t **last)
-{
-    char line[8192];
-    int status = 0;
-    if (answer != NULL) {
-        fprintf(p->in, "%s\n", answer);
-        fflush(p->in);
-    }
-    while (fgets(line, sizeof(line), p->out) != NULL) {
-        json_t *o = json_loads(line, 0, NULL);
-        if (o != NULL) {
-            json_decref(*last);
-            *last = o;
-        }
-    }
-    fclose(p->in);
-    fclose(p->out);
-    assert_int_equal(waitpid(p->pid, &status, 0), p->pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 static bool verified(const char *prof, const char *name)
@@ -194,15 +101,15 @@ static void test_setup_and_control(void **state)
     /* the control: an honest compare gives both the same code */
     const char *va[] = {"--json", "contact", "verify", "carol", "--timeout", "60", NULL};
     const char *vk[] = {"--json", "contact", "verify", "alice", "--timeout", "60", NULL};
-    proc a = spawn(prof_a, va), k = spawn(prof_k, vk);
+    ckv_proc a = ckv_spawn(&srv, prof_a, va), k = ckv_spawn(&srv, prof_k, vk);
     char sas_a[64], sas_k[64];
     json_t *la = NULL, *lk = NULL;
-    read_sas(&a, sas_a, &la);
-    read_sas(&k, sas_k, &lk);
+    ckv_read_sas(&a, sas_a, &la);
+    ckv_read_sas(&k, sas_k, &lk);
     assert_int_equal(strlen(sas_a), 17);
     assert_string_equal(sas_a, sas_k);
-    assert_int_equal(finish(&a, "y", &la), 0);
-    assert_int_equal(finish(&k, "y", &lk), 0);
+    assert_int_equal(ckv_finish(&a, "y", &la), 0);
+    assert_int_equal(ckv_finish(&k, "y", &lk), 0);
     assert_true(json_is_true(json_object_get(la, "verified")));
     assert_true(json_is_true(json_object_get(lk, "verified")));
     json_decref(la);
@@ -250,21 +157,21 @@ static void test_sas_mitm_refused(void **state)
     /* the compare: alice ("alice" < "bob") commits, bob checks */
     const char *va[] = {"--json", "contact", "verify", "bob", "--timeout", "60", NULL};
     const char *vb[] = {"--json", "contact", "verify", "alice", "--timeout", "60", NULL};
-    proc a = spawn(prof_a, va), b = spawn(prof_b, vb);
+    ckv_proc a = ckv_spawn(&srv, prof_a, va), b = ckv_spawn(&srv, prof_b, vb);
     char sas_a[64], sas_b[64];
     json_t *la = NULL, *lb = NULL;
-    read_sas(&b, sas_b, &lb);
+    ckv_read_sas(&b, sas_b, &lb);
     assert_string_equal(sas_b, ""); /* bob's device shows no code */
-    int sb = finish(&b, NULL, &lb);
+    int sb = ckv_finish(&b, NULL, &lb);
     assert_int_equal(sb, 2);
     assert_non_null(lb);
     json_t *err = json_object_get(lb, "error");
     assert_string_equal(json_string_value(json_object_get(err, "code")), "verify");
     assert_non_null(strstr(json_string_value(json_object_get(err, "message")), "in the middle"));
     /* alice's device shows a code bob's does not: her user answers no */
-    read_sas(&a, sas_a, &la);
+    ckv_read_sas(&a, sas_a, &la);
     assert_int_equal(strlen(sas_a), 17);
-    assert_int_equal(finish(&a, "n", &la), 2);
+    assert_int_equal(ckv_finish(&a, "n", &la), 2);
     json_decref(la);
     json_decref(lb);
 
@@ -295,18 +202,18 @@ static void test_sas_mitm_initiator_side(void **state)
 
     const char *vk[] = {"--json", "contact", "verify", "dave", "--timeout", "60", NULL};
     const char *vd[] = {"--json", "contact", "verify", "carol", "--timeout", "60", NULL};
-    proc k = spawn(prof_k, vk), d = spawn(prof_d, vd);
+    ckv_proc k = ckv_spawn(&srv, prof_k, vk), d = ckv_spawn(&srv, prof_d, vd);
     char sas_k[64], sas_d[64];
     json_t *lk = NULL, *ld = NULL;
-    read_sas(&d, sas_d, &ld);
+    ckv_read_sas(&d, sas_d, &ld);
     assert_string_equal(sas_d, "");
-    assert_int_equal(finish(&d, NULL, &ld), 2);
+    assert_int_equal(ckv_finish(&d, NULL, &ld), 2);
     json_t *err = json_object_get(ld, "error");
     assert_string_equal(json_string_value(json_object_get(err, "code")), "verify");
     assert_non_null(strstr(json_string_value(json_object_get(err, "message")), "in the middle"));
-    read_sas(&k, sas_k, &lk);
+    ckv_read_sas(&k, sas_k, &lk);
     assert_int_equal(strlen(sas_k), 17);
-    assert_int_equal(finish(&k, "n", &lk), 2);
+    assert_int_equal(ckv_finish(&k, "n", &lk), 2);
     json_decref(lk);
     json_decref(ld);
     assert_false(verified(prof_k, "dave"));

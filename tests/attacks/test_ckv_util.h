@@ -12,6 +12,9 @@
 
 #include "attack_util.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "keyward/kt.h"
 #include "keyward/roster.h"
 #include "keyward/sign.h"
@@ -23,6 +26,14 @@ static inline int ckv_server_start(kw_it_server *s, const char *dir)
     setenv("KEYWARD_TEST_FAULTS", "1", 1);
     setenv("KEYWARD_PASSWORD", AT_PASSWORD, 1);
     return kw_it_server_start(s, dir, ckv_server_args);
+}
+
+/* The fixture of a CKV test (kw_it_fixture_up) on such a server. */
+static inline int ckv_fixture_up(kw_it_server *s, const kw_it_prof *profs)
+{
+    setenv("KEYWARD_TEST_FAULTS", "1", 1);
+    setenv("KEYWARD_PASSWORD", AT_PASSWORD, 1);
+    return kw_it_fixture_up(s, ckv_server_args, profs);
 }
 
 static inline int64_t ckv_head_epoch(const kw_it_server *s)
@@ -254,6 +265,97 @@ static inline void ckv_code(const kw_it_server *s, const char *prof, char code[6
     snprintf(code, 64, "%s", at_jstr(&r, "code"));
     assert_int_equal(strlen(code), 35);
     kw_it_result_free(&r);
+}
+
+/* ---- the interactive compare: CLI processes that wait for an answer ---- */
+
+typedef struct {
+    pid_t pid;
+    FILE *in, *out; /* its stdin and stdout */
+} ckv_proc;
+
+/* Starts `keyward --server URL --profile profile args...` (test
+ * environment, no terminal: the answer comes from stdin). */
+static inline ckv_proc ckv_spawn(const kw_it_server *s, const char *profile, const char *const *args)
+{
+    ckv_proc p = {0};
+    int in[2], out[2];
+    char keyward[600];
+    const char *bin = getenv("KEYWARD_BIN_DIR");
+    snprintf(keyward, sizeof(keyward), "%s/keyward", bin != NULL ? bin : "build/bin");
+    const char *argv[32] = {keyward, "--server", s->url, "--profile", profile};
+    size_t n = 5;
+    for (size_t i = 0; args[i] != NULL && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    assert_int_equal(pipe(in), 0);
+    assert_int_equal(pipe(out), 0);
+    p.pid = fork();
+    assert_true(p.pid >= 0);
+    if (p.pid == 0) {
+        setsid();
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[1]);
+        close(out[0]);
+        setenv("KEYWARD_PASSPHRASE", AT_PASSPHRASE, 0);
+        setenv("KEYWARD_TEST_FAST_KDF", "1", 1);
+        execv(keyward, (char *const *)argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    p.in = fdopen(in[1], "w");
+    p.out = fdopen(out[0], "r");
+    return p;
+}
+
+/* Reads lines until the {"sas": ...} prompt line (sas set) or the end of
+ * output (sas empty). last (optional, *last NULL or owned): the last other
+ * JSON line, e.g. the error. */
+static inline void ckv_read_sas(ckv_proc *p, char sas[64], json_t **last)
+{
+    char line[8192];
+    sas[0] = '\0';
+    while (fgets(line, sizeof(line), p->out) != NULL) {
+        json_t *o = json_loads(line, 0, NULL);
+        const char *v = json_string_value(json_object_get(o, "sas"));
+        if (v != NULL && json_object_get(o, "verified") == NULL) {
+            snprintf(sas, 64, "%s", v);
+            json_decref(o);
+            return;
+        }
+        if (o != NULL && last != NULL) {
+            json_decref(*last);
+            *last = o;
+        } else {
+            json_decref(o);
+        }
+    }
+}
+
+/* Answers (NULL: nothing to answer), then collects the final JSON line
+ * into *last (NULL or owned; replaced when a line follows) and returns the
+ * exit status (-1: did not exit normally). */
+static inline int ckv_finish(ckv_proc *p, const char *answer, json_t **last)
+{
+    char line[8192];
+    int status = 0;
+    if (answer != NULL) {
+        fprintf(p->in, "%s\n", answer);
+        fflush(p->in);
+    }
+    while (fgets(line, sizeof(line), p->out) != NULL) {
+        json_t *o = json_loads(line, 0, NULL);
+        if (o != NULL) {
+            json_decref(*last);
+            *last = o;
+        }
+    }
+    fclose(p->in);
+    fclose(p->out);
+    assert_int_equal(waitpid(p->pid, &status, 0), p->pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 #endif

@@ -31,24 +31,18 @@ static uint8_t bid[16], aid[16];
 
 #define ALICE "(SELECT id FROM accounts WHERE name = 'alice')"
 
+static const kw_it_prof profs[] = {{"A", &prof_a}, {"B", &prof_b}, {NULL, NULL}};
+
 static int setup(void **state)
 {
     (void)state;
-    if (kw_init() != KW_OK || kw_it_server_start(&srv, NULL, NULL) != 0)
-        return -1;
-    prof_a = kw_it_profile(&srv, "A");
-    prof_b = kw_it_profile(&srv, "B");
-    setenv("KEYWARD_PASSWORD", AT_PASSWORD, 1);
-    return 0;
+    return at_fixture_up(&srv, NULL, profs);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    kw_it_server_stop(&srv, false);
-    kw_it_server_cleanup(&srv);
-    free(prof_a);
-    free(prof_b);
+    kw_it_fixture_down(&srv, profs);
     return 0;
 }
 

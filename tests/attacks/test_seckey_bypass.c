@@ -89,27 +89,15 @@ static void approval_code(char code[16])
 
 /* ---- HTTP ---- */
 
+/* KEYWARD_TEST_HTTP_DEBUG set: every exchange goes to stderr. */
 static int call(const char *method, const char *path, json_t *body, const char *token, json_t **out)
 {
-    char *req = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    char *resp = NULL;
-    int st = kw_it_http(&srv, method, path, req, token, &resp);
-    if (getenv("BYPASS_DEBUG") != NULL)
-        fprintf(stderr, "%s %s -> %d %.300s\n", method, path, st, resp != NULL ? resp : "");
-    free(req);
-    json_decref(body);
-    if (out != NULL) {
-        json_error_t e;
-        *out = resp != NULL ? json_loads(resp, 0, &e) : NULL;
-    }
-    free(resp);
-    return st;
+    return kw_it_call(&srv, method, path, body, token, out);
 }
 
 static const char *err_message(json_t *o)
 {
-    const char *m = json_string_value(json_object_get(json_object_get(o, "error"), "message"));
-    return m != NULL ? m : "";
+    return kw_it_err_message(o);
 }
 
 static void expect_err(int st, int want_st, json_t *o, const char *needle)
@@ -130,30 +118,7 @@ static void b64(char *out, size_t cap, const uint8_t *p, size_t n)
  * FACTOR answer {token, factors, key_options?, ...} (status returned). */
 static int web_password(const char *name, json_t **out)
 {
-    kw_opaque_config cfg;
-    kw_opaque_client *c = NULL;
-    uint8_t ke1[KW_OPAQUE_KE1BYTES], ke3[KW_OPAQUE_KE3BYTES], sk[64], ek[64], ke2[KW_OPAQUE_KE2BYTES];
-    char s1[256], s3[256];
-    size_t n = 0;
-    json_t *r1 = NULL;
-    kw_opaque_config_default(&cfg, NULL, 0);
-    assert_int_equal(kw_opaque_client_new(&c, &cfg), KW_OK);
-    assert_int_equal(kw_opaque_client_login_start(c, ke1, (const uint8_t *)PASSWORD, strlen(PASSWORD)), KW_OK);
-    b64(s1, sizeof(s1), ke1, sizeof(ke1));
-    int st = call("POST", "/v1/web/login/start", json_pack("{s:s,s:s}", "name", name, "ke1", s1), NULL, &r1);
-    assert_int_equal(st, 200);
-    const char *k2 = json_string_value(json_object_get(r1, "ke2"));
-    assert_non_null(k2);
-    assert_int_equal(kw_b64url_decode(ke2, sizeof(ke2), &n, k2, strlen(k2)), KW_OK);
-    assert_int_equal(kw_opaque_client_login_finish(c, ke3, sk, ek, ke2, n, NULL), KW_OK);
-    b64(s3, sizeof(s3), ke3, sizeof(ke3));
-    st = call("POST", "/v1/web/login/finish",
-              json_pack("{s:O,s:s}", "login_id", json_object_get(r1, "login_id"), "ke3", s3), NULL, out);
-    json_decref(r1);
-    kw_opaque_client_free(&c);
-    sodium_memzero(sk, sizeof(sk));
-    sodium_memzero(ek, sizeof(ek));
-    return st;
+    return kw_it_web_password(&srv, name, PASSWORD, NULL, NULL, out);
 }
 
 typedef struct {

@@ -51,17 +51,16 @@ static const char *jstr(const kw_it_result *r, const char *key)
     return s != NULL ? s : "";
 }
 
+static const kw_it_prof profs[] = {
+    {"A", &prof_a}, {"B", &prof_b}, {"C", &prof_c}, {"D", &prof_d}, {"E", &prof_e}, {"F", &prof_f},
+    {NULL, NULL},
+};
+
 static int setup(void **state)
 {
     (void)state;
-    if (kw_init() != KW_OK || kw_it_server_start(&srv, NULL, NULL) != 0)
+    if (kw_it_fixture_up(&srv, NULL, profs) != 0)
         return -1;
-    prof_a = kw_it_profile(&srv, "A");
-    prof_b = kw_it_profile(&srv, "B");
-    prof_c = kw_it_profile(&srv, "C");
-    prof_d = kw_it_profile(&srv, "D");
-    prof_e = kw_it_profile(&srv, "E");
-    prof_f = kw_it_profile(&srv, "F");
     setenv("KEYWARD_PASSWORD", PASSWORD, 1);
     return 0;
 }
@@ -69,14 +68,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    kw_it_server_stop(&srv, false);
-    kw_it_server_cleanup(&srv);
-    free(prof_a);
-    free(prof_b);
-    free(prof_c);
-    free(prof_d);
-    free(prof_e);
-    free(prof_f);
+    kw_it_fixture_down(&srv, profs);
     return 0;
 }
 
@@ -98,6 +90,18 @@ static void test_create_account(void **state)
     const char *again[] = {"--json", "account", "create", "alice", NULL};
     r = kw_it_cli(&srv, prof_e, NULL, again);
     assert_int_equal(r.status, 4);
+    kw_it_result_free(&r);
+
+    /* names are checked before anything is sent: 1 (usage) */
+    const char *bad_name[] = {"--json", "account", "create", "al ice", NULL};
+    r = kw_it_cli(&srv, prof_e, NULL, bad_name);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "account names are"));
+    kw_it_result_free(&r);
+    const char *bad_dev[] = {"--json", "login", "alice", "--device-name", "lap/top", NULL};
+    r = kw_it_cli(&srv, prof_e, NULL, bad_dev);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "device names are"));
     kw_it_result_free(&r);
 }
 
@@ -361,7 +365,8 @@ static void test_recovery(void **state)
     kw_it_result_free(&r);
 }
 
-/* Sessions and logout: A lists its sessions, logs out, is refused after. */
+/* Sessions and logout: C lists its sessions, revokes its own (refused
+ * after, signs in again), logs out, is refused after. */
 static void test_logout(void **state)
 {
     (void)state;
@@ -369,6 +374,30 @@ static void test_logout(void **state)
     kw_it_result r = cli(prof_c, sl);
     assert_int_equal(r.status, 0);
     assert_true(json_array_size(json_object_get(r.json, "sessions")) >= 2);
+    char own[128] = "";
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(r.json, "sessions"), i, e)
+    {
+        if (json_is_true(json_object_get(e, "current")))
+            snprintf(own, sizeof(own), "%s", json_string_value(json_object_get(e, "id")));
+    }
+    kw_it_result_free(&r);
+    assert_true(strlen(own) > 0);
+    const char *rv[] = {"--json", "session", "revoke", own, NULL};
+    r = cli(prof_c, rv);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(jstr(&r, "revoked"), own);
+    kw_it_result_free(&r);
+    r = kw_it_cli(&srv, prof_c, NULL, sl);
+    assert_int_equal(r.status, 2);
+    kw_it_result_free(&r);
+    const char *again[] = {"--json", "login", "alice", NULL};
+    r = cli(prof_c, again);
+    assert_int_equal(r.status, 0);
+    kw_it_result_free(&r);
+    r = cli(prof_c, sl);
+    assert_int_equal(r.status, 0);
     kw_it_result_free(&r);
     const char *out[] = {"--json", "logout", NULL};
     r = cli(prof_c, out);

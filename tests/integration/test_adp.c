@@ -55,34 +55,22 @@ static char a_pk[64], b_id[32], recovery_code[128];
 
 static const char *const ADP_CATS[] = {"photos", "notes", "mail", NULL};
 
+static const kw_it_prof profs[] = {
+    {"A", &prof_a}, {"B", &prof_b}, {"C", &prof_c}, {"D", &prof_d},
+    {"E", &prof_e}, {"F", &prof_f}, {"bob", &prof_bob},
+    {NULL, NULL},
+};
+
 static int setup(void **state)
 {
     (void)state;
-    if (kw_init() != KW_OK || kw_it_server_start(&srv, NULL, SERVER_ARGS) != 0)
-        return -1;
-    prof_a = kw_it_profile(&srv, "A");
-    prof_b = kw_it_profile(&srv, "B");
-    prof_c = kw_it_profile(&srv, "C");
-    prof_d = kw_it_profile(&srv, "D");
-    prof_e = kw_it_profile(&srv, "E");
-    prof_f = kw_it_profile(&srv, "F");
-    prof_bob = kw_it_profile(&srv, "bob");
-    setenv("KEYWARD_PASSWORD", AT_PASSWORD, 1);
-    return 0;
+    return at_fixture_up(&srv, SERVER_ARGS, profs);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    kw_it_server_stop(&srv, false);
-    kw_it_server_cleanup(&srv);
-    free(prof_a);
-    free(prof_b);
-    free(prof_c);
-    free(prof_d);
-    free(prof_e);
-    free(prof_f);
-    free(prof_bob);
+    kw_it_fixture_down(&srv, profs);
     return 0;
 }
 
@@ -343,6 +331,24 @@ static void test_passcode_escrow(void **state)
     r = recover_pc(prof_e, "271828", 3);
     assert_int_equal(r.status, 3);
     kw_it_result_free(&r);
+
+    /* a new escrow, then `recovery passcode delete` drops it on the server */
+    setenv("KEYWARD_PASSCODE", "161803", 1);
+    r = at_cli(&srv, prof_a, set, 0);
+    unsetenv("KEYWARD_PASSCODE");
+    assert_int_equal(r.status, 0);
+    kw_it_result_free(&r);
+    db = at_db_open(&srv);
+    assert_int_equal(at_int(db, "SELECT count(*) FROM adp_passcode"), 1);
+    at_db_close(db);
+    const char *del[] = {"--json", "recovery", "passcode", "delete", NULL};
+    r = at_cli(&srv, prof_a, del, 0);
+    assert_int_equal(r.status, 0);
+    assert_true(json_is_false(json_object_get(r.json, "passcode_escrow")));
+    kw_it_result_free(&r);
+    db = at_db_open(&srv);
+    assert_int_equal(at_int(db, "SELECT count(*) FROM adp_passcode"), 0);
+    at_db_close(db);
 }
 
 /* ---- web access: a browser session signed in the page's way (OPAQUE

@@ -36,134 +36,43 @@
  * a device and messaging with her stays refused (see docs/api.md,
  * "Contact Key Verification", known limits).
  */
-#include <signal.h>
-#include <sys/wait.h>
-
 #include "../attacks/test_ckv_util.h"
 
 static kw_it_server srv;
 static char *pa1, *pa2, *pa3, *pb1, *pb2, *pb3;
 static char b3_id[32];
 
+static const kw_it_prof profs[] = {
+    {"A1", &pa1}, {"A2", &pa2}, {"A3", &pa3}, {"B1", &pb1}, {"B2", &pb2}, {"B3", &pb3},
+    {NULL, NULL},
+};
+
 static int setup(void **state)
 {
     (void)state;
-    if (kw_init() != KW_OK || ckv_server_start(&srv, NULL) != 0)
-        return -1;
-    pa1 = kw_it_profile(&srv, "A1");
-    pa2 = kw_it_profile(&srv, "A2");
-    pa3 = kw_it_profile(&srv, "A3");
-    pb1 = kw_it_profile(&srv, "B1");
-    pb2 = kw_it_profile(&srv, "B2");
-    pb3 = kw_it_profile(&srv, "B3");
-    return 0;
+    return ckv_fixture_up(&srv, profs);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    kw_it_server_stop(&srv, false);
-    kw_it_server_cleanup(&srv);
-    free(pa1);
-    free(pa2);
-    free(pa3);
-    free(pb1);
-    free(pb2);
-    free(pb3);
+    kw_it_fixture_down(&srv, profs);
     return 0;
-}
-
-/* ---- the interactive compare: two CLI processes at once ---- */
-
-typedef struct {
-    pid_t pid;
-    FILE *in, *out;
-} proc;
-
-static proc spawn(const char *profile, const char *const *args)
-{
-    proc p = {0};
-    int in[2], out[2];
-    char keyward[600];
-    const char *bin = getenv("KEYWARD_BIN_DIR");
-    snprintf(keyward, sizeof(keyward), "%s/keyward", bin != NULL ? bin : "build/bin");
-    const char *argv[32] = {keyward, "--server", srv.url, "--profile", profile};
-    size_t n = 5;
-    for (size_t i = 0; args[i] != NULL && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    assert_int_equal(pipe(in), 0);
-    assert_int_equal(pipe(out), 0);
-    p.pid = fork();
-    assert_true(p.pid >= 0);
-    if (p.pid == 0) {
-        setsid(); /* no terminal: the answer comes from stdin */
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[1]);
-        close(out[0]);
-        setenv("KEYWARD_PASSPHRASE", AT_PASSPHRASE, 0);
-        setenv("KEYWARD_TEST_FAST_KDF", "1", 1);
-        execv(keyward, (char *const *)argv);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    p.in = fdopen(in[1], "w");
-    p.out = fdopen(out[0], "r");
-    return p;
-}
-
-/* Reads the {"sas": ...} line a verifying CLI prints. */
-static void read_sas(proc *p, char sas[64])
-{
-    char line[512];
-    sas[0] = '\0';
-    while (fgets(line, sizeof(line), p->out) != NULL) {
-        json_t *o = json_loads(line, 0, NULL);
-        const char *s = json_string_value(json_object_get(o, "sas"));
-        if (s != NULL)
-            snprintf(sas, 64, "%s", s);
-        json_decref(o);
-        if (sas[0] != '\0')
-            return;
-    }
-}
-
-/* Answers, then collects the final JSON line and the exit status. */
-static int finish(proc *p, const char *answer, json_t **last)
-{
-    char line[8192];
-    int status = 0;
-    fprintf(p->in, "%s\n", answer);
-    fflush(p->in);
-    *last = NULL;
-    while (fgets(line, sizeof(line), p->out) != NULL) {
-        json_t *o = json_loads(line, 0, NULL);
-        if (o != NULL) {
-            json_decref(*last);
-            *last = o;
-        }
-    }
-    fclose(p->in);
-    fclose(p->out);
-    assert_int_equal(waitpid(p->pid, &status, 0), p->pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 static void compare_in_person(bool say_yes)
 {
     const char *va[] = {"--json", "contact", "verify", "bob", "--timeout", "60", NULL};
     const char *vb[] = {"--json", "contact", "verify", "alice", "--timeout", "60", NULL};
-    proc a = spawn(pa1, va), b = spawn(pb1, vb);
+    ckv_proc a = ckv_spawn(&srv, pa1, va), b = ckv_spawn(&srv, pb1, vb);
     char sas_a[64], sas_b[64];
-    read_sas(&a, sas_a);
-    read_sas(&b, sas_b);
+    ckv_read_sas(&a, sas_a, NULL);
+    ckv_read_sas(&b, sas_b, NULL);
     assert_int_equal(strlen(sas_a), 17); /* "ddddd ddddd ddddd" */
     assert_string_equal(sas_a, sas_b);   /* the users compare: the same */
     json_t *ra = NULL, *rb = NULL;
-    int sa = finish(&a, say_yes ? "y" : "n", &ra);
-    int sb = finish(&b, "y", &rb);
+    int sa = ckv_finish(&a, say_yes ? "y" : "n", &ra);
+    int sb = ckv_finish(&b, "y", &rb);
     if (say_yes) {
         assert_int_equal(sa, 0);
         assert_int_equal(sb, 0);

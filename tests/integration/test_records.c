@@ -603,6 +603,230 @@ static void test_binary_pieces(void **state)
     free(buf);
 }
 
+/* The chunk directories (<data>/chunks/<hh>/<hex>) into out[0..max), each
+ * a path; returns how many. */
+static size_t chunk_dirs(char out[][900], size_t max)
+{
+    char chunks[500];
+    size_t n = 0;
+    snprintf(chunks, sizeof(chunks), "%s/data/chunks", srv.dir);
+    DIR *top = opendir(chunks);
+    assert_non_null(top);
+    struct dirent *p;
+    while ((p = readdir(top)) != NULL) {
+        if (p->d_name[0] == '.')
+            continue;
+        char sub[800];
+        snprintf(sub, sizeof(sub), "%s/%s", chunks, p->d_name);
+        DIR *d = opendir(sub);
+        struct dirent *e;
+        while (d != NULL && (e = readdir(d)) != NULL)
+            if (e->d_name[0] != '.' && n < max) {
+                char full[1200];
+                snprintf(full, sizeof(full), "%s/%s", sub, e->d_name);
+                assert_true(strlen(full) < 900);
+                memcpy(out[n++], full, strlen(full) + 1);
+            }
+        if (d != NULL)
+            closedir(d);
+    }
+    closedir(top);
+    return n;
+}
+
+/* Interrupts a put of src after `pieces` pieces and returns the chunk
+ * directory its upload writes to (the one that was not there before). */
+static void interrupted_put(const char *src, const char *pieces, char dir[900])
+{
+    static char before[256][900], after[256][900];
+    size_t nb = chunk_dirs(before, 256);
+    const char *put[] = {"--json", "put", "drive", src, NULL};
+    setenv("KEYWARD_TEST_UPLOAD_ABORT_AFTER", pieces, 1);
+    kw_it_result r = kw_it_cli(&srv, prof_a, NULL, put);
+    unsetenv("KEYWARD_TEST_UPLOAD_ABORT_AFTER");
+    assert_int_not_equal(r.status, 0);
+    kw_it_result_free(&r);
+    size_t na = chunk_dirs(after, 256);
+    dir[0] = '\0';
+    for (size_t i = 0; i < na; i++) {
+        bool old = false;
+        for (size_t k = 0; k < nb && !old; k++)
+            old = strcmp(after[i], before[k]) == 0;
+        if (!old)
+            memcpy(dir, after[i], 900);
+    }
+    assert_true(dir[0] != '\0');
+}
+
+/* The rules that keep a crash from committing a torn piece (server/api/records.c,
+ * records.sync = commit): pieces are acknowledged before they are fsynced,
+ * so (1) a piece cut short on disk is never counted for a resume nor
+ * committed — the client sends it again; (2) pieces written under another
+ * boot of the machine (a power loss in between; simulated by changing the
+ * upload's recorded boot id) are all dropped and sent again. Both
+ * uploads then complete with their content intact. */
+static void test_crash_torn_pieces(void **state)
+{
+    (void)state;
+    char src[500], src2[500], out[500], dir[900], path[1000];
+    size_t len = 5 * 1024 * 1024 + 99;
+    uint8_t *data = malloc(len);
+    assert_non_null(data);
+    randombytes_buf(data, len);
+    snprintf(src, sizeof(src), "%s/torn.bin", workdir);
+    snprintf(src2, sizeof(src2), "%s/reboot.bin", workdir);
+    snprintf(out, sizeof(out), "%s/torn.out", workdir);
+    write_file(src, data, len);
+    data[0] ^= 1;
+    write_file(src2, data, len);
+    free(data);
+
+    /* (1) piece 1 of three stored pieces cut short, as a power loss could leave it */
+    interrupted_put(src, "3", dir);
+    snprintf(path, sizeof(path), "%s/1", dir);
+    assert_int_equal(truncate(path, 1000), 0);
+    const char *put[] = {"--json", "put", "drive", src, NULL};
+    kw_it_result r = cli_expect(prof_a, 0, put);
+    assert_int_equal(jint(&r, "resumed_from"), 1); /* piece 0 reused, piece 1 sent again */
+    kw_it_result_free(&r);
+    const char *get[] = {"--json", "get", "drive", "torn.bin", "-o", out, NULL};
+    r = cli_expect(prof_b, 0, get);
+    kw_it_result_free(&r);
+    assert_same_file(src, out);
+
+    /* (2) an upload whose pieces were written under another boot */
+    interrupted_put(src2, "3", dir);
+    snprintf(path, sizeof(path), "%s/.boot", dir);
+    size_t blen = 0;
+    uint8_t *boot = read_file(path, &blen);
+    assert_int_equal(blen, 36);
+    free(boot);
+    write_file(path, (const uint8_t *)"00000000-0000-4000-8000-000000000000", 36);
+    const char *put2[] = {"--json", "put", "drive", src2, NULL};
+    r = cli_expect(prof_a, 0, put2);
+    assert_int_equal(jint(&r, "resumed_from"), 0);
+    assert_int_equal(jint(&r, "resumed_pieces"), 0);
+    kw_it_result_free(&r);
+    const char *get2[] = {"--json", "get", "drive", "reboot.bin", "-o", out, NULL};
+    r = cli_expect(prof_b, 0, get2);
+    kw_it_result_free(&r);
+    assert_same_file(src2, out);
+    size_t loglen = 0;
+    char *log = (char *)read_file(srv.log_path, &loglen);
+    assert_non_null(strstr(log, "event=records_reboot dropped_chunks=3"));
+    free(log);
+}
+
+/* The commit checks each piece's length, not only the total: a piece cut
+ * short whose loss another piece's length makes up is refused (409), and
+ * so is a commit after the machine restarted (the pieces are dropped). */
+static void test_commit_piece_lengths(void **state)
+{
+    (void)state;
+    char tok[128], path[300], up[64], hex[33], dir[900], file[1000];
+    bin_sink o = {0};
+    token_of(prof_a, tok, sizeof(tok));
+    snprintf(path, sizeof(path), "/v1/records/notes/lens/%s/uploads", "AAAAAAAAAAAAAAAAAAAAAg");
+    assert_int_equal(http_raw("POST", path, "application/json", "{\"version\":1}", 13, tok, &o, NULL, 0), 200);
+    json_t *j = json_loads(o.data, 0, NULL);
+    assert_non_null(j);
+    snprintf(up, sizeof(up), "%s", json_string_value(json_object_get(j, "upload_id")));
+    json_decref(j);
+    free(o.data);
+    memset(&o, 0, sizeof(o));
+    uint8_t ref[16], buf[4096 + KW_RECORD_PIECE_OVERHEAD];
+    size_t rl = 0;
+    assert_int_equal(kw_b64url_decode(ref, 16, &rl, up, strlen(up)), KW_OK);
+    kw_hex_encode(hex, sizeof(hex), ref, 16);
+    snprintf(dir, sizeof(dir), "%s/data/chunks/%.2s/%s", srv.dir, hex, hex);
+    randombytes_buf(buf, sizeof(buf));
+    /* three pieces of a 4 KiB piece size: two whole, the last 100 bytes */
+    const size_t sizes[3] = {sizeof(buf), sizeof(buf), 100};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "/v1/record-uploads/%s/%d", up, i);
+        assert_int_equal(http_raw("PUT", path, "application/octet-stream", buf, sizes[i], tok, &o, NULL, 0), 200);
+        free(o.data);
+        memset(&o, 0, sizeof(o));
+    }
+    /* piece 1 torn to 2000 bytes, the last one grown by as much: the total still adds up */
+    snprintf(file, sizeof(file), "%s/1", dir);
+    assert_int_equal(truncate(file, 2000), 0);
+    snprintf(file, sizeof(file), "%s/2", dir);
+    assert_int_equal(truncate(file, (off_t)(100 + sizeof(buf) - 2000)), 0);
+    uint8_t wrap[KW_RECORD_WRAPBYTES] = {0, 0, 0, 1}, meta[4 + 24 + 128 + 16] = {'K', 'W', 'R', '1'};
+    char wb[200], mb[400], body[1000];
+    kw_b64url_encode(wb, sizeof(wb), wrap, sizeof(wrap));
+    kw_b64url_encode(mb, sizeof(mb), meta, sizeof(meta));
+    snprintf(body, sizeof(body), "{\"meta\":\"%s\",\"wrap\":\"%s\",\"nchunks\":3,\"content_len\":%zu}", mb, wb,
+             2 * sizeof(buf) + 100);
+    snprintf(path, sizeof(path), "/v1/record-uploads/%s/commit", up);
+    assert_int_equal(http_raw("POST", path, "application/json", body, strlen(body), tok, &o, NULL, 0), 409);
+    assert_non_null(strstr(o.data, "chunk 1 is not a whole sealed piece"));
+    free(o.data);
+    memset(&o, 0, sizeof(o));
+    /* the same commit after a (simulated) reboot: refused, and the pieces are gone */
+    snprintf(file, sizeof(file), "%s/.boot", dir);
+    write_file(file, (const uint8_t *)"00000000-0000-4000-8000-000000000001", 36);
+    assert_int_equal(http_raw("POST", path, "application/json", body, strlen(body), tok, &o, NULL, 0), 409);
+    assert_non_null(strstr(o.data, "restarted"));
+    free(o.data);
+    memset(&o, 0, sizeof(o));
+    snprintf(file, sizeof(file), "%s/0", dir);
+    assert_int_not_equal(access(file, F_OK), 0);
+    snprintf(path, sizeof(path), "/v1/record-uploads/%s", up);
+    assert_int_equal(http_raw("GET", path, "application/json", NULL, 0, tok, &o, NULL, 0), 200);
+    j = json_loads(o.data, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(j, "chunks")), 0);
+    json_decref(j);
+    free(o.data);
+    memset(&o, 0, sizeof(o));
+    snprintf(path, sizeof(path), "/v1/record-uploads/%s/abort", up);
+    assert_int_equal(http_raw("POST", path, "application/json", NULL, 0, tok, &o, NULL, 0), 200);
+    free(o.data);
+}
+
+/* records.sync = piece: every piece is durable when acknowledged (no boot
+ * file, nothing to drop after a restart); a put, a resumed put and a get
+ * work the same. An unknown mode stops keywardd from starting. */
+static void test_sync_piece_mode(void **state)
+{
+    (void)state;
+    char dir[256], src[500], out[500], dirs[8][900];
+    snprintf(dir, sizeof(dir), "%s", srv.dir);
+    kw_it_server_stop(&srv, false);
+    const char *const bad[] = {"--set", "records.sync=sometimes", NULL};
+    kw_it_server s2;
+    memset(&s2, 0, sizeof(s2));
+    assert_int_not_equal(kw_it_server_start(&s2, dir, bad), 0);
+    kw_it_server_stop(&s2, true);
+    const char *const piece[] = {"--set", "records.sync=piece", NULL};
+    assert_int_equal(kw_it_server_start(&srv, dir, piece), 0);
+    size_t len = 2 * 1024 * 1024 + 5;
+    uint8_t *data = malloc(len);
+    assert_non_null(data);
+    randombytes_buf(data, len);
+    snprintf(src, sizeof(src), "%s/piecemode.bin", workdir);
+    snprintf(out, sizeof(out), "%s/piecemode.out", workdir);
+    write_file(src, data, len);
+    free(data);
+    char upd[900], path[1000];
+    interrupted_put(src, "1", upd);
+    snprintf(path, sizeof(path), "%s/.boot", upd);
+    assert_int_not_equal(access(path, F_OK), 0); /* no boot file: each piece was fsynced */
+    const char *put[] = {"--json", "put", "drive", src, NULL};
+    kw_it_result r = cli_expect(prof_a, 0, put);
+    assert_int_equal(jint(&r, "resumed_from"), 1);
+    kw_it_result_free(&r);
+    const char *get[] = {"--json", "get", "drive", "piecemode.bin", "-o", out, NULL};
+    r = cli_expect(prof_b, 0, get);
+    kw_it_result_free(&r);
+    assert_same_file(src, out);
+    assert_true(chunk_dirs(dirs, 8) > 0);
+    /* back to the default mode for what follows */
+    kw_it_server_stop(&srv, false);
+    assert_int_equal(kw_it_server_start(&srv, dir, NULL), 0);
+}
+
 static void test_backup_restore(void **state)
 {
     (void)state;
@@ -669,6 +893,8 @@ int main(void)
         cmocka_unit_test(test_cas_conflict),  cmocka_unit_test(test_paging),
         cmocka_unit_test(test_large_streaming), cmocka_unit_test(test_resume),
         cmocka_unit_test(test_backup_restore), cmocka_unit_test(test_binary_pieces),
+        cmocka_unit_test(test_crash_torn_pieces), cmocka_unit_test(test_commit_piece_lengths),
+        cmocka_unit_test(test_sync_piece_mode),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

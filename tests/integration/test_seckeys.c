@@ -59,16 +59,16 @@ static const char *jstr(const kw_it_result *r, const char *key)
     return s != NULL ? s : "";
 }
 
+static const kw_it_prof profs[] = {
+    {"A", &prof_a}, {"B", &prof_b}, {"C", &prof_c}, {"D", &prof_d}, {"E", &prof_e},
+    {NULL, NULL},
+};
+
 static int setup(void **state)
 {
     (void)state;
-    if (kw_init() != KW_OK || kw_it_server_start(&srv, NULL, NULL) != 0)
+    if (kw_it_fixture_up(&srv, NULL, profs) != 0)
         return -1;
-    prof_a = kw_it_profile(&srv, "A");
-    prof_b = kw_it_profile(&srv, "B");
-    prof_c = kw_it_profile(&srv, "C");
-    prof_d = kw_it_profile(&srv, "D");
-    prof_e = kw_it_profile(&srv, "E");
     snprintf(sk1, sizeof(sk1), "%s/softkey-1", srv.dir);
     snprintf(sk2, sizeof(sk2), "%s/softkey-2", srv.dir);
     snprintf(sk_other, sizeof(sk_other), "%s/softkey-other", srv.dir);
@@ -83,13 +83,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    kw_it_server_stop(&srv, false);
-    kw_it_server_cleanup(&srv);
-    free(prof_a);
-    free(prof_b);
-    free(prof_c);
-    free(prof_d);
-    free(prof_e);
+    kw_it_fixture_down(&srv, profs);
     return 0;
 }
 

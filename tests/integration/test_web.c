@@ -94,26 +94,16 @@ static long raw_get(const kw_it_server *s, const char *path, char **body, char *
     return status;
 }
 
-/* POST/GET with JSON; returns the status and the parsed answer (or NULL). */
+/* POST/GET with JSON (kw_it_call); returns the status and the parsed
+ * answer (or NULL). */
 static int call(const char *method, const char *path, json_t *body, const char *token, json_t **out)
 {
-    char *req = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    char *resp = NULL;
-    int st = kw_it_http(&srv, method, path, req, token, &resp);
-    free(req);
-    json_decref(body);
-    if (out != NULL) {
-        json_error_t e;
-        *out = resp != NULL ? json_loads(resp, 0, &e) : NULL;
-    }
-    free(resp);
-    return st;
+    return kw_it_call(&srv, method, path, body, token, out);
 }
 
 static const char *err_message(json_t *o)
 {
-    const char *m = json_string_value(json_object_get(json_object_get(o, "error"), "message"));
-    return m != NULL ? m : "";
+    return kw_it_err_message(o);
 }
 
 /* ---- OPAQUE with the web page's configuration ---- */
@@ -123,37 +113,13 @@ static void b64(char *out, size_t cap, const uint8_t *p, size_t n)
     assert_int_equal(kw_b64url_encode(out, cap, p, n), KW_OK);
 }
 
-/* Runs web login/start + the client's finish. Returns the login/finish
- * status and answer; *client_ok tells whether the client accepted KE2.
- * context NULL: the web configuration (empty context). */
+/* Runs web login/start + the client's finish (kw_it_web_password).
+ * Returns the login/finish status and answer; *client_ok tells whether the
+ * client accepted KE2. context NULL: the web configuration (empty context). */
 static int web_password(const char *name, const char *password, const char *context, bool *client_ok,
                         json_t **out)
 {
-    kw_opaque_config cfg;
-    kw_opaque_client *c = NULL;
-    uint8_t ke1[KW_OPAQUE_KE1BYTES], ke3[KW_OPAQUE_KE3BYTES], sk[64], ek[64], ke2[KW_OPAQUE_KE2BYTES];
-    char s1[256], s3[256];
-    size_t n = 0;
-    json_t *r1 = NULL;
-    kw_opaque_config_default(&cfg, (const uint8_t *)context, context != NULL ? strlen(context) : 0);
-    assert_int_equal(kw_opaque_client_new(&c, &cfg), KW_OK);
-    assert_int_equal(kw_opaque_client_login_start(c, ke1, (const uint8_t *)password, strlen(password)), KW_OK);
-    b64(s1, sizeof(s1), ke1, sizeof(ke1));
-    int st = call("POST", "/v1/web/login/start", json_pack("{s:s,s:s}", "name", name, "ke1", s1), NULL, &r1);
-    assert_int_equal(st, 200);
-    const char *k2 = json_string_value(json_object_get(r1, "ke2"));
-    assert_non_null(k2);
-    assert_int_equal(kw_b64url_decode(ke2, sizeof(ke2), &n, k2, strlen(k2)), KW_OK);
-    int fr = kw_opaque_client_login_finish(c, ke3, sk, ek, ke2, n, NULL);
-    *client_ok = fr == KW_OK;
-    if (fr != KW_OK)
-        memset(ke3, 0x5a, sizeof(ke3)); /* what a client that ignores the failure would send */
-    b64(s3, sizeof(s3), ke3, sizeof(ke3));
-    st = call("POST", "/v1/web/login/finish",
-              json_pack("{s:O,s:s}", "login_id", json_object_get(r1, "login_id"), "ke3", s3), NULL, out);
-    json_decref(r1);
-    kw_opaque_client_free(&c);
-    return st;
+    return kw_it_web_password(&srv, name, password, context, client_ok, out);
 }
 
 static char *approval_code(void)
@@ -187,14 +153,14 @@ static void web_sign_in(char token[64], char sid[32])
 
 /* ---- setup ---- */
 
+static const kw_it_prof profs[] = {{"A", &prof_a}, {"B", &prof_b}, {NULL, NULL}};
+
 static int setup(void **state)
 {
     (void)state;
     setenv("KEYWARD_PASSWORD", PASSWORD, 1);
-    if (kw_init() != KW_OK || kw_it_server_start(&srv, NULL, NULL) != 0)
+    if (kw_it_fixture_up(&srv, NULL, profs) != 0)
         return -1;
-    prof_a = kw_it_profile(&srv, "A");
-    prof_b = kw_it_profile(&srv, "B");
     const char *create[] = {"--json", "account", "create", NAME, "--device-name", "laptop", NULL};
     kw_it_result r = kw_it_cli(&srv, prof_a, NULL, create);
     int ok = r.status == 0;
@@ -207,10 +173,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    kw_it_server_stop(&srv, false);
-    kw_it_server_cleanup(&srv);
-    free(prof_a);
-    free(prof_b);
+    kw_it_fixture_down(&srv, profs);
     return 0;
 }
 

@@ -1,6 +1,12 @@
 #include "harness.h"
 
+#include "keyward/codec.h"
+#include "keyward/err.h"
+#include "keyward/keyward.h"
+#include "keyward/opaque.h"
+
 #include <curl/curl.h>
+#include <sodium.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -231,9 +237,103 @@ void kw_it_server_cleanup(kw_it_server *s)
 char *kw_it_profile(const kw_it_server *s, const char *name)
 {
     char *p = malloc(400);
+    if (p == NULL)
+        return NULL;
     snprintf(p, 400, "%s/profile-%s", s->dir, name);
     mkdir(p, 0700);
     return p;
+}
+
+int kw_it_fixture_up(kw_it_server *s, const char *const *extra_args, const kw_it_prof *profs)
+{
+    if (kw_init() != KW_OK || kw_it_server_start(s, NULL, extra_args) != 0)
+        return -1;
+    for (size_t i = 0; profs[i].name != NULL; i++)
+        if ((*profs[i].path = kw_it_profile(s, profs[i].name)) == NULL)
+            return -1;
+    return 0;
+}
+
+void kw_it_fixture_down(kw_it_server *s, const kw_it_prof *profs)
+{
+    kw_it_server_stop(s, false);
+    kw_it_server_cleanup(s);
+    for (size_t i = 0; profs[i].name != NULL; i++) {
+        free(*profs[i].path);
+        *profs[i].path = NULL;
+    }
+}
+
+int kw_it_call(const kw_it_server *s, const char *method, const char *path, json_t *body,
+               const char *token, json_t **out)
+{
+    char *req = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *resp = NULL;
+    int st = kw_it_http(s, method, path, req, token, &resp);
+    if (getenv("KEYWARD_TEST_HTTP_DEBUG") != NULL)
+        fprintf(stderr, "%s %s -> %d %.300s\n", method, path, st, resp != NULL ? resp : "");
+    free(req);
+    json_decref(body);
+    if (out != NULL) {
+        json_error_t e;
+        *out = resp != NULL ? json_loads(resp, 0, &e) : NULL;
+    }
+    free(resp);
+    return st;
+}
+
+const char *kw_it_err_message(const json_t *o)
+{
+    const char *m = json_string_value(json_object_get(json_object_get(o, "error"), "message"));
+    return m != NULL ? m : "";
+}
+
+int kw_it_web_password(const kw_it_server *s, const char *name, const char *password, const char *context,
+                       bool *client_ok, json_t **out)
+{
+    kw_opaque_config cfg;
+    kw_opaque_client *c = NULL;
+    uint8_t ke1[KW_OPAQUE_KE1BYTES], ke2[KW_OPAQUE_KE2BYTES], ke3[KW_OPAQUE_KE3BYTES], sk[64], ek[64];
+    char s1[256], s3[256];
+    size_t n = 0;
+    json_t *r1 = NULL;
+    int st = -1;
+    *out = NULL;
+    if (client_ok != NULL)
+        *client_ok = false;
+    kw_opaque_config_default(&cfg, (const uint8_t *)context, context != NULL ? strlen(context) : 0);
+    if (kw_opaque_client_new(&c, &cfg) != KW_OK ||
+        kw_opaque_client_login_start(c, ke1, (const uint8_t *)password, strlen(password)) != KW_OK ||
+        kw_b64url_encode(s1, sizeof(s1), ke1, sizeof(ke1)) != KW_OK) {
+        fprintf(stderr, "web password: the OPAQUE client did not start\n");
+        goto out;
+    }
+    int st1 = kw_it_call(s, "POST", "/v1/web/login/start", json_pack("{s:s,s:s}", "name", name, "ke1", s1),
+                         NULL, &r1);
+    const char *k2 = json_string_value(json_object_get(r1, "ke2"));
+    if (st1 != 200 || k2 == NULL || kw_b64url_decode(ke2, sizeof(ke2), &n, k2, strlen(k2)) != KW_OK) {
+        fprintf(stderr, "web login/start: %d %s\n", st1, kw_it_err_message(r1));
+        goto out;
+    }
+    int fr = kw_opaque_client_login_finish(c, ke3, sk, ek, ke2, n, NULL);
+    if (client_ok != NULL)
+        *client_ok = fr == KW_OK;
+    else if (fr != KW_OK) {
+        fprintf(stderr, "web password: the OPAQUE client refused KE2\n");
+        goto out;
+    }
+    if (fr != KW_OK)
+        memset(ke3, 0x5a, sizeof(ke3)); /* what a client that ignores the failure would send */
+    if (kw_b64url_encode(s3, sizeof(s3), ke3, sizeof(ke3)) != KW_OK)
+        goto out;
+    st = kw_it_call(s, "POST", "/v1/web/login/finish",
+                    json_pack("{s:O,s:s}", "login_id", json_object_get(r1, "login_id"), "ke3", s3), NULL, out);
+out:
+    json_decref(r1);
+    kw_opaque_client_free(&c);
+    sodium_memzero(sk, sizeof(sk));
+    sodium_memzero(ek, sizeof(ek));
+    return st;
 }
 
 /* Reads both pipes until the child closes them. */

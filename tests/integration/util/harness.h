@@ -55,10 +55,47 @@ void kw_it_result_free(kw_it_result *r);
  * server's directory; returns a malloc'd path. */
 char *kw_it_profile(const kw_it_server *s, const char *name);
 
+/* A test's fixture: a server and the device profiles its cases use. A
+ * test lists its profiles as {name, &path} pairs ending with {NULL, NULL}. */
+typedef struct {
+    const char *name;
+    char **path; /* receives kw_it_profile(s, name) */
+} kw_it_prof;
+
+/* kw_init(), a fresh keywardd (extra_args as for kw_it_server_start, may
+ * be NULL) and a fresh directory per profile. 0 on success, -1 otherwise
+ * (a cmocka setup's answer). */
+int kw_it_fixture_up(kw_it_server *s, const char *const *extra_args, const kw_it_prof *profs);
+
+/* Stops the server, removes its directory and frees the profile paths
+ * (set to NULL). */
+void kw_it_fixture_down(kw_it_server *s, const kw_it_prof *profs);
+
 /* Plain HTTP request to the server: method, path, optional JSON body and
  * bearer token. Returns the status code and the response body (malloc'd). */
 int kw_it_http(const kw_it_server *s, const char *method, const char *path, const char *body,
                const char *bearer, char **response);
+
+/* kw_it_http with JSON: body (may be NULL) is sent compact and released;
+ * *out (optional) receives the parsed answer or NULL. Returns the status
+ * (-1 when no answer). KEYWARD_TEST_HTTP_DEBUG set: each exchange is
+ * printed to stderr. */
+int kw_it_call(const kw_it_server *s, const char *method, const char *path, json_t *body,
+               const char *token, json_t **out);
+
+/* The message of a JSON error answer {"error":{"message"}}, or "". */
+const char *kw_it_err_message(const json_t *o);
+
+/* The web page's password step for name: OPAQUE with the web
+ * configuration (context NULL: empty; else that context, to play a client
+ * with the wrong one), POST /v1/web/login/start, the client's finish and
+ * POST /v1/web/login/finish. Returns the finish status and answer (*out).
+ * *client_ok (optional) says whether the client accepted KE2; when it did
+ * not, a fixed KE3 is sent as a client ignoring the failure would. With
+ * client_ok NULL a refused KE2 is a failure. -1 when a step before the
+ * finish failed (printed to stderr). */
+int kw_it_web_password(const kw_it_server *s, const char *name, const char *password, const char *context,
+                       bool *client_ok, json_t **out);
 
 /* Prints a result to stderr for diagnosis. */
 void kw_it_dump(const char *what, const kw_it_result *r);

@@ -3,7 +3,10 @@
  * nothing), the loader's order across a reopen, label proofs, auditor
  * records (newest wins, older refused), argument checks; the crash-window
  * repair (kw_store_kt_unqueued: newest core rosters missing from the
- * label's updates). */
+ * label's updates); several nodes (issue 8): store-assigned versions under
+ * concurrent appends from two handles, the follower's incremental load,
+ * lease-fenced epoch commits (refused for a non-holder and after expiry;
+ * on PostgreSQL — SQLite's single node always holds the lease). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +20,10 @@
 
 #include "keyward/err.h"
 #include "keyward/keyward.h"
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "store/admin.h"
 #include "store/kt.h"
 #include "store/store.h"
 
@@ -270,6 +277,219 @@ static void test_unqueued(void **state)
     assert_int_equal(kw_store_kt_unqueued(f->st, NULL, &seq), KW_ERR_INVALID_ARG);
     assert_int_equal(kw_store_kt_unqueued(NULL, &list, &seq), KW_ERR_INVALID_ARG);
 }
+/* ---- several nodes (issue 8) ---- */
+
+static bool on_pg(void)
+{
+    const char *u = getenv("KEYWARD_TEST_STORE_URI");
+    return u != NULL && (strncmp(u, "postgres://", 11) == 0 || strncmp(u, "postgresql://", 13) == 0);
+}
+
+#define RACE_N 40
+
+typedef struct {
+    kw_store *st;
+    uint32_t versions[RACE_N];
+    uint64_t seqs[RACE_N];
+    int r;
+} racer;
+
+static void *race(void *arg)
+{
+    racer *rc = arg;
+    uint64_t newest;
+    for (int i = 0; i < RACE_N && rc->r == KW_OK; i++)
+        rc->r = kw_store_kt_append(rc->st, (const uint8_t *)"shared", 6, (const uint8_t *)"v", 1, 0,
+                                   &rc->seqs[i], &rc->versions[i], &newest);
+    return NULL;
+}
+
+typedef struct {
+    uint32_t ver[2 * RACE_N + 8];
+    uint64_t seq[2 * RACE_N + 8];
+    size_t n;
+    char log[2048];
+} follow_seen;
+
+static int fs_label(void *ctx, const uint8_t *label, size_t len, const uint8_t *proof)
+{
+    follow_seen *fs = ctx;
+    char ev[64];
+    snprintf(ev, sizeof(ev), "L%.*s:%02x ", (int)len, (const char *)label, proof[0]);
+    strncat(fs->log, ev, sizeof(fs->log) - strlen(fs->log) - 1);
+    return KW_OK;
+}
+
+static int fs_update(void *ctx, uint64_t seq, uint64_t epoch, const uint8_t *label, size_t len,
+                     uint32_t version, const uint8_t *value, size_t value_len)
+{
+    follow_seen *fs = ctx;
+    char ev[96];
+    (void)value;
+    (void)value_len;
+    if (fs->n < sizeof(fs->ver) / sizeof(fs->ver[0])) {
+        fs->ver[fs->n] = version;
+        fs->seq[fs->n++] = seq;
+    }
+    if (epoch == KW_STORE_KT_PENDING)
+        snprintf(ev, sizeof(ev), "U%.*s/%u@P ", (int)len, (const char *)label, version);
+    else
+        snprintf(ev, sizeof(ev), "U%.*s/%u@%llu ", (int)len, (const char *)label, version,
+                 (unsigned long long)epoch);
+    if (strlen(fs->log) < 1500)
+        strncat(fs->log, ev, sizeof(fs->log) - strlen(fs->log) - 1);
+    return KW_OK;
+}
+
+static int fs_epoch(void *ctx, uint64_t epoch, uint64_t ts, const uint8_t *head, uint64_t n)
+{
+    follow_seen *fs = ctx;
+    char ev[64];
+    snprintf(ev, sizeof(ev), "E%llu:%llu:%02x/%llu ", (unsigned long long)epoch,
+             (unsigned long long)ts, head[0], (unsigned long long)n);
+    strncat(fs->log, ev, sizeof(fs->log) - strlen(fs->log) - 1);
+    return KW_OK;
+}
+
+/* Two "nodes" (two store handles on PostgreSQL; one shared handle on
+ * SQLite, which serves one node) append versions of one label at the same
+ * time: the store numbers them 1..2N with no gap and no repeat, in seq
+ * order. */
+static void test_append_versions_race(void **state)
+{
+    fixture *f = *state;
+    kw_store *other = NULL;
+    if (on_pg())
+        assert_int_equal(kw_store_open(f->uri, &other), KW_OK);
+    racer a = {.st = f->st}, b = {.st = other != NULL ? other : f->st};
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, race, &a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, race, &b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    assert_int_equal(a.r, KW_OK);
+    assert_int_equal(b.r, KW_OK);
+    follow_seen fs = {0};
+    kw_store_kt_follower fo = {.ctx = &fs, .label = fs_label, .update = fs_update,
+                               .epoch = fs_epoch};
+    assert_int_equal(kw_store_kt_load_since(f->st, 0, 0, &fo), KW_OK);
+    assert_int_equal(fs.n, 2 * RACE_N);
+    for (size_t i = 0; i < fs.n; i++) {
+        assert_int_equal(fs.ver[i], i + 1); /* seq order = version order, no gap */
+        if (i > 0)
+            assert_true(fs.seq[i] > fs.seq[i - 1]);
+    }
+    /* what each racer was told matches the store */
+    for (int i = 0; i < RACE_N; i++) {
+        for (size_t k = 0; k < fs.n; k++) {
+            if (fs.seq[k] == a.seqs[i])
+                assert_int_equal(fs.ver[k], a.versions[i]);
+            if (fs.seq[k] == b.seqs[i])
+                assert_int_equal(fs.ver[k], b.versions[i]);
+        }
+    }
+    kw_store_close(&other);
+}
+
+/* The follower's view: only what is new since (seq, epoch), epochs with
+ * their update counts, the proofs of labels first seen since. */
+static void test_load_since(void **state)
+{
+    fixture *f = *state;
+    uint8_t head[KW_STORE_KT_HEADBYTES], proof[KW_STORE_KT_PROOFBYTES];
+    uint64_t s1, s2, s3, newest;
+    uint32_t v;
+    memset(head, 0xe0, sizeof(head));
+    memset(proof, 0xaa, sizeof(proof));
+    assert_int_equal(kw_store_kt_append(f->st, (const uint8_t *)"alice", 5, NULL, 0, 1, &s1, &v,
+                                        &newest),
+                     KW_OK);
+    assert_int_equal(v, 1);
+    assert_true(newest == KW_STORE_KT_PENDING);
+    assert_int_equal(kw_store_kt_epoch_commit_fenced(f->st, NULL, NULL, 0, 100, head, s1, 1, NULL, 0),
+                     KW_OK);
+    assert_int_equal(kw_store_kt_append(f->st, (const uint8_t *)"alice", 5, (const uint8_t *)"x", 1,
+                                        1, &s2, &v, &newest),
+                     KW_OK);
+    assert_int_equal(v, 2);
+    assert_int_equal(newest, 0);
+    assert_int_equal(kw_store_kt_append(f->st, (const uint8_t *)"bob", 3, NULL, 0, 1, &s3, &v,
+                                        &newest),
+                     KW_OK);
+    assert_int_equal(v, 1);
+    head[0] = 0xe1;
+    assert_int_equal(kw_store_kt_epoch_commit_fenced(f->st, NULL, NULL, 1, 110, head, s2, 1, NULL, 0),
+                     KW_OK);
+    kw_store_kt_label lb = {(const uint8_t *)"bob", 3, proof};
+    assert_int_equal(kw_store_kt_labels_put(f->st, &lb, 1), KW_OK);
+    proof[0] = 0xbb; /* kept when present */
+    assert_int_equal(kw_store_kt_labels_put(f->st, &lb, 1), KW_OK);
+    kw_store_kt_label la = {(const uint8_t *)"alice", 5, proof};
+    assert_int_equal(kw_store_kt_labels_put(f->st, &la, 1), KW_OK);
+    follow_seen all = {0}, since = {0}, none = {0};
+    kw_store_kt_follower fo = {.ctx = &all, .label = fs_label, .update = fs_update,
+                               .epoch = fs_epoch};
+    assert_int_equal(kw_store_kt_load_since(f->st, 0, 0, &fo), KW_OK);
+    /* every label (order of the table), then the merged stream */
+    assert_non_null(strstr(all.log, "Lbob:aa "));
+    assert_non_null(strstr(all.log, "Lalice:bb "));
+    assert_non_null(strstr(all.log, "Ualice/1@0 E0:100:e0/1 Ualice/2@1 E1:110:e1/1 Ubob/1@P "));
+    /* after the first update and epoch 0: only bob's proof (first seen since) */
+    fo.ctx = &since;
+    assert_int_equal(kw_store_kt_load_since(f->st, s1, 1, &fo), KW_OK);
+    assert_string_equal(since.log, "Lbob:aa Ualice/2@1 E1:110:e1/1 Ubob/1@P ");
+    fo.ctx = &none;
+    assert_int_equal(kw_store_kt_load_since(f->st, s3, 2, &fo), KW_OK);
+    assert_string_equal(none.log, "");
+    /* arguments */
+    assert_int_equal(kw_store_kt_load_since(f->st, 0, 0, NULL), KW_ERR_INVALID_ARG);
+    assert_int_equal(kw_store_kt_append(f->st, NULL, 0, NULL, 0, 0, &s1, &v, &newest),
+                     KW_ERR_INVALID_ARG);
+    assert_int_equal(kw_store_kt_epoch_commit_fenced(f->st, "kt", NULL, 2, 1, head, 0, 0, NULL, 0),
+                     KW_ERR_INVALID_ARG);
+}
+
+/* Fencing: an epoch commits only while its publisher holds the lease (on
+ * PostgreSQL; SQLite's single node always holds it), and never twice. */
+static void test_fenced_commit(void **state)
+{
+    fixture *f = *state;
+    uint8_t head[KW_STORE_KT_HEADBYTES];
+    bool held = false;
+    memset(head, 0xe0, sizeof(head));
+    assert_int_equal(kw_store_leader_try(f->st, "kt-publisher", "node-a", 300, &held), KW_OK);
+    assert_true(held);
+    assert_int_equal(kw_store_kt_epoch_commit_fenced(f->st, "kt-publisher", "node-a", 0, 100, head,
+                                                     0, 0, NULL, 0),
+                     KW_OK);
+    /* the same epoch number again: refused whoever asks */
+    assert_int_equal(kw_store_kt_epoch_commit_fenced(f->st, "kt-publisher", "node-a", 0, 101, head,
+                                                     0, 0, NULL, 0),
+                     KW_ERR_CONFLICT);
+    if (!on_pg())
+        return;
+    /* node b does not hold the lease: refused, nothing stored */
+    assert_int_equal(kw_store_kt_epoch_commit_fenced(f->st, "kt-publisher", "node-b", 1, 110, head,
+                                                     0, 0, NULL, 0),
+                     KW_ERR_CONFLICT);
+    assert_int_equal(kw_store_leader_try(f->st, "kt-publisher", "node-b", 300, &held), KW_OK);
+    assert_false(held);
+    /* a's lease runs out: a is fenced off, b takes over and commits */
+    usleep(400 * 1000);
+    assert_int_equal(kw_store_kt_epoch_commit_fenced(f->st, "kt-publisher", "node-a", 1, 110, head,
+                                                     0, 0, NULL, 0),
+                     KW_ERR_CONFLICT);
+    assert_int_equal(kw_store_leader_try(f->st, "kt-publisher", "node-b", 300, &held), KW_OK);
+    assert_true(held);
+    assert_int_equal(kw_store_kt_epoch_commit_fenced(f->st, "kt-publisher", "node-b", 1, 110, head,
+                                                     0, 0, NULL, 0),
+                     KW_OK);
+    follow_seen fs = {0};
+    kw_store_kt_follower fo = {.ctx = &fs, .label = fs_label, .update = fs_update,
+                               .epoch = fs_epoch};
+    assert_int_equal(kw_store_kt_load_since(f->st, 0, 0, &fo), KW_OK);
+    assert_string_equal(fs.log, "E0:100:e0/0 E1:110:e0/0 ");
+}
 
 int main(void)
 {
@@ -277,6 +497,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_epochs_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auditors_and_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unqueued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_versions_race, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_since, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fenced_commit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,13 @@
  * prekeys (current/previous, ids must grow), argument limits, many
  * concurrent puts and acks sharing commits (group commit) with every one
  * stored exactly once, everything still there after the store is reopened,
- * and expiry of acknowledged ids. */
+ * and expiry of acknowledged ids. The session watch (the session cache's
+ * invalidation): fires on a session revoked or a device's sessions revoked,
+ * not on inserts, device touches or mailbox writes, and no more once
+ * unwatched; unsupported on PostgreSQL (other nodes write there).
+ * Checked sends from many threads at once, honest and refused ones mixed
+ * in the same batches (the batch shares its account and device lookups):
+ * each gets its own answer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -278,6 +284,210 @@ static void test_group_commit(void **state)
     assert_int_equal(total, THREADS * PER_THREAD);
 }
 
+/* ---- checked sends, mixed in shared batches ---- */
+
+typedef struct {
+    fixture *f;
+    int t;
+    int errors;
+    int64_t alice;
+    uint8_t a1[16], b1[16], b2_pending[16], unknown[16];
+} send_worker;
+
+static void new_account(fixture *f, const char *name, uint8_t dev_id[16], uint8_t tag, int64_t *acct)
+{
+    kw_store_device d;
+    memset(&d, 0, sizeof(d));
+    memcpy(d.id, dev_id, 16);
+    memset(d.identity_pk, tag, 32);
+    memset(d.hpke_pk, tag + 1, 32);
+    snprintf(d.name, sizeof(d.name), "%s-1", name);
+    d.created_at = d.last_seen_at = 100;
+    uint8_t sh[32];
+    memset(sh, tag + 2, 32);
+    static const uint8_t blob[] = "blob";
+    uint8_t apk[32];
+    memset(apk, tag + 3, 32);
+    kw_store_new_account na = {.name = name, .opaque_record = blob, .opaque_record_len = sizeof(blob),
+                               .account_pk = apk, .device = &d, .roster = blob, .roster_len = sizeof(blob),
+                               .keychain = blob, .keychain_len = sizeof(blob), .device_wrap = blob,
+                               .device_wrap_len = sizeof(blob), .session_hash = sh,
+                               .session_expires_at = 999999};
+    assert_int_equal(kw_store_account_create(f->st, &na, acct), KW_OK);
+}
+
+static void *send_worker_run(void *arg)
+{
+    send_worker *w = arg;
+    for (unsigned i = 0; i < PER_THREAD; i++) {
+        uint8_t id[16], env[80], devs[2][16];
+        msg_id(id, 500000u + (unsigned)w->t * 1000u + i);
+        memset(env, (int)i, sizeof(env));
+        int kind = (int)((i + (unsigned)w->t) % 5);
+        kw_store_msg_send m = {.msg_id = id, .sender_account = w->alice, .sender_name = "alice",
+                               .sender_device = w->a1, .recipient_name = "bob", .env = env,
+                               .len = sizeof(env), .devices = (const uint8_t(*)[16])devs, .ndevices = 1,
+                               .now = 1000};
+        int want = KW_OK, want_refusal = KW_STORE_MSG_REFUSED_NONE;
+        memcpy(devs[0], w->b1, 16);
+        switch (kind) {
+        case 1:
+            m.sender_name = "mallory";
+            want = KW_ERR_VERIFY;
+            want_refusal = KW_STORE_MSG_REFUSED_SENDER;
+            break;
+        case 2:
+            m.recipient_name = "nobody";
+            want = KW_ERR_NOT_FOUND;
+            want_refusal = KW_STORE_MSG_REFUSED_RECIPIENT;
+            break;
+        case 3:
+            memcpy(devs[1], w->b2_pending, 16);
+            m.ndevices = 2;
+            want = KW_ERR_CONFLICT;
+            want_refusal = KW_STORE_MSG_REFUSED_UNTRUSTED;
+            break;
+        case 4:
+            memcpy(devs[1], w->unknown, 16);
+            m.ndevices = 2;
+            want = KW_ERR_NOT_FOUND;
+            want_refusal = KW_STORE_MSG_REFUSED_DEVICE;
+            break;
+        default:
+            break;
+        }
+        int r = kw_store_msg_send_checked(w->f->st, &m);
+        if (r != want || m.refusal != want_refusal || (kind >= 3 && m.device_index != 1))
+            w->errors++;
+    }
+    return NULL;
+}
+
+static void test_checked_sends_mixed(void **state)
+{
+    fixture *f = *state;
+    int64_t alice = 0, bob = 0;
+    uint8_t a1[16], b1[16], b2[16], unknown[16];
+    memset(a1, 0xa1, 16);
+    memset(b1, 0xb1, 16);
+    memset(b2, 0xb2, 16);
+    memset(unknown, 0xee, 16);
+    new_account(f, "alice", a1, 0x10, &alice);
+    new_account(f, "bob", b1, 0x20, &bob);
+    kw_store_device d;
+    memset(&d, 0, sizeof(d));
+    memcpy(d.id, b2, 16);
+    d.account_id = bob;
+    memset(d.identity_pk, 0x30, 32);
+    memset(d.hpke_pk, 0x31, 32);
+    snprintf(d.name, sizeof(d.name), "bob-2");
+    d.created_at = d.last_seen_at = 100;
+    assert_int_equal(kw_store_device_add(f->st, &d), KW_OK); /* PENDING */
+    pthread_t th[THREADS];
+    send_worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (send_worker){.f = f, .t = i, .alice = alice};
+        memcpy(w[i].a1, a1, 16);
+        memcpy(w[i].b1, b1, 16);
+        memcpy(w[i].b2_pending, b2, 16);
+        memcpy(w[i].unknown, unknown, 16);
+        pthread_create(&th[i], NULL, send_worker_run, &w[i]);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].errors, 0);
+    }
+    /* exactly the honest ones (kind 0: one in five) reached B1; none B2 */
+    int64_t c = -1;
+    assert_int_equal(kw_store_msg_count(f->st, b1, &c), KW_OK);
+    assert_int_equal(c, THREADS * PER_THREAD / 5);
+    assert_int_equal(kw_store_msg_count(f->st, b2, &c), KW_OK);
+    assert_int_equal(c, 0);
+}
+
+static int watch_calls;
+
+static void watch_cb(void *arg)
+{
+    int *n = arg;
+    (*n)++;
+}
+
+static bool on_postgres(void)
+{
+    const char *u = getenv("KEYWARD_TEST_STORE_URI");
+    return u != NULL && (strncmp(u, "postgres://", 11) == 0 || strncmp(u, "postgresql://", 13) == 0);
+}
+
+static void test_auth_watch(void **state)
+{
+    fixture *f = *state;
+    if (on_postgres()) {
+        assert_int_equal(kw_store_msg_auth_watch(f->st, watch_cb, &watch_calls), KW_ERR_UNSUPPORTED);
+        return;
+    }
+    kw_store_device d;
+    memset(&d, 0, sizeof(d));
+    memcpy(d.id, f->dev[0], 16);
+    memset(d.identity_pk, 0x11, 32);
+    memset(d.hpke_pk, 0x22, 32);
+    snprintf(d.name, sizeof(d.name), "watched");
+    d.created_at = d.last_seen_at = 100;
+    uint8_t sh1[32], sh2[32], sh3[32];
+    memset(sh1, 0x31, 32);
+    memset(sh2, 0x32, 32);
+    memset(sh3, 0x33, 32);
+    static const uint8_t blob[] = "blob";
+    uint8_t apk[32] = {7};
+    kw_store_new_account na = {.name = "watcher", .opaque_record = blob, .opaque_record_len = sizeof(blob),
+                               .account_pk = apk, .device = &d, .roster = blob, .roster_len = sizeof(blob),
+                               .keychain = blob, .keychain_len = sizeof(blob), .device_wrap = blob,
+                               .device_wrap_len = sizeof(blob), .session_hash = sh1,
+                               .session_expires_at = 999999};
+    int64_t acct = 0;
+    assert_int_equal(kw_store_account_create(f->st, &na, &acct), KW_OK);
+    watch_calls = 0;
+    assert_int_equal(kw_store_msg_auth_watch(f->st, watch_cb, &watch_calls), KW_OK);
+    /* not: a new session, a device touch, mailbox writes */
+    kw_store_session s2 = {.account_id = acct, .created_at = 100, .expires_at = 999999};
+    memcpy(s2.hash, sh2, 32);
+    memcpy(s2.device_id, d.id, 16);
+    assert_int_equal(kw_store_session_add(f->st, &s2), KW_OK);
+    kw_store_device_touch(f->st, d.id, 5000);
+    put(f, 1, 2, 100, KW_OK);
+    uint8_t id[16];
+    msg_id(id, 1);
+    size_t removed = 0;
+    assert_int_equal(kw_store_msg_ack(f->st, f->dev[0], (const uint8_t(*)[16])id, 1, &removed), KW_OK);
+    assert_int_equal(removed, 1);
+    assert_int_equal(watch_calls, 0);
+    /* a session revoked: before the call returns (inside its commit) */
+    assert_int_equal(kw_store_session_revoke(f->st, acct, sh1), KW_OK);
+    assert_true(watch_calls >= 1);
+    int before = watch_calls;
+    /* every session of the device revoked */
+    assert_int_equal(kw_store_session_revoke_device(f->st, d.id), KW_OK);
+    assert_true(watch_calls > before);
+    /* unwatched: nothing more, and a second unwatch is harmless */
+    assert_int_equal(kw_store_msg_auth_watch(f->st, NULL, NULL), KW_OK);
+    assert_int_equal(kw_store_msg_auth_watch(f->st, NULL, NULL), KW_OK);
+    before = watch_calls;
+    kw_store_session s3 = s2;
+    memcpy(s3.hash, sh3, 32);
+    assert_int_equal(kw_store_session_add(f->st, &s3), KW_OK);
+    assert_int_equal(kw_store_session_revoke(f->st, acct, sh3), KW_OK);
+    assert_int_equal(watch_calls, before);
+    /* watched again after a reopen: the triggers live with the connection */
+    assert_int_equal(kw_store_msg_auth_watch(f->st, watch_cb, &watch_calls), KW_OK);
+    kw_store_close(&f->st);
+    assert_int_equal(kw_store_open(f->uri, &f->st), KW_OK);
+    kw_store_session s4 = s2;
+    memset(s4.hash, 0x34, 32);
+    assert_int_equal(kw_store_session_add(f->st, &s4), KW_OK);
+    assert_int_equal(kw_store_session_revoke(f->st, acct, s4.hash), KW_OK);
+    assert_int_equal(watch_calls, before); /* a fresh connection has no watch */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +495,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prekeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_watch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checked_sends_mixed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -218,12 +218,67 @@ static void test_meta(void **state)
     crypto_aead_xchacha20poly1305_ietf_encrypt(out + 28, NULL, pt, n, ad, 4 + clen, NULL, out + 4, mk);
     assert_int_equal(kw_record_meta_open(&back, out, olen, rk, &ref), KW_ERR_FORMAT);
     pt[n - 1] = 0;
-    pt[0] = 2; /* unknown format */
-    crypto_aead_xchacha20poly1305_ietf_encrypt(out + 28, NULL, pt, n, ad, 4 + clen, NULL, out + 4, mk);
-    assert_int_equal(kw_record_meta_open(&back, out, olen, rk, &ref), KW_ERR_FORMAT);
-    pt[0] = 1; /* the same plaintext sealed back opens */
-    crypto_aead_xchacha20poly1305_ietf_encrypt(out + 28, NULL, pt, n, ad, 4 + clen, NULL, out + 4, mk);
-    assert_int_equal(kw_record_meta_open(&back, out, olen, rk, &ref), KW_OK);
+    assert_int_equal(pt[0], KW_RECORD_HASH_BLAKE2B); /* hash_alg 0 seals as format 2 */
+    const uint8_t unknown[] = {0, 3, 0x81, 0xff};
+    for (size_t k = 0; k < sizeof(unknown); k++) {
+        pt[0] = unknown[k]; /* unknown formats */
+        crypto_aead_xchacha20poly1305_ietf_encrypt(out + 28, NULL, pt, n, ad, 4 + clen, NULL, out + 4, mk);
+        assert_int_equal(kw_record_meta_open(&back, out, olen, rk, &ref), KW_ERR_FORMAT);
+    }
+    for (uint8_t f = 1; f <= 2; f++) { /* both known formats open and say which they are */
+        pt[0] = f;
+        crypto_aead_xchacha20poly1305_ietf_encrypt(out + 28, NULL, pt, n, ad, 4 + clen, NULL, out + 4, mk);
+        assert_int_equal(kw_record_meta_open(&back, out, olen, rk, &ref), KW_OK);
+        assert_int_equal(back.hash_alg, f);
+        assert_memory_equal(back.hash, m.hash, 32);
+    }
+    /* a format 1 record seals back as format 1; other hash_alg values are refused */
+    m.hash_alg = KW_RECORD_HASH_SHA256;
+    assert_int_equal(kw_record_meta_seal(buf, sizeof(buf), &len, &m, rk, &ref), KW_OK);
+    assert_int_equal(kw_record_meta_open(&back, buf, len, rk, &ref), KW_OK);
+    assert_int_equal(back.hash_alg, KW_RECORD_HASH_SHA256);
+    m.hash_alg = 3;
+    assert_int_equal(kw_record_meta_seal(buf, sizeof(buf), &len, &m, rk, &ref), KW_ERR_INVALID_ARG);
+}
+
+/* The content hashes of both formats: "abc" against published values
+ * (FIPS 180-2 for SHA-256; BLAKE2b-256 as Python's hashlib.blake2b with
+ * digest_size=32 gives it), then 10,000 random bytes fed in uneven slices
+ * against libsodium's one-shot functions. */
+static void test_hash(void **state)
+{
+    (void)state;
+    static const uint8_t sha_abc[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+                                        0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+                                        0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    kw_record_hash_state st;
+    uint8_t h[32], want[32], data[10000];
+    assert_int_equal(kw_record_hash_init(&st, KW_RECORD_HASH_SHA256), KW_OK);
+    kw_record_hash_update(&st, (const uint8_t *)"ab", 2);
+    kw_record_hash_update(&st, (const uint8_t *)"c", 1);
+    kw_record_hash_final(&st, h);
+    assert_memory_equal(h, sha_abc, 32);
+    static const uint8_t b2_abc[32] = {0xbd, 0xdd, 0x81, 0x3c, 0x63, 0x42, 0x39, 0x72, 0x31, 0x71, 0xef,
+                                       0x3f, 0xee, 0x98, 0x57, 0x9b, 0x94, 0x96, 0x4e, 0x3b, 0xb1, 0xcb,
+                                       0x3e, 0x42, 0x72, 0x62, 0xc8, 0xc0, 0x68, 0xd5, 0x23, 0x19};
+    assert_int_equal(kw_record_hash_init(&st, KW_RECORD_HASH_BLAKE2B), KW_OK);
+    kw_record_hash_update(&st, (const uint8_t *)"abc", 3);
+    kw_record_hash_final(&st, h);
+    assert_memory_equal(h, b2_abc, 32);
+    randombytes_buf(data, sizeof(data));
+    for (uint8_t alg = 1; alg <= 2; alg++) {
+        assert_int_equal(kw_record_hash_init(&st, alg), KW_OK);
+        for (size_t o = 0, step = 1; o < sizeof(data); o += step, step = step * 3 + 1)
+            kw_record_hash_update(&st, data + o, step < sizeof(data) - o ? step : sizeof(data) - o);
+        kw_record_hash_final(&st, h);
+        if (alg == KW_RECORD_HASH_SHA256)
+            crypto_hash_sha256(want, data, sizeof(data));
+        else
+            crypto_generichash(want, 32, data, sizeof(data), NULL, 0);
+        assert_memory_equal(h, want, 32);
+    }
+    assert_int_equal(kw_record_hash_init(&st, 0), KW_ERR_INVALID_ARG);
+    assert_int_equal(kw_record_hash_init(&st, 3), KW_ERR_INVALID_ARG);
 }
 
 static void test_pieces(void **state)
@@ -305,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_wrap),
         cmocka_unit_test(test_meta),
         cmocka_unit_test(test_pieces),
+        cmocka_unit_test(test_hash),
         cmocka_unit_test(test_transport_codec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
