@@ -24,13 +24,16 @@
  *    is unique too). A lost race makes the node rebuild its directory from
  *    the store.
  *  - publishing indexes the batch with kw_kt_batch_index (one VRF
- *    evaluation per new label) on kt.publish_threads threads; the VRF
+ *    evaluation per new label) on kt.publish_threads threads, without the
+ *    lock (readers go on; the prover waits); the VRF
  *    proofs of new labels are computed afterwards by a low-priority prover
  *    thread, stored (kt_labels) and installed; a search for a label whose
  *    proof is not there yet computes one on the fly (kw_kt_dir_search).
  * Thread safety: the directory and the follower state are guarded by a
- * rwlock — syncing, publishing and installing proofs take it for writing,
- * the endpoints for reading. An update is stored before its promise is
+ * rwlock — syncing, publishing and installing proofs take it for writing
+ * (dropped while a batch is indexed: then only readers run), the endpoints
+ * for reading. Threads: the publisher (sync + publish), the lease keeper,
+ * the prover; roster promises need no directory lock (store only). An update is stored before its promise is
  * returned; an epoch is committed to the store while the write lock is
  * held, so no reader sees a head before it is durable. A backend without
  * kt ops runs the directory in memory, empty at every start (logged).

@@ -122,20 +122,7 @@ typedef struct gc_item {
 
 static pthread_mutex_t gc_mu = PTHREAD_MUTEX_INITIALIZER;
 static gc_item *gc_head, *gc_tail;
-static size_t gc_queued;  /* items in the queue */
-static bool gc_leader;    /* a leader is committing */
-static int gc_syncing;    /* committed batches being synced */
-
-/* A batch of at least this many items may commit while the previous one
- * syncs (two syncs in flight at most); a smaller one waits for that sync,
- * gathering more items meanwhile: few syncs when busy, short waits when
- * many requests queue behind one. */
-#define GC_OVERLAP_ITEMS 12
-
-static bool gc_may_lead(void)
-{
-    return !gc_leader && (gc_syncing == 0 || (gc_syncing == 1 && gc_queued >= GC_OVERLAP_ITEMS));
-}
+static bool gc_leader;
 
 /* What one batch has looked up: inside its transaction (store lock held,
  * the batch writes only the msg tables) the answers cannot change, so
@@ -396,11 +383,10 @@ static int gc_submit(gc_item *me)
     else
         gc_head = me;
     gc_tail = me;
-    gc_queued++;
     while (!me->done) {
-        /* taken by a leader (being committed or synced), or not allowed to
-         * lead yet: sleep until signalled */
-        if (!me->queued || !gc_may_lead()) {
+        /* taken by a leader (being committed or synced), or waiting for the
+         * running leader to hand over: sleep until signalled */
+        if (!me->queued || gc_leader) {
             pthread_cond_wait(&me->cv, &gc_mu);
             continue;
         }
@@ -408,10 +394,9 @@ static int gc_submit(gc_item *me)
         for (gc_item *it = all; it != NULL; it = it->next)
             it->queued = false;
         gc_head = gc_tail = NULL;
-        gc_queued = 0;
         gc_leader = true;
         pthread_mutex_unlock(&gc_mu);
-        /* commit per store (keeping the order within each) */
+        /* commit per store (keeping the order within each), then sync */
         struct {
             gc_item *items;
             int fd;
@@ -450,16 +435,10 @@ static int gc_submit(gc_item *me)
             }
             all = rest;
         }
-        /* committed: a big enough queue may commit while this syncs */
-        pthread_mutex_lock(&gc_mu);
-        gc_leader = false;
-        gc_syncing++;
-        if (gc_head != NULL && gc_may_lead())
-            pthread_cond_signal(&gc_head->cv);
-        pthread_mutex_unlock(&gc_mu);
-        /* fdatasync: the WAL's data and size, not its timestamps. It also
-         * makes every frame written before it durable, so the order in
-         * which overlapping syncs end does not matter. */
+        /* fdatasync (the WAL's data and size, not its timestamps) before
+         * handing the lead over: meanwhile the next batch gathers, so each
+         * sync serves more writes (on this kind of machine a sync costs
+         * far more CPU than the commit of a few more rows) */
         for (size_t k = 0; k < ndone; k++) {
             if (fdatasync(done[k].fd) != 0)
                 for (gc_item *it = done[k].items; it != NULL; it = it->next)
@@ -469,8 +448,8 @@ static int gc_submit(gc_item *me)
         pthread_mutex_lock(&gc_mu);
         for (size_t k = 0; k < ndone; k++)
             gc_finish_locked(done[k].items);
-        gc_syncing--;
-        if (gc_head != NULL && gc_may_lead())
+        gc_leader = false;
+        if (gc_head != NULL)
             pthread_cond_signal(&gc_head->cv);
     }
     pthread_mutex_unlock(&gc_mu);
