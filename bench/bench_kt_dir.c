@@ -408,6 +408,48 @@ static void search_parts(const uint8_t *r, size_t n, proof_parts *pp)
     pp->absent += (double)(n - o - used);
 }
 
+/* Hashes of an append proof over log leaves [m, end): the pieces of the
+ * decomposition kw_log_append_prove uses (for projections only). */
+static unsigned append_hashes(uint64_t m, uint64_t end)
+{
+    unsigned n = 0;
+    while (m < end) {
+        unsigned k = m == 0 ? 63 : (unsigned)__builtin_ctzll(m);
+        unsigned fit = 63u - (unsigned)__builtin_clzll(end - m);
+        k = k < fit ? k : fit;
+        m += (uint64_t)1 << k;
+        n++;
+    }
+    return n;
+}
+
+/* Classic (inclusion + consistency) vs compact (append proof) search sizes
+ * for a client pinned `back` epochs behind, averaged over samples labels;
+ * both without the value. */
+static void search_sizes_pinned(search_ctx *c, uint64_t log_size, uint64_t back, double *classic,
+                                double *compact)
+{
+    size_t sz;
+    int r, samples = 100;
+    *classic = *compact = 0;
+    for (int i = 0; i < samples; i++) {
+        make_label(c->label, (uint64_t)randombytes_uniform((uint32_t)c->mod));
+        kw_buf_reset(c->resp);
+        if ((r = kw_kt_dir_search(c->d, c->label, sizeof(c->label), log_size - back, c->resp)) != KW_OK ||
+            (r = kw_kt_search_proof_size(&sz, kw_buf_ptr(c->resp), kw_buf_len(c->resp))) != KW_OK)
+            die("classic pinned search", r);
+        *classic += (double)sz;
+        kw_buf_reset(c->resp);
+        if ((r = kw_kt_dir_search_append(c->d, c->label, sizeof(c->label), log_size - back,
+                                         c->resp)) != KW_OK ||
+            (r = kw_kt_search_proof_size(&sz, kw_buf_ptr(c->resp), kw_buf_len(c->resp))) != KW_OK)
+            die("compact search", r);
+        *compact += (double)sz;
+    }
+    *classic /= samples;
+    *compact /= samples;
+}
+
 static uint64_t env_u64(const char *name, uint64_t dflt, uint64_t min)
 {
     const char *v = getenv(name);
@@ -689,6 +731,47 @@ static void bench_kt_dir(void)
     printf("  search proof projected at 10^9 labels: %.0f bytes (akd: ~2 KB at a few hundred "
            "leaves, ~6 KB at 10^9; ~61 B/level vs ours 32 B + 1 bit/level, KEYTRANS 32 B/level)\n",
            at9);
+    /* Compact searches (append proofs against the client's frontier): the
+     * log part no longer grows with the log, only with how far behind the
+     * client is. Same prefix-path projection as above. */
+    {
+        uint64_t n = st.epochs;
+        double adj = 32.0 * (lg2(1e6) - lg2(labels));
+        printf("  search proof by client state, projected at 10^6 labels, %llu epochs (classic "
+               "unpinned %.0f):\n",
+               (unsigned long long)n, at6);
+        uint64_t backs[2] = {1, 10};
+        for (int i = 0; i < 2; i++) {
+            if (n <= backs[i])
+                continue;
+            double cl, cp;
+            search_sizes_pinned(c, n, backs[i], &cl, &cp);
+            printf("    pinned %llu epoch%s back: classic (inclusion + consistency) %.0f bytes, "
+                   "compact (append proof, %u hashes) %.0f bytes\n",
+                   (unsigned long long)backs[i], backs[i] == 1 ? "" : "s", cl + adj,
+                   append_hashes(n - backs[i], n - 1), cp + adj);
+            if (backs[i] == 1)
+                bench_report("  compact search proof projected at 10^6 labels, pinned 1 epoch back",
+                             cp + adj, "bytes", "target", 1000, 0);
+        }
+        /* After a year of 1-s epochs: the classic form carries a 25-level
+         * inclusion proof (and a consistency proof when pinned); the
+         * compact form the pieces of [m, n-1) (worst case over alignments
+         * of the last 1024 epochs). */
+        uint64_t year = 365ull * 24 * 3600;
+        unsigned w1 = 0, w10 = 0, wc = 0;
+        for (uint64_t e = year - 1024; e < year; e++) {
+            unsigned a1 = append_hashes(e - 1, e - 1), a10 = append_hashes(e - 10, e - 1);
+            unsigned ci = (unsigned)__builtin_popcountll(e - 1); /* last leaf's path */
+            w1 = a1 > w1 ? a1 : w1;
+            w10 = a10 > w10 ? a10 : w10;
+            wc = ci > wc ? ci : wc;
+        }
+        printf("  log part after a year of 1-s epochs (~%llu leaves; worst of the last 1024 "
+               "sizes): classic inclusion up to %u bytes (+ consistency when pinned); compact: "
+               "%u bytes pinned 1 back, at most %u bytes pinned 10 back\n",
+               (unsigned long long)year, 1 + 32 * wc, 8 + 1 + 32 * w1, 8 + 1 + 32 * w10);
+    }
 
     double answer = bench_rate(op_search_answer, c, 1.0);
     bench_report("server search answers (1 thread, no HTTP)", answer, "ops/s", "target per core",

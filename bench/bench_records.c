@@ -4,9 +4,10 @@
  *
  *   1. upload and download of one large file: client encryption (XChaCha20-
  *      Poly1305 pieces, BLAKE2b content hash), HTTP on loopback, the server's
- *      chunk storage (records.sync = commit: each 1 MiB piece written and
- *      renamed, every piece fdatasynced before the commit's transaction), and
- *      back with verification — beside nginx (started and stopped here, WebDAV
+ *      chunk storage (records.sync = commit: each 1 MiB piece written —
+ *      O_DIRECT for its aligned part — and renamed, every piece fdatasynced
+ *      before the commit's transaction), and back with verification (the
+ *      output written with O_DIRECT, then fsynced and renamed) — beside nginx (started and stopped here, WebDAV
  *      PUT and GET of a static file) moving the same bytes unencrypted in the
  *      same run. Target: >= 250 MB/s each way. Also printed: the CPU time per
  *      MiB of this process (the client) and of keywardd, steadier than the

@@ -12,7 +12,11 @@
  *  5  a sequence of (u32 length ‖ insertion list) fed to one auditor;
  *  6  a promise for ("fuzz-label", "fuzz-value");
  *  7  an auditor record (kw_kt_auditor_sig_verify), and the same bytes as
- *     saved auditor state for kw_kt_auditor_resume over an empty store.
+ *     saved auditor state for kw_kt_auditor_resume over an empty store;
+ *  8  pinned head (152 bytes) ‖ u16 length ‖ frontier (kw_kt_frontier_decode)
+ *     ‖ search response, verified with that frontier (the compact
+ *     KW_KT_RESP_SEARCH_APPEND form, or the classic one); a verified
+ *     result's frontier must fold to its head's log root.
  * Every call must return 0 or a documented error, set a reason that is OK
  * exactly on success, and return values that lie inside the input. */
 #include <stdint.h>
@@ -81,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size < 1)
         return 0;
-    uint8_t mode = data[0] % 8;
+    uint8_t mode = data[0] % 9;
     const uint8_t *p = data + 1;
     size_t n = size - 1;
     kw_kt_head pin;
@@ -211,6 +215,46 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         kw_kt_auditor_free(&a);
         kw_prefix_memstore_free(&ms);
+        break;
+    }
+    case 8: {
+        kw_log_compact fr;
+        uint8_t root[32];
+        if (n < KW_KT_HEADBYTES + 2)
+            return 0;
+        if (kw_kt_head_decode(&pin, p, KW_KT_HEADBYTES) == KW_OK)
+            t.pinned = &pin;
+        p += KW_KT_HEADBYTES;
+        n -= KW_KT_HEADBYTES;
+        size_t fl = ((size_t)p[0] << 8) | p[1];
+        p += 2;
+        n -= 2;
+        if (fl > n)
+            fl = n;
+        r = kw_kt_frontier_decode(&fr, p, fl);
+        check_code(r);
+        if (r == KW_OK) {
+            uint8_t enc[KW_KT_FRONTIER_MAXBYTES];
+            size_t el;
+            if (kw_kt_frontier_encode(enc, sizeof(enc), &el, &fr) != KW_OK || el != fl ||
+                memcmp(enc, p, fl) != 0)
+                abort();
+            t.frontier = &fr;
+        }
+        p += fl;
+        n -= fl;
+        r = kw_kt_search_verify(&res, &why, &t, label, sizeof(label) - 1, p, n);
+        check_verdict(r, why);
+        if (r == KW_OK) {
+            check_inside(res.value, res.value_len, p, n);
+            if (t.pinned != NULL && res.head.epoch < pin.epoch)
+                abort();
+            if (!res.have_frontier || res.frontier.size != res.head.log_size)
+                abort();
+            kw_log_compact_root(&res.frontier, root);
+            if (memcmp(root, res.head.log_root, 32) != 0)
+                abort();
+        }
         break;
     }
     }

@@ -78,6 +78,29 @@ int main(int argc, char **argv)
     kw_kt_dir_search(d, label, 10, h[1].log_size, b);
     kw_kt_head_encode(hb, &h[1]);
     put("search-pinned", 1, hb, sizeof(hb), kw_buf_ptr(b), kw_buf_len(b));
+    /* mode 8: compact searches, pinned 2, 1 and 0 epochs back */
+    for (int back = 2; back >= 0; back--) {
+        static const char *names[] = {"search-append-current", "search-append-1back",
+                                      "search-append"};
+        uint8_t pre[KW_KT_HEADBYTES + 2 + KW_KT_FRONTIER_MAXBYTES], leaf[32];
+        size_t fl;
+        kw_log_compact fr;
+        const kw_kt_head *ph = &h[3 - back];
+        kw_log_compact_init(&fr);
+        for (int e = 0; e <= 3 - back; e++) {
+            kw_kt_log_leaf_hash(leaf, h[e].epoch, h[e].prefix_root, h[e].timestamp);
+            kw_log_compact_append(&fr, leaf);
+        }
+        kw_kt_head_encode(pre, ph);
+        if (kw_kt_frontier_encode(pre + KW_KT_HEADBYTES + 2, KW_KT_FRONTIER_MAXBYTES, &fl, &fr) != KW_OK)
+            return 1;
+        pre[KW_KT_HEADBYTES] = (uint8_t)(fl >> 8);
+        pre[KW_KT_HEADBYTES + 1] = (uint8_t)fl;
+        kw_buf_reset(b);
+        if (kw_kt_dir_search_append(d, label, 10, ph->log_size, b) != KW_OK)
+            return 1;
+        put(names[back], 8, pre, KW_KT_HEADBYTES + 2 + fl, kw_buf_ptr(b), kw_buf_len(b));
+    }
     kw_buf_reset(b);
     kw_kt_dir_lookup(d, label, 10, 1, 0, b);
     be32(u, 1);

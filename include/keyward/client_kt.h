@@ -6,7 +6,11 @@
  * Owns: PROFILE/kt.json (public, nothing secret): the server URL it was
  * pinned for, the directory's log and VRF public keys (pinned on first use
  * from GET /v1/kt/keys, or set with kw_client_kt_pin_keys), the newest
- * verified tree head (152-byte wire form), the account key first seen per
+ * verified tree head (152-byte wire form) with its log frontier ("frontier":
+ * kw_kt_frontier_encode; lookups then ask for the compact search form,
+ * GET /v1/kt/search/{name}/{m}/append; optional: profiles without it load
+ * and use the classic form, and a head pinned without a frontier drops
+ * the old one), the account key first seen per
  * looked-up name, and the auditor keys whose signature over a head is
  * required (kw_client_kt_require_auditor). Written durably (temporary
  * file, fsync, rename). A kt.json pinned for another server is refused

@@ -93,6 +93,7 @@ enum {
     KW_KT_RESP_MONITOR = 3,
     KW_KT_RESP_CONSISTENCY = 4,
     KW_KT_RESP_INSERTIONS = 5,
+    KW_KT_RESP_SEARCH_APPEND = 6, /* search with an append proof (kw_kt_dir_search_append) */
 };
 
 /* Why a verification (or an audit) failed. Stable names via
@@ -353,6 +354,17 @@ int kw_kt_dir_head_at(const kw_kt_dir *d, uint64_t epoch, kw_kt_head *head);
  *               (index, commitment) it inserted, sorted by index. */
 int kw_kt_dir_search(const kw_kt_dir *d, const uint8_t *label, size_t label_len,
                      uint64_t client_log_size, kw_buf *out);
+/* search_append  the compact search for a client that keeps the frontier
+ *               (compact range) of its pinned log of client_log_size
+ *               (1 .. newest log size, else KW_ERR_INVALID_ARG) leaves:
+ *               instead of the inclusion proof of the newest log leaf and
+ *               the consistency proof, the roots of the perfect subtrees
+ *               covering log leaves [client_log_size, n - 1) (none when the
+ *               client is one epoch behind or current). Kind
+ *               KW_KT_RESP_SEARCH_APPEND; verified by kw_kt_search_verify
+ *               with trust->frontier. */
+int kw_kt_dir_search_append(const kw_kt_dir *d, const uint8_t *label, size_t label_len,
+                            uint64_t client_log_size, kw_buf *out);
 int kw_kt_dir_lookup(const kw_kt_dir *d, const uint8_t *label, size_t label_len,
                      uint32_t version, uint64_t client_log_size, kw_buf *out);
 int kw_kt_dir_monitor(const kw_kt_dir *d, const uint8_t *label, size_t label_len,
@@ -379,6 +391,11 @@ typedef struct kw_kt_trust {
     const uint8_t *log_pk; /* KW_SIGN_PUBLICKEYBYTES */
     const uint8_t *vrf_pk; /* KW_VRF_PUBLICKEYBYTES */
     const kw_kt_head *pinned;
+    /* The frontier of the pinned head's log (NULL: none): its compact range
+     * (kt_log.h), which kw_kt_search_verify returns with every verified
+     * head. Needed to verify a KW_KT_RESP_SEARCH_APPEND response; checked
+     * against the pinned head (size and root) before use. */
+    const kw_log_compact *frontier;
 } kw_kt_trust;
 
 /* A verified version. value points into the verified response (valid while
@@ -388,9 +405,18 @@ typedef struct kw_kt_result {
     const uint8_t *value;
     size_t value_len;
     kw_kt_head head; /* the verified head: pin it */
+    /* search only: the verified head's log frontier (compact range, size ==
+     * head.log_size, root == head.log_root): keep it next to the pinned
+     * head to ask for compact searches. have_frontier 0: none. */
+    int have_frontier;
+    kw_log_compact frontier;
 } kw_kt_result;
 
-/* Verifies a search response for label: the head (signature, log inclusion
+/* Verifies a search response for label (kind KW_KT_RESP_SEARCH, or
+ * KW_KT_RESP_SEARCH_APPEND: then the pinned head and its frontier are
+ * required, the response's pinned size must be the pinned head's, and the
+ * frontier extended by the append proof and the new head's log leaf must
+ * fold to the new head's log root — else KW_KT_INCONSISTENT): the head (signature, log inclusion
  * of its prefix root, no rollback and consistency with the pinned head),
  * version v's VRF proof, membership and opening, and version v+1's VRF
  * proof and absence. 0 and *res filled, or KW_ERR_VERIFY with *why. *res is
@@ -432,6 +458,16 @@ int kw_kt_monitor_verify(kw_kt_monitor_result *res, kw_kt_reason *why, const kw_
  * the head to pin. vrf_pk is not used. */
 int kw_kt_consistency_verify(kw_kt_head *new_head, kw_kt_reason *why, const kw_kt_trust *trust,
                              const uint8_t *resp, size_t resp_len)
+    __attribute__((warn_unused_result));
+
+/* The frontier's storage form: u64 size ‖ one hash per set bit of size,
+ * largest subtree first (at most KW_KT_FRONTIER_MAXBYTES). decode reads
+ * exactly len bytes: KW_ERR_TRUNCATED / KW_ERR_TOO_LARGE / KW_ERR_FORMAT
+ * (size 0 is allowed: the empty log). encode: KW_ERR_TOO_LARGE for a short
+ * out. */
+#define KW_KT_FRONTIER_MAXBYTES (8 + 64 * KW_KT_HASHBYTES)
+int kw_kt_frontier_encode(uint8_t *out, size_t cap, size_t *out_len, const kw_log_compact *f);
+int kw_kt_frontier_decode(kw_log_compact *f, const uint8_t *in, size_t len)
     __attribute__((warn_unused_result));
 
 /* Wire length of a search response's parts (for size reports): the total

@@ -185,6 +185,42 @@ int kw_log_compact_append(kw_log_compact *c, const uint8_t leaf_hash[static KW_L
 /* The root of the range's tree (SHA-256("") when empty). */
 void kw_log_compact_root(const kw_log_compact *c, uint8_t root[static KW_LOG_HASHBYTES]);
 
+/* ---- append proofs (compact search responses; docs/crypto.md) ----
+ * A client that keeps the compact range ("frontier") of a log of size1
+ * leaves can check a tree of size2 leaves against it with only the roots of
+ * the perfect subtrees that cover leaves [size1, size2), left to right, each
+ * the largest one aligned at its start that fits: O(log(size2 - size1))
+ * hashes, none when size2 == size1. Folding the extended range proves that
+ * the new tree's first size1 leaves are the old ones. */
+
+/* The append proof of leaves [size1, size2). KW_ERR_NOT_FOUND when size2 >
+ * rd->size, KW_ERR_INVALID_ARG when size1 > size2, KW_ERR_TOO_LARGE when it
+ * needs more than KW_LOG_PROOF_MAXHASHES hashes (only for ranges near
+ * 2^64). *proof is empty on error. */
+int kw_log_append_prove(const kw_log_reader *rd, uint64_t size1, uint64_t size2,
+                        kw_log_proof *proof);
+
+/* Appends the root of a perfect subtree of 2^level leaves. KW_ERR_INVALID_ARG
+ * when the size is not a multiple of 2^level (or level >= 64), KW_ERR_LIMIT
+ * on overflow; *c is unchanged on error. */
+int kw_log_compact_append_node(kw_log_compact *c, unsigned level,
+                               const uint8_t hash[static KW_LOG_HASHBYTES]);
+
+/* Extends *c to size2 leaves by an append proof. KW_ERR_FORMAT when size2 <
+ * c->size or the proof does not have exactly the hashes the sizes dictate;
+ * *c is unchanged on error. The caller compares the resulting root. */
+int kw_log_compact_extend(kw_log_compact *c, uint64_t size2, const kw_log_proof *proof)
+    __attribute__((warn_unused_result));
+
+/* The compact range of a tree of `size` leaves from the inclusion proof of
+ * its last leaf (leaf_hash): the path of the last leaf is exactly the range
+ * of the leaves before it. KW_ERR_FORMAT for size 0 or a proof of the wrong
+ * length; only as trustworthy as the proof (verify it first). */
+int kw_log_compact_from_last_inclusion(kw_log_compact *c, uint64_t size,
+                                       const uint8_t leaf_hash[static KW_LOG_HASHBYTES],
+                                       const kw_log_proof *proof)
+    __attribute__((warn_unused_result));
+
 /* ---- the in-memory tree ---- */
 
 typedef struct kw_log_tree kw_log_tree;

@@ -25,6 +25,8 @@ typedef struct {
     uint8_t vrf_pk[KW_VRF_PUBLICKEYBYTES];
     bool have_head;
     kw_kt_head head;
+    bool have_frontier; /* the pinned head's log frontier (compact searches) */
+    kw_log_compact frontier;
 } kt_state;
 
 /* What failed, for the out-parameters of the public functions. */
@@ -143,6 +145,16 @@ static int state_load(kw_client *c, kt_state *st)
             goto damaged;
         st->have_head = true;
     }
+    /* Additive: profiles without a frontier (or with one that does not
+     * belong to the pinned head) load and use the classic search form. */
+    uint8_t *fb = NULL;
+    size_t fl = 0;
+    if (st->have_head && json_object_get(st->j, "frontier") != NULL &&
+        kwc_get_b64(st->j, "frontier", KW_KT_FRONTIER_MAXBYTES, &fb, &fl) == KW_OK &&
+        kw_kt_frontier_decode(&st->frontier, fb, fl) == KW_OK &&
+        st->frontier.size == st->head.log_size)
+        st->have_frontier = true;
+    free(fb);
     return KW_OK;
 damaged:
     json_decref(st->j);
@@ -157,6 +169,15 @@ static int state_save(kw_client *c, kt_state *st)
         kw_kt_head_encode(enc, &st->head);
         if (kwc_put_b64(st->j, "head", enc, sizeof(enc)) != KW_OK)
             return KW_ERR_NOMEM;
+    }
+    if (st->have_head && st->have_frontier && st->frontier.size == st->head.log_size) {
+        uint8_t fenc[KW_KT_FRONTIER_MAXBYTES];
+        size_t fl = 0;
+        if (kw_kt_frontier_encode(fenc, sizeof(fenc), &fl, &st->frontier) != KW_OK ||
+            kwc_put_b64(st->j, "frontier", fenc, fl) != KW_OK)
+            return KW_ERR_NOMEM;
+    } else {
+        (void)json_object_del(st->j, "frontier");
     }
     char *text = json_dumps(st->j, JSON_INDENT(2) | JSON_SORT_KEYS);
     if (text == NULL)
@@ -289,15 +310,24 @@ static int check_auditors(kw_client *c, const kt_state *st, const kw_kt_head *h,
 }
 
 /* Pins h (verified, consistent with the pinned head) after the auditor
- * checks, and saves kt.json. */
-static int adopt(kw_client *c, kt_state *st, const kw_kt_head *h, kt_why *w)
+ * checks, with its log frontier f (NULL: none known; a re-pinned same head
+ * keeps its frontier), and saves kt.json. */
+static int adopt(kw_client *c, kt_state *st, const kw_kt_head *h, const kw_log_compact *f,
+                 kt_why *w)
 {
     int r;
     if ((r = check_auditors(c, st, h, w)) != KW_OK)
         return r;
     if (!st->have_head || h->epoch >= st->head.epoch) {
+        bool same = st->have_head && heads_equal(&st->head, h);
         st->head = *h;
         st->have_head = true;
+        if (f != NULL && f->size == h->log_size) {
+            st->frontier = *f;
+            st->have_frontier = true;
+        } else if (!same) {
+            st->have_frontier = false;
+        }
     }
     return state_save(c, st);
 }
@@ -414,7 +444,7 @@ static int head_update(kw_client *c, kt_state *st, kw_kt_head *out, kt_why *w)
         if (r != KW_OK)
             return r;
     }
-    if ((r = adopt(c, st, &h, w)) != KW_OK)
+    if ((r = adopt(c, st, &h, NULL, w)) != KW_OK)
         return r;
     if (out != NULL)
         *out = h;
@@ -473,7 +503,7 @@ int kw_client_kt_check_gossip(kw_client *c, const uint8_t *head, size_t head_len
         /* Consistent and newer: pin it (unless a required auditor has not
          * covered it yet, which is no split view). */
         kt_why w2 = {KW_CLIENT_KT_OK, KW_KT_OK};
-        r = adopt(c, &st, &h, &w2);
+        r = adopt(c, &st, &h, NULL, &w2);
         if (r == KW_ERR_VERIFY && w2.f == KW_CLIENT_KT_AUDITOR_MISSING)
             r = KW_OK;
         else if (r == KW_ERR_VERIFY)
@@ -644,18 +674,31 @@ int kw_client_kt_lookup(kw_client *c, const char *name, kw_client_kt_result *out
         r = KW_ERR_NOMEM;
         goto out;
     }
-    if (st.have_head)
+    /* With the pinned head's frontier: the compact (append) form; a server
+     * without that route (404) gets the classic pinned search. */
+    bool append = st.have_head && st.have_frontier;
+    if (append)
+        snprintf(path, sizeof(path), "/v1/kt/search/%s/%" PRIu64 "/append", esc, st.head.log_size);
+    else if (st.have_head)
         snprintf(path, sizeof(path), "/v1/kt/search/%s/%" PRIu64, esc, st.head.log_size);
     else
         snprintf(path, sizeof(path), "/v1/kt/search/%s", esc);
+    r = kwc_http(c, "GET", path, NULL, false, &resp);
+    if (r == KW_ERR_NOT_FOUND && append) {
+        json_decref(resp);
+        resp = NULL;
+        snprintf(path, sizeof(path), "/v1/kt/search/%s/%" PRIu64, esc, st.head.log_size);
+        r = kwc_http(c, "GET", path, NULL, false, &resp);
+    }
     curl_free(esc);
-    if ((r = kwc_http(c, "GET", path, NULL, false, &resp)) != KW_OK)
+    if (r != KW_OK)
         goto out;
     if (kwc_get_b64(resp, "proof", KW_KT_RESPONSE_MAXBYTES, &proof, &proof_len) != KW_OK) {
         r = kwc_bad_answer(c, "search proof");
         goto out;
     }
-    kw_kt_trust t = {.log_pk = st.log_pk, .vrf_pk = st.vrf_pk, .pinned = st.have_head ? &st.head : NULL};
+    kw_kt_trust t = {.log_pk = st.log_pk, .vrf_pk = st.vrf_pk, .pinned = st.have_head ? &st.head : NULL,
+                     .frontier = st.have_head && st.have_frontier ? &st.frontier : NULL};
     kw_kt_reason kr = KW_KT_OK;
     r = kw_kt_search_verify(&res, &kr, &t, (const uint8_t *)name, strlen(name), proof, proof_len);
     if (r != KW_OK) {
@@ -682,7 +725,7 @@ int kw_client_kt_lookup(kw_client *c, const char *name, kw_client_kt_result *out
         memcpy(out->roster, res.value, res.value_len);
         out->roster_len = res.value_len;
     }
-    if ((r = adopt(c, &st, &res.head, &w)) != KW_OK)
+    if ((r = adopt(c, &st, &res.head, res.have_frontier ? &res.frontier : NULL, &w)) != KW_OK)
         goto out;
     out->version = (uint32_t)rv;
     out->log_version = res.version;
@@ -817,7 +860,7 @@ int kw_client_kt_monitor(kw_client *c, const char *name, uint64_t since_epoch,
         r = verify_fail(c, &w, KW_CLIENT_KT_PROOF, r == KW_ERR_VERIFY ? kr : KW_KT_MALFORMED);
         goto out;
     }
-    r = adopt(c, &st, &out->m.head, &w);
+    r = adopt(c, &st, &out->m.head, NULL, &w);
 out:
     if (r != KW_OK) {
         free(out->buf);

@@ -5,6 +5,7 @@
  * and directory backup/restore. HTTP goes through one reused libcurl handle
  * (keep-alive) with the session's bearer token.
  */
+#define _GNU_SOURCE /* O_DIRECT */
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -490,7 +491,26 @@ typedef struct {
     size_t n;
     uint64_t done, total;
     long completed;
+    char *spare[PAR_MAX + 1]; /* sent bodies kept for the next pieces (ciphertext: no wipe needed) */
+    size_t nspare;
 } par_up;
+
+#define PAR_BODY_BYTES ((size_t)KW_RECORD_PIECE_BYTES + KW_RECORD_PIECE_OVERHEAD)
+
+/* A body for one sealed piece (PAR_BODY_BYTES): a sent one again when there is
+ * one, so that a long upload does not map fresh memory for every piece. */
+static char *par_body(par_up *pu)
+{
+    return pu->nspare > 0 ? pu->spare[--pu->nspare] : malloc(PAR_BODY_BYTES);
+}
+
+static void par_body_done(par_up *pu, char *body)
+{
+    if (body != NULL && pu->nspare < PAR_MAX + 1)
+        pu->spare[pu->nspare++] = body;
+    else
+        free(body);
+}
 
 static void par_free(par_up *pu)
 {
@@ -504,6 +524,8 @@ static void par_free(par_up *pu)
         free(sl->body);
         free(sl->s.data);
     }
+    for (size_t i = 0; i < pu->nspare; i++)
+        free(pu->spare[i]);
     if (pu->m != NULL)
         curl_multi_cleanup(pu->m);
     memset(pu, 0, sizeof(*pu));
@@ -559,7 +581,7 @@ static int par_reap(par_up *pu, int mode)
             curl_multi_remove_handle(pu->m, sl->h);
             curl_slist_free_all(sl->hdrs);
             sl->hdrs = NULL;
-            free(sl->body);
+            par_body_done(pu, sl->body);
             sl->body = NULL;
             free(sl->s.data);
             memset(&sl->s, 0, sizeof(sl->s));
@@ -604,6 +626,9 @@ static int par_send(par_up *pu, const char *path, char *body, size_t blen, size_
     return KW_OK;
 }
 
+#define OUT_DIRECT_ALIGN 4096 /* O_DIRECT alignment of a download's output (buffer, offset, length) */
+#define OUT_DIRECT_MIN (8u << 20) /* downloads from this size write their output with O_DIRECT */
+
 /* ---- content hash (and a download's output writes) on a helper thread ----
  * The content hash (BLAKE2b-256 for content in pieces, ~3x libsodium's
  * SHA-256 here, and still the slowest step of a transfer after the AEAD) runs
@@ -620,6 +645,7 @@ typedef struct {
     CURLM *wake; /* woken (curl_multi_wakeup) when a piece is done, or NULL */
     int fd;   /* output of a download, or -1 */
     int werr; /* errno of the first failed output write (sticky) */
+    bool direct; /* fd is in O_DIRECT mode (aligned pieces go straight to the disk) */
     const uint8_t *p;
     size_t n;
     bool busy, quit, started;
@@ -630,7 +656,32 @@ static void hasher_work(hasher *h, const uint8_t *p, size_t n)
 {
     if (h->hs != NULL)
         kw_record_hash_update(h->hs, p, n);
-    for (size_t o = 0; h->fd >= 0 && h->werr == 0 && o < n;) {
+    size_t o = 0;
+    if (h->fd >= 0 && h->direct) {
+        /* O_DIRECT (see content_to_path): the block-aligned part of the piece
+         * from the aligned buffer at the aligned offset; then (a last piece's
+         * tail, or when the file system refuses) the descriptor goes back to
+         * buffered writes for the rest */
+        size_t al = n & ~(size_t)(OUT_DIRECT_ALIGN - 1);
+        while (o < al && ((uintptr_t)(p + o) & (OUT_DIRECT_ALIGN - 1)) == 0) {
+            ssize_t w = write(h->fd, p + o, al - o);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0 || ((size_t)w & (OUT_DIRECT_ALIGN - 1)) != 0) {
+                if (w > 0)
+                    o += (size_t)w;
+                break;
+            }
+            o += (size_t)w;
+        }
+        if (o < n) {
+            int fl = fcntl(h->fd, F_GETFL);
+            if (fl < 0 || fcntl(h->fd, F_SETFL, fl & ~O_DIRECT) != 0)
+                h->werr = errno != 0 ? errno : EIO;
+            h->direct = false;
+        }
+    }
+    for (; h->fd >= 0 && h->werr == 0 && o < n;) {
         ssize_t w = write(h->fd, p + o, n - o);
         if (w < 0 && errno == EINTR)
             continue;
@@ -1280,7 +1331,7 @@ static int put_core(kw_records *rs, const char *cat, const char *zone, const cha
             continue;
         }
         /* a piece is sealed straight into the body of its PUT (raw bytes) */
-        uint8_t *pb = inline_put ? ct : malloc(plen + KW_RECORD_PIECE_OVERHEAD);
+        uint8_t *pb = inline_put ? ct : (uint8_t *)par_body(&pu); /* PAR_BODY_BYTES >= plen + overhead */
         if (pb == NULL) {
             r = kwc_fail(c, LOCAL, KW_ERR_NOMEM, "out of memory");
             goto out;
@@ -1704,8 +1755,10 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
                         "pieces (%lld bytes), its metadata says %llu (%llu bytes)",
                         idb, cat, zone, (long long)e->nchunks, (long long)e->content_len,
                         (unsigned long long)npieces, (unsigned long long)ctl);
-    if ((pt = malloc(2 * (size_t)KW_RECORD_PIECE_BYTES)) == NULL)
+    void *ptm = NULL; /* aligned for O_DIRECT output writes */
+    if (posix_memalign(&ptm, OUT_DIRECT_ALIGN, 2 * (size_t)KW_RECORD_PIECE_BYTES) != 0)
         goto out;
+    pt = ptm;
     if (kw_record_hash_init(&hs, e->m.hash_alg) != KW_OK) {
         r = kwc_fail(c, LOCAL, KW_ERR_VERIFY, "ALERT: record %s has an unknown content hash", idb);
         goto out;
@@ -1720,6 +1773,8 @@ static int content_to_fd(kw_records *rs, const char *cat, const char *zone, cons
         hasher_start(&hz, &hs, -1, dl.m);
         hasher_start(&wz, NULL, fd, dl.m);
     }
+    int ofl = fcntl(fd, F_GETFL);
+    wz.direct = ofl >= 0 && (ofl & O_DIRECT) != 0 && e->m.piece_size % OUT_DIRECT_ALIGN == 0;
     int (*pump)(void *) = dl.m != NULL ? dl_pump_cb : NULL;
     size_t inline_off = 0;
     for (uint64_t i = 0; i < npieces; i++) {
@@ -1835,6 +1890,13 @@ static int content_to_path(kw_records *rs, const char *cat, const char *zone, co
     int fd = mkstemp(tmp);
     if (fd < 0)
         return kwc_fail(rs->c, LOCAL, KW_ERR_SYSTEM, "cannot create %s: %s", tmp, strerror(errno));
+    /* a large output bypasses the page cache (O_DIRECT, where the file system
+     * takes it): each piece reaches the disk while the next one is fetched,
+     * instead of the whole file waiting in dirty pages for the final fsync,
+     * and no page-cache pages are allocated and filled for it */
+    int fl = fcntl(fd, F_GETFL);
+    if (e->m.size >= OUT_DIRECT_MIN && e->m.piece_size % OUT_DIRECT_ALIGN == 0 && fl >= 0)
+        (void)fcntl(fd, F_SETFL, fl | O_DIRECT); /* refused (tmpfs): buffered writes */
     int r = content_to_fd(rs, cat, zone, e, rkey, fd);
     if (r == KW_OK && (fsync(fd) != 0 || fchmod(fd, 0600) != 0))
         r = kwc_fail(rs->c, LOCAL, KW_ERR_SYSTEM, "cannot write %s: %s", out_path, strerror(errno));

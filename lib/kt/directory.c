@@ -1053,8 +1053,40 @@ static int check_label(const uint8_t *label, size_t label_len)
     return KW_OK;
 }
 
+/* Append head section: head ‖ u64 m ‖ append proof of log leaves
+ * [m, n - 1) (empty when m >= n - 1). */
+static int put_append_section(const kw_kt_dir *d, const kw_kt_head *h, uint64_t m, kw_buf *out)
+{
+    kw_log_reader rd;
+    kw_log_proof p = {0};
+    int r;
+    if (m == 0 || m > h->log_size)
+        return KW_ERR_INVALID_ARG;
+    kw_log_tree_reader(d->log, &rd);
+    uint64_t end = m < h->log_size ? h->log_size - 1 : m;
+    if ((r = kt_head_put(out, h)) != KW_OK || (r = kw_buf_put_u64(out, m)) != KW_OK ||
+        (r = kw_log_append_prove(&rd, m, end, &p)) != KW_OK || (r = kw_log_proof_put(out, &p)) != KW_OK)
+        return r;
+    return KW_OK;
+}
+
+static int search_impl(const kw_kt_dir *d, const uint8_t *label, size_t label_len,
+                       uint64_t client_log_size, int append, kw_buf *out);
+
 int kw_kt_dir_search(const kw_kt_dir *d, const uint8_t *label, size_t label_len,
                      uint64_t client_log_size, kw_buf *out)
+{
+    return search_impl(d, label, label_len, client_log_size, 0, out);
+}
+
+int kw_kt_dir_search_append(const kw_kt_dir *d, const uint8_t *label, size_t label_len,
+                            uint64_t client_log_size, kw_buf *out)
+{
+    return search_impl(d, label, label_len, client_log_size, 1, out);
+}
+
+static int search_impl(const kw_kt_dir *d, const uint8_t *label, size_t label_len,
+                       uint64_t client_log_size, int append, kw_buf *out)
 {
     int r;
     pchain *ch = NULL;
@@ -1069,8 +1101,9 @@ int kw_kt_dir_search(const kw_kt_dir *d, const uint8_t *label, size_t label_len,
     if ((ch = calloc(1, sizeof(*ch))) == NULL)
         return KW_ERR_NOMEM;
     if ((r = vrf_of(d, l, label, label_len, pi, beta)) != KW_OK ||
-        (r = kw_buf_put_u8(out, KW_KT_RESP_SEARCH)) != KW_OK ||
-        (r = put_head_section(d, h, client_log_size, out)) != KW_OK ||
+        (r = kw_buf_put_u8(out, append ? KW_KT_RESP_SEARCH_APPEND : KW_KT_RESP_SEARCH)) != KW_OK ||
+        (r = append ? put_append_section(d, h, client_log_size, out)
+                    : put_head_section(d, h, client_log_size, out)) != KW_OK ||
         (r = kw_buf_put_u32(out, v)) != KW_OK || (r = kw_buf_put(out, pi, sizeof(pi))) != KW_OK)
         goto out;
     if (v > 0 && (r = put_member(d, l, v, h->epoch, out, ch)) != KW_OK)

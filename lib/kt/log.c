@@ -604,3 +604,106 @@ void kw_log_tree_reader(const kw_log_tree *t, kw_log_reader *rd)
     rd->size = t->edge.size;
     rd->node = tree_node;
 }
+
+/* ---- append proofs ---- */
+
+/* The level of the next piece of [begin, end): the largest perfect subtree
+ * that starts at begin (aligned) and ends at or before end (end > begin). */
+static unsigned append_piece(uint64_t begin, uint64_t end)
+{
+    unsigned k = begin == 0 ? 63 : (unsigned)__builtin_ctzll(begin);
+    uint64_t n = end - begin;
+    unsigned fit = bit_length(n) - 1;
+    return k < fit ? k : fit;
+}
+
+int kw_log_append_prove(const kw_log_reader *rd, uint64_t size1, uint64_t size2,
+                        kw_log_proof *proof)
+{
+    int r;
+    proof->count = 0;
+    if (size2 > rd->size)
+        return KW_ERR_NOT_FOUND;
+    if (size1 > size2)
+        return KW_ERR_INVALID_ARG;
+    for (uint64_t p = size1; p < size2;) {
+        unsigned k = append_piece(p, size2);
+        if (proof->count == KW_LOG_PROOF_MAXHASHES) {
+            proof->count = 0;
+            return KW_ERR_TOO_LARGE;
+        }
+        if ((r = read_node(rd, k, p >> k, proof->hash[proof->count])) != KW_OK) {
+            proof->count = 0;
+            return r;
+        }
+        proof->count++;
+        p += (uint64_t)1 << k;
+    }
+    return KW_OK;
+}
+
+int kw_log_compact_append_node(kw_log_compact *c, unsigned level,
+                               const uint8_t hash[static KW_LOG_HASHBYTES])
+{
+    if (level >= 64 || (c->size & (((uint64_t)1 << level) - 1)) != 0)
+        return KW_ERR_INVALID_ARG;
+    uint64_t add = (uint64_t)1 << level;
+    if (c->size > UINT64_MAX - add)
+        return KW_ERR_LIMIT;
+    uint8_t h[HB];
+    unsigned k = level;
+    memcpy(h, hash, HB);
+    while (k < 64 && ((c->size >> k) & 1)) {
+        kw_log_hash_children(h, c->node[k], h);
+        k++;
+    }
+    if (k == 64)
+        return KW_ERR_LIMIT; /* unreachable: the size check above */
+    memcpy(c->node[k], h, HB);
+    c->size += add;
+    return KW_OK;
+}
+
+int kw_log_compact_extend(kw_log_compact *c, uint64_t size2, const kw_log_proof *proof)
+{
+    size_t i = 0;
+    kw_log_compact t = *c;
+    int r = KW_OK;
+    if (proof == NULL || proof->count > KW_LOG_PROOF_MAXHASHES || size2 < c->size)
+        return KW_ERR_FORMAT;
+    for (uint64_t p = c->size; p < size2;) {
+        unsigned k = append_piece(p, size2);
+        if (i == proof->count) {
+            r = KW_ERR_FORMAT;
+            goto out;
+        }
+        if ((r = kw_log_compact_append_node(&t, k, proof->hash[i++])) != KW_OK)
+            goto out;
+        p += (uint64_t)1 << k;
+    }
+    if (i != proof->count) {
+        r = KW_ERR_FORMAT;
+        goto out;
+    }
+    *c = t;
+out:
+    sodium_memzero(&t, sizeof(t)); /* not secret; keeps the stack tidy */
+    return r;
+}
+
+int kw_log_compact_from_last_inclusion(kw_log_compact *c, uint64_t size,
+                                       const uint8_t leaf_hash[static KW_LOG_HASHBYTES],
+                                       const kw_log_proof *proof)
+{
+    kw_log_compact_init(c);
+    if (size == 0 || proof == NULL || proof->count != (size_t)count_ones(size - 1))
+        return KW_ERR_FORMAT;
+    /* The path of the last leaf, bottom-up, is the compact range of the
+     * size - 1 leaves before it, smallest subtree first. */
+    size_t i = 0;
+    for (unsigned k = 0; k < 64; k++)
+        if (((size - 1) >> k) & 1)
+            memcpy(c->node[k], proof->hash[i++], HB);
+    c->size = size - 1;
+    return kw_log_compact_append(c, leaf_hash);
+}

@@ -34,6 +34,8 @@ typedef struct {
     int cur;
     kw_prefix_proof pp[2];
     kw_log_proof lp;
+    int have_frontier;
+    kw_log_compact frontier; /* the verified head's, once have_frontier */
 } vctx;
 
 static int rd_take(rd_t *r, const uint8_t **out, size_t k)
@@ -133,6 +135,8 @@ static int check_against_pinned(vctx *c, const kw_kt_head *h, const kw_kt_head *
 }
 
 /* head ‖ inclusion proof ‖ u8 flag ‖ [u64 old_size ‖ consistency proof] */
+static int frontier_from_inclusion(vctx *c, const uint8_t leaf[static KW_KT_HASHBYTES]);
+
 static int head_section(vctx *c)
 {
     int r;
@@ -174,9 +178,78 @@ static int head_section(vctx *c)
     r = KW_OK;
     if (c->t->pinned != NULL)
         r = check_against_pinned(c, &c->head, c->t->pinned, old_size, cons);
+    if (r == KW_OK && frontier_from_inclusion(c, leaf) != KW_OK)
+        r = fail(c, KW_KT_LOG_INCLUSION);
 out:
     free(cons);
     return r;
+}
+
+/* The verified head's frontier from the inclusion proof of its (last) log
+ * leaf, checked against its log root. */
+static int frontier_from_inclusion(vctx *c, const uint8_t leaf[static KW_KT_HASHBYTES])
+{
+    uint8_t root[KW_KT_HASHBYTES];
+    if (kw_log_compact_from_last_inclusion(&c->frontier, c->head.log_size, leaf, &c->lp) != KW_OK)
+        return KW_ERR_VERIFY;
+    kw_log_compact_root(&c->frontier, root);
+    if (!kw_ct_equal(root, c->head.log_root, sizeof(root)))
+        return KW_ERR_VERIFY;
+    c->have_frontier = 1;
+    return KW_OK;
+}
+
+/* The append form: head ‖ u64 m ‖ append proof of log leaves [m, n - 1)
+ * (n = the head's log size). Proves, against the pinned head of m leaves
+ * and its frontier, that the new log extends the pinned one and ends with
+ * the head's own leaf. */
+static int head_section_append(vctx *c)
+{
+    int r;
+    const uint8_t *hp;
+    uint64_t m = 0;
+    uint8_t leaf[KW_KT_HASHBYTES], root[KW_KT_HASHBYTES];
+    if ((r = rd_take(&c->rd, &hp, KW_KT_HEADBYTES)) != KW_OK ||
+        (r = kw_kt_head_decode(&c->head, hp, KW_KT_HEADBYTES)) != KW_OK ||
+        (r = rd_uint(&c->rd, &m, 8)) != KW_OK || (r = rd_log_proof(&c->rd, &c->lp)) != KW_OK)
+        return malformed(c, r);
+    if (m == 0 || m > c->head.log_size)
+        return malformed(c, KW_ERR_FORMAT);
+    if (!c->verify)
+        return KW_OK;
+    const kw_kt_head *pin = c->t->pinned;
+    const kw_log_compact *f = c->t->frontier;
+    /* Without a pinned head and its frontier there is nothing to extend. */
+    if (pin == NULL || f == NULL)
+        return fail(c, KW_KT_INCONSISTENT);
+    if (!heads_equal(&c->head, pin) && kw_kt_head_verify(&c->head, c->t->log_pk) != KW_OK)
+        return fail(c, KW_KT_BAD_HEAD_SIGNATURE);
+    if (c->head.epoch < pin->epoch || c->head.log_size < pin->log_size ||
+        c->head.timestamp < pin->timestamp)
+        return fail(c, KW_KT_HEAD_ROLLBACK);
+    /* The frontier must be the pinned log's (not some other log's) and the
+     * proof must start where the pinned log ends. */
+    kw_log_compact_root(f, root);
+    if (m != pin->log_size || f->size != pin->log_size ||
+        !kw_ct_equal(root, pin->log_root, sizeof(root)))
+        return fail(c, KW_KT_INCONSISTENT);
+    if (c->head.log_size == m) {
+        if (c->lp.count != 0 || !heads_equal(&c->head, pin))
+            return fail(c, KW_KT_INCONSISTENT);
+        c->frontier = *f;
+        c->have_frontier = 1;
+        return KW_OK;
+    }
+    c->frontier = *f;
+    kw_kt_log_leaf_hash(leaf, c->head.epoch, c->head.prefix_root, c->head.timestamp);
+    if (kw_log_compact_extend(&c->frontier, c->head.log_size - 1, &c->lp) != KW_OK ||
+        kw_log_compact_append(&c->frontier, leaf) != KW_OK)
+        return fail(c, KW_KT_INCONSISTENT);
+    kw_log_compact_root(&c->frontier, root);
+    if (!kw_ct_equal(root, c->head.log_root, sizeof(root)))
+        return fail(c, KW_KT_INCONSISTENT);
+    c->have_frontier = 1;
+    return KW_OK;
 }
 
 /* The response's one VRF proof, for the label: verified once; every index
@@ -283,6 +356,8 @@ static vctx *vctx_new(const kw_kt_trust *t, const uint8_t *label, size_t label_l
     c->pp[0].depth = 0;
     c->pp[1].depth = 0;
     c->lp.count = 0;
+    c->have_frontier = 0;
+    c->frontier.size = 0;
     c->rd.p = resp;
     c->rd.n = resp_len;
     c->t = t;
@@ -317,12 +392,21 @@ static int finish(vctx *c)
     return c->rd.n == 0 ? KW_OK : malformed(c, KW_ERR_FORMAT);
 }
 
-/* search: kind ‖ head section ‖ u32 v ‖ [member(v)] ‖ absent(v + 1) */
+/* search: kind ‖ head section ‖ u32 v ‖ [member(v)] ‖ absent(v + 1);
+ * the append kind has the append head section instead. */
 static int search_body(vctx *c, kw_kt_result *res)
 {
-    uint64_t v;
+    uint64_t v, k;
     int r;
-    if ((r = kind(c, KW_KT_RESP_SEARCH)) != KW_OK || (r = head_section(c)) != KW_OK)
+    if ((r = rd_uint(&c->rd, &k, 1)) != KW_OK)
+        return malformed(c, r);
+    if (k == KW_KT_RESP_SEARCH)
+        r = head_section(c);
+    else if (k == KW_KT_RESP_SEARCH_APPEND)
+        r = head_section_append(c);
+    else
+        r = malformed(c, KW_ERR_FORMAT);
+    if (r != KW_OK)
         return r;
     if ((r = rd_uint(&c->rd, &v, 4)) != KW_OK)
         return malformed(c, r);
@@ -352,9 +436,12 @@ int kw_kt_search_verify(kw_kt_result *res, kw_kt_reason *why, const kw_kt_trust 
         return KW_ERR_NOMEM;
     r = search_body(c, res);
     *why = c->why;
-    if (r == KW_OK)
+    if (r == KW_OK) {
         res->head = c->head;
-    else
+        res->have_frontier = c->have_frontier;
+        if (c->have_frontier)
+            res->frontier = c->frontier;
+    } else
         memset(res, 0, sizeof(*res));
     free(c);
     return r;
@@ -514,4 +601,43 @@ out:
         memset(new_head, 0, sizeof(*new_head));
     free(c);
     return r;
+}
+
+int kw_kt_frontier_encode(uint8_t *out, size_t cap, size_t *out_len, const kw_log_compact *f)
+{
+    size_t need = 8 + (size_t)__builtin_popcountll(f->size) * KW_KT_HASHBYTES, o = 8;
+    *out_len = 0;
+    if (cap < need)
+        return KW_ERR_TOO_LARGE;
+    for (int i = 0; i < 8; i++)
+        out[i] = (uint8_t)(f->size >> (56 - 8 * i));
+    for (unsigned k = 64; k-- > 0;)
+        if ((f->size >> k) & 1) {
+            memcpy(out + o, f->node[k], KW_KT_HASHBYTES);
+            o += KW_KT_HASHBYTES;
+        }
+    *out_len = need;
+    return KW_OK;
+}
+
+int kw_kt_frontier_decode(kw_log_compact *f, const uint8_t *in, size_t len)
+{
+    kw_log_compact_init(f);
+    if (len < 8)
+        return KW_ERR_TRUNCATED;
+    if (len > KW_KT_FRONTIER_MAXBYTES)
+        return KW_ERR_TOO_LARGE;
+    uint64_t size = kt_be_get(in, 8);
+    size_t need = 8 + (size_t)__builtin_popcountll(size) * KW_KT_HASHBYTES, o = 8;
+    if (len < need)
+        return KW_ERR_TRUNCATED;
+    if (len > need)
+        return KW_ERR_FORMAT;
+    for (unsigned k = 64; k-- > 0;)
+        if ((size >> k) & 1) {
+            memcpy(f->node[k], in + o, KW_KT_HASHBYTES);
+            o += KW_KT_HASHBYTES;
+        }
+    f->size = size;
+    return KW_OK;
 }

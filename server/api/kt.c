@@ -1065,6 +1065,13 @@ static void kt_apply_lie(struct kw_api_kt *kt, kw_buf *b)
     size_t len = kw_buf_len(b);
     if (lie == KT_LIE_HEAD_SIG && len > 1 + KW_KT_HEADBYTES) {
         p[1 + KW_KT_HEAD_TBSBYTES + 5] ^= 0x01;
+    } else if (lie == KT_LIE_VALUE && p[0] == KW_KT_RESP_SEARCH_APPEND &&
+               len > 1 + KW_KT_HEADBYTES + 8 + 1) {
+        size_t off = 1 + KW_KT_HEADBYTES + 8;
+        off += 1 + (size_t)p[off] * 32;
+        off += 4 + 80 + 32 + 4; /* version, VRF proof, opening, value length */
+        if (off < len)
+            p[off] ^= 0x01;
     } else if (lie == KT_LIE_VALUE && len > 1 + KW_KT_HEADBYTES + 1) {
         size_t off = 1 + KW_KT_HEADBYTES;
         off += 1 + (size_t)p[off] * 32;
@@ -1252,7 +1259,7 @@ static int kt_test_vrf_rate(kw_http_req *req, kw_http_resp *resp)
     return KW_OK;
 }
 
-static int kt_search_common(kw_http_req *req, kw_http_resp *resp, uint64_t pinned)
+static int kt_search_common(kw_http_req *req, kw_http_resp *resp, uint64_t pinned, int append)
 {
     struct kw_api_kt *kt = NULL;
     const char *label = req->params[0];
@@ -1265,7 +1272,8 @@ static int kt_search_common(kw_http_req *req, kw_http_resp *resp, uint64_t pinne
     if ((b = kw_buf_new(KW_KT_RESPONSE_MAXBYTES)) == NULL)
         return KW_ERR_NOMEM;
     pthread_rwlock_rdlock(&kt->lock);
-    int r = kw_kt_dir_search(kt->dir, (const uint8_t *)label, strlen(label), pinned, b);
+    int r = append ? kw_kt_dir_search_append(kt->dir, (const uint8_t *)label, strlen(label), pinned, b)
+                   : kw_kt_dir_search(kt->dir, (const uint8_t *)label, strlen(label), pinned, b);
     pthread_rwlock_unlock(&kt->lock);
     if (r == KW_OK)
         kt_apply_lie(kt, b);
@@ -1276,7 +1284,7 @@ static int kt_search_common(kw_http_req *req, kw_http_resp *resp, uint64_t pinne
 
 static int kt_search(kw_http_req *req, kw_http_resp *resp)
 {
-    return kt_search_common(req, resp, 0);
+    return kt_search_common(req, resp, 0, 0);
 }
 
 static int kt_search_pinned(kw_http_req *req, kw_http_resp *resp)
@@ -1284,7 +1292,18 @@ static int kt_search_pinned(kw_http_req *req, kw_http_resp *resp)
     uint64_t pinned;
     if (parse_u64(req->params[1], &pinned) != KW_OK)
         return kw_http_fail(resp, KW_ERR_FORMAT, "the pinned log size is a decimal integer");
-    return kt_search_common(req, resp, pinned);
+    return kt_search_common(req, resp, pinned, 0);
+}
+
+/* GET /v1/kt/search/{name}/{pinned_log_size}/append: the compact form
+ * (KW_KT_RESP_SEARCH_APPEND) for a client that keeps its pinned log's
+ * frontier; pinned_log_size 1 .. the newest log size. */
+static int kt_search_append(kw_http_req *req, kw_http_resp *resp)
+{
+    uint64_t pinned;
+    if (parse_u64(req->params[1], &pinned) != KW_OK || pinned == 0)
+        return kw_http_fail(resp, KW_ERR_FORMAT, "the pinned log size is a positive decimal integer");
+    return kt_search_common(req, resp, pinned, 1);
 }
 
 static int kt_consistency(kw_http_req *req, kw_http_resp *resp)
@@ -1486,6 +1505,7 @@ const kw_http_route kw_api_kt_routes[] = {
     {"GET", "/v1/kt/head", kt_head, 0},
     {"GET", "/v1/kt/search/{}", kt_search, 0},
     {"GET", "/v1/kt/search/{}/{}", kt_search_pinned, 0},
+    {"GET", "/v1/kt/search/{}/{}/append", kt_search_append, 0},
     {"GET", "/v1/kt/consistency/{}/{}", kt_consistency, 0},
     {"GET", "/v1/kt/insertions/{}", kt_insertions, 0},
     {"GET", "/v1/kt/lookup/{}/{}", kt_lookup, 0},

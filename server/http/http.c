@@ -384,8 +384,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (clv > cs->limit)
             cs->too_large = true;
         else if (cs->binary && clv > 0) {
-            /* one buffer of the announced size: no regrowth while the body streams in */
-            cs->body = malloc((size_t)clv);
+            /* one buffer of the announced size: no regrowth while the body streams in;
+             * page-aligned, so that a handler may write it with O_DIRECT */
+            void *bp = NULL;
+            cs->body = posix_memalign(&bp, 4096, (size_t)clv) == 0 ? bp : NULL;
             if (cs->body == NULL) {
                 free(cs);
                 return MHD_NO;

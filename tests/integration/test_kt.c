@@ -364,6 +364,117 @@ static void test_lookup_monitor_endpoints(void **state)
     free(body);
 }
 
+static unsigned long long route_count(const char *route)
+{
+    char *body = NULL, key[200];
+    unsigned long long n = 0;
+    assert_int_equal(kw_it_http(&srv, "GET", "/metrics", NULL, NULL, &body), 200);
+    snprintf(key, sizeof(key), "keyward_http_requests_total{route=\"%s\"} ", route);
+    const char *p = strstr(body, key);
+    assert_non_null(p);
+    n = strtoull(p + strlen(key), NULL, 10);
+    free(body);
+    return n;
+}
+
+/* O's kt.json "frontier" (NULL: none); *j receives the whole file. */
+static const char *kt_frontier(const char *profile, json_t **j)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/kt.json", profile);
+    *j = json_load_file(path, 0, NULL);
+    assert_non_null(*j);
+    return json_string_value(json_object_get(*j, "frontier"));
+}
+
+static void kt_save(const char *profile, json_t *j)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/kt.json", profile);
+    assert_int_equal(json_dump_file(j, path, JSON_INDENT(2)), 0);
+}
+
+/* Compact searches: a client that verified a search keeps the log
+ * frontier next to its pinned head and asks for the append form
+ * (/v1/kt/search/{name}/{m}/append), which it verifies and from which it
+ * takes the next frontier; a profile without a frontier (older format)
+ * uses the classic pinned form and gains one; a frontier that does not
+ * belong to the pinned head's log makes the lookup fail (inconsistent);
+ * the route's range errors. */
+static void test_compact_search(void **state)
+{
+    (void)state;
+    static const char *R_APPEND = "/v1/kt/search/{}/{}/append", *R_PINNED = "/v1/kt/search/{}/{}";
+    const char *look[] = {"--json", "kt", "lookup", "alice", NULL};
+    json_t *j = NULL;
+    kw_it_result r = cli(prof_o, look);
+    assert_int_equal(r.status, 0);
+    int64_t version = jint(&r, "version"), e0 = jint(&r, "epoch");
+    kw_it_result_free(&r);
+    char f0[4200];
+    const char *f = kt_frontier(prof_o, &j);
+    assert_non_null(f);
+    snprintf(f0, sizeof(f0), "%s", f);
+    json_decref(j);
+
+    wait_epochs();
+    unsigned long long a0 = route_count(R_APPEND), p0 = route_count(R_PINNED);
+    r = cli(prof_o, look);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(jint(&r, "version"), version);
+    assert_true(jint(&r, "epoch") >= e0 + 2);
+    kw_it_result_free(&r);
+    assert_int_equal(route_count(R_APPEND), a0 + 1);
+    assert_int_equal(route_count(R_PINNED), p0);
+    f = kt_frontier(prof_o, &j);
+    assert_non_null(f);
+    assert_string_not_equal(f, f0); /* the newer head's frontier */
+
+    /* An older profile without a frontier: classic form, then a frontier. */
+    assert_int_equal(json_object_del(j, "frontier"), 0);
+    kt_save(prof_o, j);
+    json_decref(j);
+    wait_epochs();
+    r = cli(prof_o, look);
+    assert_int_equal(r.status, 0);
+    kw_it_result_free(&r);
+    assert_int_equal(route_count(R_PINNED), p0 + 1);
+    assert_int_equal(route_count(R_APPEND), a0 + 1);
+    assert_non_null(kt_frontier(prof_o, &j));
+
+    /* A frontier of the right size whose hashes are not the pinned log's. */
+    char bad[4200];
+    snprintf(bad, sizeof(bad), "%s", json_string_value(json_object_get(j, "frontier")));
+    size_t bl = strlen(bad);
+    assert_true(bl > 24);
+    bad[bl - 5] = bad[bl - 5] == 'A' ? 'B' : 'A';
+    assert_int_equal(json_object_set_new(j, "frontier", json_string(bad)), 0);
+    kt_save(prof_o, j);
+    wait_epochs();
+    r = kw_it_cli(&srv, prof_o, NULL, look);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "inconsistent"));
+    kw_it_result_free(&r);
+    assert_int_equal(route_count(R_APPEND), a0 + 2);
+    /* Dropping the damaged frontier recovers (classic form). */
+    assert_int_equal(json_object_del(j, "frontier"), 0);
+    kt_save(prof_o, j);
+    json_decref(j);
+    r = cli(prof_o, look);
+    assert_int_equal(r.status, 0);
+    kw_it_result_free(&r);
+
+    char *body = NULL;
+    assert_int_equal(kw_it_http(&srv, "GET", "/v1/kt/search/alice/0/append", NULL, NULL, &body), 400);
+    free(body);
+    assert_int_equal(kw_it_http(&srv, "GET", "/v1/kt/search/alice/99999999/append", NULL, NULL, &body),
+                     400);
+    free(body);
+    assert_int_equal(kw_it_http(&srv, "GET", "/v1/kt/search/alice/1/append", NULL, NULL, &body), 200);
+    assert_non_null(strstr(body, "\"proof\""));
+    free(body);
+}
+
 static void lie(const char *mode)
 {
     char path[64], *body = NULL;
@@ -533,7 +644,7 @@ int main(void)
         cmocka_unit_test(test_keys_public),     cmocka_unit_test(test_lookup_v1),
         cmocka_unit_test(test_lookup_after_approve), cmocka_unit_test(test_audit),
         cmocka_unit_test(test_audit_resume), cmocka_unit_test(test_auditor_signatures),
-        cmocka_unit_test(test_lookup_monitor_endpoints),
+        cmocka_unit_test(test_lookup_monitor_endpoints), cmocka_unit_test(test_compact_search),
         cmocka_unit_test(test_lying_server), cmocka_unit_test(test_restart_consistent),
         cmocka_unit_test(test_rollback_detected),
     };
