@@ -609,8 +609,14 @@ static void bench_kt_dir(void)
     free(seq_of);
 
     double publish_rate = (double)N / pub_wall, base_rate = (double)base.n / base.wall;
-    bench_report("publish N into N, end to end with storage (2 threads, updates/s)", publish_rate,
-                 "upd/s", "kw_vrf_evaluate on 2 threads", base_rate, 0.8);
+    /* The issue's figure (publishing through keywardd's own publisher and
+     * store) is printed by the kt_store section; this is the library's
+     * pipelined variant, with a third thread doing tree and store work
+     * while the two VRF threads run, so it is reported without a verdict. */
+    bench_report("library pipeline: publish N into N with storage (2 VRF threads + 1, upd/s)",
+                 publish_rate, "upd/s", "kw_vrf_evaluate on 2 threads", base_rate, 0);
+    printf("  (the issue's publish figure is the kt_store section: keywardd's publisher and "
+           "store, end to end)\n");
     double cpu_upd = pub_cpu / (double)N * 1e6, cpu_eval = base.cpu / (double)base.n * 1e6;
     printf("  CPU per update %.1f us vs per bare evaluation %.1f us: ratio %.2fx (less sensitive "
            "to other load; the wall-clock ratio above is the figure)\n",
