@@ -37,110 +37,26 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_srv.h"
 
 #define KS_BUF (64 * 1024)
 
-typedef struct {
-    char dir[256];
-    pid_t pid;
-    uint16_t port;
-} ks_server;
-
-static int ks_find(char *out, size_t cap)
-{
-    const char *env = getenv("KEYWARD_BIN_DIR");
-    if (env != NULL && env[0] != '\0') {
-        int w = snprintf(out, cap, "%s/keywardd", env);
-        return w > 0 && (size_t)w < cap && access(out, X_OK) == 0 ? 0 : -1;
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0)
-        return -1;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash == NULL)
-        return -1;
-    *slash = '\0';
-    int w = snprintf(out, cap, "%s/../bin/keywardd", self);
-    return w > 0 && (size_t)w < cap && access(out, X_OK) == 0 ? 0 : -1;
-}
+typedef bench_srv ks_server;
 
 static int ks_start(ks_server *s)
 {
-    char bin[PATH_MAX], data[300], portfile[300], log[300];
-    memset(s, 0, sizeof(*s));
-    if (ks_find(bin, sizeof(bin)) != 0) {
-        printf("kt_store: keywardd not found: set KEYWARD_BIN_DIR or build it next to the bench\n");
-        return -1;
-    }
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s->dir, sizeof(s->dir), "%s/kw-ktstore-XXXXXX",
-             tmp != NULL && tmp[0] == '/' ? tmp : "/tmp");
-    if (mkdtemp(s->dir) == NULL)
-        return -1;
-    snprintf(data, sizeof(data), "%s/data", s->dir);
-    snprintf(portfile, sizeof(portfile), "%s/port", s->dir);
-    snprintf(log, sizeof(log), "%s/log", s->dir);
-    const char *argv[] = {bin,          "--listen",     "127.0.0.1:0", "--data",
-                          data,         "--port-file",  portfile,      "--quiet",
-                          "--test-faults", "--kt-epoch-ms", "500",       "--set",
-                          "kt.prover=0", NULL};
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        setenv("KEYWARD_TEST_FAULTS", "1", 1);
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) {
-            dup2(fd, 2);
-            close(fd);
-        }
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    s->pid = pid;
-    for (int i = 0; i < 1000; i++) {
-        FILE *f = fopen(portfile, "r");
-        unsigned p = 0;
-        if (f != NULL) {
-            int got = fscanf(f, "%u", &p);
-            fclose(f);
-            if (got == 1 && p > 0 && p < 65536) {
-                s->port = (uint16_t)p;
-                return 0;
-            }
-        }
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            printf("kt_store: keywardd exited at start (log in %s)\n", log);
-            s->pid = 0;
-            return -1;
-        }
-        usleep(10000);
-    }
-    return -1;
+    static const char *const extra[] = {"--kt-epoch-ms", "500", "--set", "kt.prover=0", NULL};
+    return bench_srv_start(s, "ktstore", extra);
 }
 
 static void ks_kill(ks_server *s)
 {
-    if (s->pid > 0) {
-        int st;
-        kill(s->pid, SIGTERM);
-        waitpid(s->pid, &st, 0);
-        s->pid = 0;
-    }
+    bench_srv_stop(s);
 }
 
 static void ks_cleanup(ks_server *s)
 {
-    ks_kill(s);
-    if (s->dir[0] != '\0') {
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "bench: cannot remove %s\n", s->dir);
-    }
+    bench_srv_cleanup(s);
 }
 
 /* One request on a fresh connection; the JSON answer parsed (NULL on any
