@@ -403,6 +403,7 @@ static void kt_save(const char *profile, json_t *j)
  * the route's range errors. */
 static void test_compact_search(void **state)
 {
+    setenv("KEYWARD_KT_COMPACT", "1", 1); /* the client's compact form is opt-in */
     (void)state;
     static const char *R_APPEND = "/v1/kt/search/{}/{}/append", *R_PINNED = "/v1/kt/search/{}/{}";
     const char *look[] = {"--json", "kt", "lookup", "alice", NULL};
